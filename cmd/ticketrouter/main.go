@@ -1,0 +1,57 @@
+// Command ticketrouter turns a certificate authority's support mailbox into
+// routed tickets. Subcommands:
+//
+//	ticketrouter route --accounts FILE [--policy FILE] [--explain] MSG.eml...
+//
+// route applies the routing policy to saved mails and prints one JSON ticket
+// per mail: a dry run of exactly what the service would publish.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the work failed, or part of it
+	exitUsage = 2 // the command line is wrong
+)
+
+const usage = `usage: ticketrouter <command> [flags]
+
+commands:
+  route    route saved mails through the policy and print their tickets
+
+Run 'ticketrouter <command> -h' for a command's flags.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "route":
+		return route(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "ticketrouter: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}

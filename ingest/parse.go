@@ -1,0 +1,264 @@
+package ingest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // decode the common charsets, not only UTF-8
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// Limits caps the work Parse does on one message, so that no mail, however
+// large or deeply nested, can exhaust memory or time. A zero field takes
+// its default.
+type Limits struct {
+	MaxHeaderBytes int // top-level header block kept; default 256 KiB
+	MaxParts       int // MIME parts read; default 500
+	MaxDepth       int // multipart and message/rfc822 nesting; default 10
+	MaxTextBytes   int // readable text kept; default 128 KiB
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 256 << 10
+	}
+	if l.MaxParts <= 0 {
+		l.MaxParts = 500
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 10
+	}
+	if l.MaxTextBytes <= 0 {
+		l.MaxTextBytes = 128 << 10
+	}
+	return l
+}
+
+// Parse reads one raw RFC 5322 message from r and returns what it says.
+// Malformed mail is not an error: Parse salvages what it can and records
+// each defect in Request.Problems. The error is non-nil only when r itself
+// fails, in which case the message must be read again.
+//
+// Memory stays bounded by the limits whatever the size of the message:
+// attachments are hashed as they stream past, and r is read to its end so
+// that Request.ID covers every byte.
+func Parse(r io.Reader, lim Limits) (*Request, error) {
+	p := &parser{lim: lim.withDefaults(), req: &Request{}, sum: sha256.New()}
+	src := &sourceReader{r: r, h: p.sum}
+	br := bufio.NewReaderSize(src, 32<<10)
+
+	hb, err := readHeader(br, p.lim.MaxHeaderBytes, p.problem)
+	if err == nil {
+		p.req.Header = hb.fields
+		p.header()
+		p.body(hb)
+		_, err = io.Copy(io.Discard, br)
+	}
+	if src.err != nil {
+		return nil, fmt.Errorf("read message: %w", src.err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	p.req.Size = src.n
+	p.req.ID = hex.EncodeToString(p.sum.Sum(nil))
+	if len(p.req.Header) == 0 {
+		p.req.Headerless = true
+	}
+	return p.req, nil
+}
+
+// sourceReader counts and hashes the raw bytes and remembers the first
+// error of the underlying reader, so that a failing source is never taken
+// for a malformed message.
+type sourceReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	s.h.Write(p[:n])
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+type parser struct {
+	lim     Limits
+	req     *Request
+	sum     hash.Hash
+	parts   int
+	textLen int
+	// once-only problems
+	partsCapped, textCapped bool
+}
+
+func (p *parser) problem(format string, args ...any) {
+	const maxProblems = 50
+	switch {
+	case len(p.req.Problems) < maxProblems:
+		// One line each, short: library errors quote whole input lines.
+		msg := strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " ")
+		p.req.Problems = append(p.req.Problems, cutUTF8(msg, 200))
+	case len(p.req.Problems) == maxProblems:
+		p.req.Problems = append(p.req.Problems, "more problems not recorded")
+	}
+}
+
+// wordDecoder decodes RFC 2047 encoded words in any charset go-message knows.
+var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) (io.Reader, error) {
+	return message.CharsetReader(strings.ToLower(cs), in)
+}}
+
+// header fills the request from the top-level header fields.
+func (p *parser) header() {
+	req := p.req
+	h := mailHeader(req.Header)
+
+	p.from()
+	if list, err := h.AddressList("Reply-To"); err != nil {
+		p.problem("Reply-To: %v", err)
+	} else {
+		for _, a := range list {
+			req.ReplyTo = append(req.ReplyTo, Mailbox{Name: p.headerText("Reply-To name", a.Name), Address: a.Address})
+		}
+	}
+	if raw := h.Get("Subject"); raw != "" {
+		s, err := wordDecoder.DecodeHeader(raw)
+		if err != nil {
+			p.problem("Subject: %v", err)
+			s = raw
+		}
+		req.Subject = p.headerText("Subject", s)
+	}
+	if v := h.Get("Message-Id"); v != "" {
+		id, err := h.MessageID()
+		if err != nil || id == "" {
+			id = strings.Trim(strings.TrimSpace(v), "<>")
+		}
+		req.MessageID = p.headerText("Message-ID", id)
+	}
+	if v := h.Get("Date"); v != "" {
+		if t, err := h.Date(); err != nil {
+			p.problem("Date: unparsable %q", clip(v, 60))
+		} else {
+			req.Date = t
+		}
+	}
+
+	l := &req.Loop
+	l.AutoSubmitted = strings.ToLower(firstToken(h.Get("Auto-Submitted")))
+	l.Precedence = strings.ToLower(firstToken(h.Get("Precedence")))
+	for _, name := range []string{"X-Autoreply", "X-Autorespond", "X-Autoresponse"} {
+		if v := strings.ToLower(strings.TrimSpace(h.Get(name))); v != "" && v != "no" {
+			l.AutoReplyField = name
+			break
+		}
+	}
+	l.ListID = p.headerText("List-Id", h.Get("List-Id"))
+	l.ReturnPathNull = strings.ReplaceAll(h.Get("Return-Path"), " ", "") == "<>"
+	if mt, params, err := h.ContentType(); err == nil || mt != "" {
+		l.ContentType = mt
+		l.ReportType = strings.ToLower(params["report-type"])
+	}
+}
+
+// from sets the request's sender and says why it cannot be trusted when it
+// is not exactly one mailbox in exactly one From header.
+func (p *parser) from() {
+	req := p.req
+	values := req.HeaderValues("From")
+	switch len(values) {
+	case 0:
+		req.FromProblem = "no From header"
+		return
+	case 1:
+	default:
+		req.FromProblem = fmt.Sprintf("%d From headers", len(values))
+	}
+	list, err := mail.ParseAddressList(values[0])
+	if err != nil {
+		if req.FromProblem == "" {
+			req.FromProblem = "From header unparsable"
+		}
+		p.problem("From: %v", err)
+		req.From = salvageMailbox(p.headerText("From", values[0]))
+		return
+	}
+	switch {
+	case len(list) == 0:
+		req.FromProblem = "From header holds no mailbox"
+		return
+	case len(list) > 1 && req.FromProblem == "":
+		req.FromProblem = fmt.Sprintf("From header holds %d mailboxes", len(list))
+	}
+	req.From = Mailbox{Name: p.headerText("From name", list[0].Name), Address: list[0].Address}
+}
+
+// salvageMailbox pulls an address-like token out of an unparsable From
+// value for display. It is never trusted.
+func salvageMailbox(v string) Mailbox {
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			return Mailbox{Name: strings.TrimSpace(v[:i]), Address: strings.TrimSpace(v[i+1 : i+j])}
+		}
+	}
+	for _, tok := range strings.Fields(v) {
+		if strings.Contains(tok, "@") {
+			return Mailbox{Address: strings.Trim(tok, `"'<>(),;`)}
+		}
+	}
+	return Mailbox{Name: v}
+}
+
+// headerText makes a decoded header value valid UTF-8, reading raw 8-bit
+// bytes as windows-1252 when they are not UTF-8.
+func (p *parser) headerText(what, s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	p.problem("%s: 8-bit bytes that are not UTF-8; read as windows-1252", what)
+	return windows1252(s)
+}
+
+func windows1252(s string) string {
+	out, err := charmap.Windows1252.NewDecoder().String(s)
+	if err != nil {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return out
+}
+
+// mailHeader builds a go-message header from fields kept in message order.
+func mailHeader(fields []Field) mail.Header {
+	var th textproto.Header
+	for i := len(fields) - 1; i >= 0; i-- { // Add prepends
+		th.Add(fields[i].Name, fields[i].Value)
+	}
+	return mail.Header{Header: message.Header{Header: th}}
+}
+
+// firstToken returns v up to its first ';' or white space.
+func firstToken(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexAny(v, "; \t("); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}

@@ -1,0 +1,133 @@
+// Package router turns routing decisions into tickets and carries them to
+// the agents' queues: the ticket document, the NATS subjects it goes to,
+// and (in later steps) JetStream and the embedded NATS server.
+package router
+
+import (
+	"time"
+
+	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/rules"
+)
+
+// TicketVersion is the version of the ticket document. It changes only when
+// a field changes meaning or disappears; new fields may appear within a
+// version.
+const TicketVersion = 1
+
+// DefaultPrefix is the subject prefix of every ticket.
+const DefaultPrefix = "helpdesk.tickets"
+
+// Ticket is the document an agent picks from a queue: who wrote, which
+// account the mail is about, what was checked, and what to do. It never
+// holds a password, a private key or a PFX: those are redacted, and the raw
+// mail is kept apart.
+type Ticket struct {
+	Version      int        `json:"version"`
+	ID           string     `json:"id"` // SHA-256 of the raw mail: the same mail, the same id
+	MessageID    string     `json:"message_id"`
+	Date         *time.Time `json:"date"`
+	From         From       `json:"from"`
+	ReplyTo      []string   `json:"reply_to"`
+	EmailSubject string     `json:"email_subject"`
+	Size         int64      `json:"size"`
+
+	Intent       string `json:"intent"`
+	IntentReason string `json:"intent_reason"`
+	Colour       string `json:"colour"`
+	Disposition  string `json:"disposition"`
+	Queue        string `json:"queue"`
+	PolicyRow    int    `json:"policy_row"`
+
+	Account    *Account     `json:"account"`
+	Candidates []string     `json:"candidates"`
+	Checks     rules.Checks `json:"checks"`
+	Guidance   []string     `json:"guidance"`
+
+	IgnoredReason string              `json:"ignored_reason,omitempty"`
+	Body          string              `json:"body"`
+	Attachments   []ingest.Attachment `json:"attachments"`
+	KeyExposed    bool                `json:"key_exposed"`
+	ParseProblems []string            `json:"parse_problems"`
+}
+
+// From is the sender as the From header gives it. Problem is set when the
+// header does not name exactly one mailbox.
+type From struct {
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// Account is the matched account as a ticket shows it.
+type Account struct {
+	ID         string `json:"id"`
+	Colour     string `json:"colour"`
+	Name       string `json:"name,omitempty"`
+	AdminEmail string `json:"admin_email"`
+	Partner    string `json:"partner,omitempty"`
+	// PartnerName names the web host, reseller or affiliate.
+	PartnerName string `json:"partner_name,omitempty"`
+	MatchedBy   string `json:"matched_by"`
+}
+
+// NewTicket builds the ticket for a parsed mail and the decision on it,
+// addressed to a subject under prefix.
+func NewTicket(prefix string, req *ingest.Request, d *rules.Decision) *Ticket {
+	t := &Ticket{
+		Version:      TicketVersion,
+		ID:           req.ID,
+		MessageID:    req.MessageID,
+		From:         From{Address: req.From.Address, Name: req.From.Name, Problem: req.FromProblem},
+		ReplyTo:      []string{},
+		EmailSubject: d.Subject,
+		Size:         req.Size,
+		Intent:       d.Intent,
+		IntentReason: d.IntentReason,
+		Colour:       d.Colour,
+		Disposition:  d.Disposition,
+		Queue:        Subject(prefix, d.Colour, d.Disposition),
+		PolicyRow:    d.Row,
+		Candidates:   nonNil(d.Candidates),
+		Checks:       d.Checks,
+		Guidance:     nonNil(d.Guidance),
+
+		IgnoredReason: d.IgnoredReason,
+		Body:          d.Body,
+		Attachments:   nonNil(req.Attachments),
+		KeyExposed:    d.KeyExposed,
+		ParseProblems: nonNil(d.Problems),
+	}
+	if !req.Date.IsZero() {
+		date := req.Date
+		t.Date = &date
+	}
+	for _, m := range req.ReplyTo {
+		t.ReplyTo = append(t.ReplyTo, m.Address)
+	}
+	if a := d.Account; a != nil {
+		t.Account = &Account{ID: a.ID, Colour: a.Colour, Name: a.Name, AdminEmail: a.AdminEmail, Partner: a.Partner, MatchedBy: d.AccountReason}
+		if p := d.Partner; p != nil {
+			t.Account.PartnerName = p.Name
+		}
+	}
+	return t
+}
+
+// Subject returns the NATS subject of a ticket: <prefix>.<colour>.<disposition>,
+// except for mail that is never answered and mail that cannot be parsed,
+// which go to <prefix>.ignored and <prefix>.deadletter whatever the colour.
+func Subject(prefix, colour, disposition string) string {
+	switch disposition {
+	case rules.DispositionIgnored, rules.DispositionDeadletter:
+		return prefix + "." + disposition
+	}
+	return prefix + "." + colour + "." + disposition
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

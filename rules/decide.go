@@ -1,0 +1,616 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ticketrouter/ticketrouter/ingest"
+)
+
+// Decision is what the policy makes of one request: the account and colour,
+// the disposition and the table row that chose it, the checks behind it,
+// and what the agent is told. Subject and Body are redacted.
+type Decision struct {
+	Intent       string
+	IntentReason string
+	// Account is the matched account, nil when none matched; Partner is
+	// its partner account, if any.
+	Account       *Account
+	Partner       *Account
+	AccountReason string
+	Candidates    []string // account ids the mail partly matched
+	Colour        string
+	Disposition   string
+	Row           int // id of the row that fired; 0 for unparsable mail
+	Checks        Checks
+	Guidance      []string
+	IgnoredReason string // why row 1's "ignored" condition holds, if it does
+
+	Subject    string // redacted
+	Body       string // redacted
+	Problems   []string
+	KeyExposed bool
+
+	// Trace explains, line by line, how the decision was reached.
+	Trace []string
+}
+
+// Check is the outcome of one check on the request, with the reason an
+// agent can read.
+type Check struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason"`
+}
+
+// Checks are the facts the decision table looks at.
+type Checks struct {
+	SenderIsAdmin        Check `json:"sender_is_admin"`
+	SenderIsPartnerAdmin Check `json:"sender_is_partner_admin"`
+	DomainNamed          Check `json:"domain_named"`
+	OrderMatched         Check `json:"order_matched"`
+	UsernameNamed        Check `json:"username_named"`
+}
+
+// maxCandidates caps the candidate accounts listed on an unmatched ticket.
+const maxCandidates = 10
+
+// facts is what Decide learns about a request before it walks the table.
+type facts struct {
+	ignored      bool
+	sender       string // canonical From address; "" when ambiguous or invalid
+	senderWhy    string
+	orders       []string // order numbers named that exist, in text order
+	domains      []string // host names named, canonical, in text order
+	usernames    []string // usernames named after a cue that exist
+	account      *Account
+	partner      *Account
+	several      []string // ids of other accounts the mail names
+	senderAdmin  bool
+	partnerAdmin bool
+	domainNamed  bool
+	usernameNmd  bool
+	intent       string
+}
+
+// Decide applies the policy to one parsed request against the directory.
+// It never fails: a request that matches nothing is "unmatched", one that
+// could not be parsed at all is a dead letter.
+func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
+	d := &Decision{Colour: ColourUnknown}
+	subject := strings.Join(strings.Fields(req.Subject), " ")
+	all := subject + "\n" + req.Text
+	hits := p.matcher.find(all)
+
+	redacted, keyInText := p.redact(all, hits)
+	d.Subject, d.Body, _ = strings.Cut(redacted, "\n")
+	d.KeyExposed = keyInText || slices.ContainsFunc(req.Attachments, func(a ingest.Attachment) bool { return a.Secret != "" })
+	for _, pr := range req.Problems {
+		r, _ := p.redact(pr, p.matcher.find(pr))
+		d.Problems = append(d.Problems, r)
+	}
+	if d.KeyExposed {
+		d.trace("secrets: a private key or PFX is in the mail: key_exposed")
+	}
+
+	if req.Headerless {
+		d.Disposition, d.Intent = DispositionDeadletter, p.file.DefaultIntent
+		d.trace("row 0 (built in) %s: yes: not a single header field could be read", DispositionDeadletter)
+		d.Guidance = p.notes(d, req, &facts{})
+		return d
+	}
+
+	f := &facts{}
+	f.intent, d.IntentReason = p.intent(hits)
+	d.Intent = f.intent
+	d.trace("intent: %s (%s)", d.Intent, d.IntentReason)
+	d.IgnoredReason = p.ignoredReason(req)
+	f.ignored = d.IgnoredReason != ""
+
+	f.sender, f.senderWhy = senderAddress(req)
+	p.extract(dir, all, hits, f)
+	p.chooseAccount(dir, f, d)
+	p.check(req, all, f, d)
+
+	for _, r := range p.file.Rows {
+		ok, why := r.When.eval(f)
+		if ok {
+			d.trace("row %d %s: yes: %s", r.ID, r.Disposition, why)
+			d.Disposition, d.Row = r.Disposition, r.ID
+			d.Guidance = append(d.Guidance, p.expand(r.Guidance, d, "")...)
+			break
+		}
+		d.trace("row %d %s: no: %s", r.ID, r.Disposition, why)
+	}
+	if d.Disposition == "" { // a custom table without a catch-all row
+		d.Disposition = DispositionUnmatched
+		d.trace("no row applies: %s", DispositionUnmatched)
+	}
+	d.Guidance = append(d.Guidance, p.notes(d, req, f)...)
+	return d
+}
+
+func (d *Decision) trace(format string, args ...any) {
+	d.Trace = append(d.Trace, fmt.Sprintf(format, args...))
+}
+
+// intent returns the first intent, in policy order, one of whose keywords
+// the mail contains, and why.
+func (p *Policy) intent(hits []hit) (string, string) {
+	best := len(p.file.Intents)
+	var why keyword
+	for _, h := range hits {
+		for _, kw := range h.kw {
+			if kw.kind == cueIntent && kw.intent < best {
+				best, why = kw.intent, kw
+			}
+		}
+	}
+	if best == len(p.file.Intents) {
+		return p.file.DefaultIntent, "no intent keyword: the default"
+	}
+	return p.file.Intents[best].Name, fmt.Sprintf("keyword %q (%s)", why.text, why.lang)
+}
+
+// ignoredReason says why the mail is automatic and must never be answered,
+// or returns "".
+func (p *Policy) ignoredReason(req *ingest.Request) string {
+	ig := &p.file.Ignore
+	l := &req.Loop
+	switch {
+	case l.AutoSubmitted != "" && !slices.Contains(ig.AutoSubmittedExcept, l.AutoSubmitted):
+		return "Auto-Submitted: " + l.AutoSubmitted
+	case l.Precedence != "" && slices.Contains(ig.Precedence, l.Precedence):
+		return "Precedence: " + l.Precedence
+	case ig.AutoReplyFields && l.AutoReplyField != "":
+		return l.AutoReplyField + " header"
+	case ig.NullReturnPath && l.ReturnPathNull:
+		return "null Return-Path <>"
+	case slices.Contains(ig.ContentTypes, l.ContentType):
+		return "content type " + l.ContentType
+	}
+	if at := strings.LastIndexByte(req.From.Address, '@'); at > 0 {
+		if local := strings.ToLower(req.From.Address[:at]); slices.Contains(ig.BounceSenders, local) {
+			return "bounce sender " + req.From.Address
+		}
+	}
+	return ""
+}
+
+// senderAddress returns the canonical From address, or "" and why the
+// sender cannot be compared with an admin address.
+func senderAddress(req *ingest.Request) (string, string) {
+	if req.FromAmbiguous() {
+		return "", "From is ambiguous: " + req.FromProblem
+	}
+	addr, err := canonicalEmail(req.From.Address)
+	if err != nil {
+		return "", "From address is invalid"
+	}
+	return addr, ""
+}
+
+// extract finds the order numbers, host names and usernames the mail names.
+func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
+	l := p.file.Extraction.OrderNumberLength
+	seen := map[string]bool{}
+	scanOrderNumbers(text, l.Min, l.Max, func(n string) bool {
+		if _, ok := dir.ByOrder(n); ok && !seen[n] {
+			seen[n] = true
+			f.orders = append(f.orders, n)
+			return true
+		}
+		return false
+	})
+	scanDomains(text, func(dom string) {
+		if !slices.Contains(f.domains, dom) {
+			f.domains = append(f.domains, dom)
+		}
+	})
+	for _, h := range hits {
+		if !hasKind(h.kw, cueUsername) {
+			continue
+		}
+		if u := p.usernameAfter(dir, text, h.end); u != "" && !slices.Contains(f.usernames, u) {
+			f.usernames = append(f.usernames, u)
+		}
+	}
+}
+
+// usernameAfter returns the existing username written after a cue ending at
+// pos ("username: jsmith", "my login is jsmith"), or "".
+func (p *Policy) usernameAfter(dir *Directory, text string, pos int) string {
+	for range 3 {
+		pos = skipBlanks(text, pos)
+		w := wordAt(text, pos)
+		if w == "" {
+			return ""
+		}
+		pos += len(w)
+		if c := trimPunct(w); c == "" || p.connectors[fold(c)] {
+			continue
+		}
+		if a, ok := dir.ByUsername(strings.Trim(w, `"'“”‘’«»()<>[],.;:!?`)); ok {
+			return a.Username
+		}
+		return ""
+	}
+	return ""
+}
+
+// scanOrderNumbers calls try with each run of letters, digits and hyphens
+// of length min..max holding a digit; when try rejects a run with hyphens,
+// its hyphen-separated parts are tried too ("ORDER-1234567").
+func scanOrderNumbers(text string, shortest, longest int, try func(string) bool) {
+	candidate := func(s string) bool {
+		return len(s) >= shortest && len(s) <= longest && strings.ContainsAny(s, "0123456789")
+	}
+	start := -1
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && isOrderByte(text[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start < 0 {
+			continue
+		}
+		run := strings.Trim(text[start:i], "-")
+		start = -1
+		if candidate(run) && try(run) || !strings.Contains(run, "-") {
+			continue
+		}
+		for part := range strings.SplitSeq(run, "-") {
+			if candidate(part) {
+				try(part)
+			}
+		}
+	}
+}
+
+func isOrderByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-'
+}
+
+// chooseAccount applies POLICY.md's "Which account": an order number that
+// exists; else the sender's admin address (of several accounts, the one
+// whose domain is named); else a username named; else a domain named.
+func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
+	var candidates []string
+	addCandidates := func(as []*Account) {
+		for _, a := range as {
+			if !slices.Contains(candidates, a.ID) {
+				candidates = append(candidates, a.ID)
+			}
+		}
+	}
+	choose := func(a *Account, format string, args ...any) {
+		f.account = a
+		d.AccountReason = fmt.Sprintf(format, args...)
+	}
+
+	if len(f.orders) > 0 {
+		var accts []*Account
+		for _, n := range f.orders {
+			a, _ := dir.ByOrder(n)
+			if !slices.Contains(accts, a) {
+				accts = append(accts, a)
+			}
+		}
+		choose(accts[0], "order number %s", f.orders[0])
+		for _, a := range accts[1:] {
+			f.several = append(f.several, a.ID)
+		}
+	}
+	if f.account == nil && f.sender != "" {
+		switch accts := dir.ByAdminEmail(f.sender); {
+		case len(accts) == 1:
+			choose(accts[0], "the sender is its admin email")
+		case len(accts) > 1:
+			named := slices.DeleteFunc(slices.Clone(accts), func(a *Account) bool { return !namesDomain(a, f.domains) })
+			if len(named) == 1 {
+				choose(named[0], "the sender is the admin email of %d accounts; the mail names this one's domain", len(accts))
+			} else {
+				addCandidates(accts)
+				d.trace("account: the sender is the admin email of %d accounts and the mail names the domain of %d of them: not decided by sender", len(accts), len(named))
+			}
+		}
+	}
+	if f.account == nil && len(f.usernames) > 0 {
+		var accts []*Account
+		for _, u := range f.usernames {
+			a, _ := dir.ByUsername(u)
+			accts = append(accts, a)
+		}
+		if len(accts) == 1 {
+			choose(accts[0], "username %s named", f.usernames[0])
+		} else {
+			addCandidates(accts)
+			d.trace("account: the mail names %d usernames: not decided by username", len(accts))
+		}
+	}
+	if f.account == nil && len(f.domains) > 0 {
+		var accts []*Account
+		via := ""
+		for _, dom := range f.domains {
+			as, matched := dir.ByDomain(dom)
+			for _, a := range as {
+				if !slices.Contains(accts, a) {
+					accts = append(accts, a)
+					via = matched
+				}
+			}
+		}
+		if len(accts) == 1 {
+			choose(accts[0], "domain %s named", via)
+		} else if len(accts) > 1 {
+			addCandidates(accts)
+			d.trace("account: the mail names domains of %d accounts: not decided by domain", len(accts))
+		}
+	}
+
+	if f.account == nil {
+		d.Candidates = candidates[:min(len(candidates), maxCandidates)]
+		d.trace("account: none matched (%d candidates)", len(d.Candidates))
+		return
+	}
+	d.Account = f.account
+	d.Colour = f.account.Colour
+	if f.account.Partner != "" {
+		f.partner, _ = dir.Account(f.account.Partner)
+		d.Partner = f.partner
+	}
+	d.trace("account: %s (%s), by %s", f.account.ID, f.account.Colour, d.AccountReason)
+}
+
+// namesDomain reports whether one of domains is, or lies below, one of the
+// account's domains.
+func namesDomain(a *Account, domains []string) bool {
+	_, ok := namedDomain(a, domains)
+	return ok
+}
+
+// namedDomain returns the first of domains that is, or lies below, one of
+// the account's own or order domains.
+func namedDomain(a *Account, domains []string) (string, bool) {
+	for _, dom := range domains {
+		for _, own := range accountDomains(a) {
+			if dom == own || strings.HasSuffix(dom, "."+own) {
+				return dom, true
+			}
+		}
+	}
+	return "", false
+}
+
+func accountDomains(a *Account) []string {
+	out := a.Domains
+	for _, o := range a.Orders {
+		if o.Domain != "" && !slices.Contains(out, o.Domain) {
+			out = append(slices.Clip(out), o.Domain)
+		}
+	}
+	return out
+}
+
+// check works out the facts the table looks at, each with its reason.
+func (p *Policy) check(req *ingest.Request, text string, f *facts, d *Decision) {
+	c := &d.Checks
+	a := f.account
+	if len(f.orders) > 0 {
+		c.OrderMatched = Check{true, fmt.Sprintf("order %s exists (account %s)", f.orders[0], d.Account.ID)}
+	} else {
+		c.OrderMatched = Check{false, "no order number named that exists"}
+	}
+	if a == nil {
+		why := "no account matched"
+		c.SenderIsAdmin = Check{false, why}
+		c.SenderIsPartnerAdmin = Check{false, why}
+		c.DomainNamed = Check{false, why}
+		c.UsernameNamed = Check{false, why}
+		return
+	}
+
+	switch {
+	case f.sender == "":
+		c.SenderIsAdmin = Check{false, f.senderWhy}
+	case f.sender == a.AdminEmail:
+		f.senderAdmin = true
+		c.SenderIsAdmin = Check{true, fmt.Sprintf("From %s is the account's admin email", f.sender)}
+	default:
+		c.SenderIsAdmin = Check{false, fmt.Sprintf("From %s is not the account's admin email", f.sender)}
+	}
+	switch p := f.partner; {
+	case p == nil:
+		c.SenderIsPartnerAdmin = Check{false, "the account has no partner"}
+	case f.sender == "":
+		c.SenderIsPartnerAdmin = Check{false, f.senderWhy}
+	case f.sender == p.AdminEmail:
+		f.partnerAdmin = true
+		c.SenderIsPartnerAdmin = Check{true, fmt.Sprintf("From %s is the admin email of partner %s", f.sender, p.ID)}
+	default:
+		c.SenderIsPartnerAdmin = Check{false, fmt.Sprintf("From %s is not the admin email of partner %s", f.sender, p.ID)}
+	}
+	if dom, ok := namedDomain(a, f.domains); ok {
+		f.domainNamed = true
+		c.DomainNamed = Check{true, fmt.Sprintf("the mail names %s", dom)}
+	} else {
+		c.DomainNamed = Check{false, "the mail names none of the account's domains"}
+	}
+	switch {
+	case a.Username == "":
+		c.UsernameNamed = Check{false, "the account has no username"}
+	case slices.Contains(f.usernames, a.Username) || containsWord(text, a.Username):
+		f.usernameNmd = true
+		c.UsernameNamed = Check{true, fmt.Sprintf("the mail names the username %s", a.Username)}
+	default:
+		c.UsernameNamed = Check{false, "the mail does not name the account's username"}
+	}
+}
+
+// eval reports whether the condition holds for the facts, with the reason:
+// the first fact that fails, or every fact that holds.
+func (c *Condition) eval(f *facts) (bool, string) {
+	var held []string
+	colour := ColourUnknown
+	if f.account != nil {
+		colour = f.account.Colour
+	}
+	if len(c.Colour) > 0 {
+		if !slices.Contains(c.Colour, colour) {
+			return false, "colour is " + colour
+		}
+		held = append(held, "colour "+colour)
+	}
+	if len(c.Intent) > 0 {
+		if !slices.Contains(c.Intent, f.intent) {
+			return false, "intent is " + f.intent
+		}
+		held = append(held, "intent "+f.intent)
+	}
+	for _, t := range []struct {
+		want     *bool
+		have     bool
+		yes, not string
+	}{
+		{c.Ignored, f.ignored, "automatic mail", "not automatic mail"},
+		{c.Account, f.account != nil, "an account matched", "no account matched"},
+		{c.DoNotReset, f.account != nil && f.account.DoNotReset, "the account is do_not_reset", "the account is not do_not_reset"},
+		{c.OrderMatched, len(f.orders) > 0, "an order matched", "no order matched"},
+		{c.SenderIsAdmin, f.senderAdmin, "the sender is the admin", "the sender is not the admin"},
+		{c.SenderIsPartnerAdmin, f.partnerAdmin, "the sender is the partner's admin", "the sender is not the partner's admin"},
+		{c.DomainNamed, f.domainNamed, "a domain of the account is named", "no domain of the account is named"},
+		{c.UsernameNamed, f.usernameNmd, "the username is named", "the username is not named"},
+	} {
+		if t.want == nil {
+			continue
+		}
+		state := t.not
+		if t.have {
+			state = t.yes
+		}
+		if *t.want != t.have {
+			return false, state
+		}
+		held = append(held, state)
+	}
+	if len(c.Any) > 0 {
+		var whys []string
+		ok := false
+		for i := range c.Any {
+			o, why := c.Any[i].eval(f)
+			if o {
+				held = append(held, why)
+				ok = true
+				break
+			}
+			whys = append(whys, why)
+		}
+		if !ok {
+			return false, strings.Join(whys, " and ")
+		}
+	}
+	if len(held) == 0 {
+		return true, "always"
+	}
+	return true, strings.Join(held, ", ")
+}
+
+// notes are the guidance lines that depend on facts rather than on the row.
+func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
+	n := &p.file.Notes
+	var out []string
+	add := func(lines []string, reason string) { out = append(out, p.expand(lines, d, reason)...) }
+	add(n.Always, "")
+	automatic := d.Disposition == DispositionIgnored || d.Disposition == DispositionDeadletter
+	if !automatic {
+		if slices.Contains(p.file.IdentifiedDispositions, d.Disposition) {
+			add(n.Identified, "")
+		} else {
+			add(n.NotIdentified, "")
+		}
+		if d.Account != nil {
+			add(n.ResetGoesToAdmin, "")
+		}
+		if req.FromAmbiguous() {
+			add(n.FromAmbiguous, req.FromProblem)
+		}
+		if shown := displayNameAddress(req); shown != "" {
+			add(n.DisplayNameSpoof, shown)
+		}
+		if rt := replyToElsewhere(req, f.sender); rt != "" {
+			add(n.ReplyToDiffers, rt)
+		}
+		if len(f.several) > 0 {
+			add(n.SeveralAccounts, strings.Join(append([]string{d.Account.ID}, f.several...), ", "))
+		}
+	}
+	if d.KeyExposed {
+		add(n.KeyExposed, "")
+	}
+	if len(req.Problems) > 0 {
+		add(n.ParseProblems, "")
+	}
+	return out
+}
+
+// displayNameAddress returns an address shown in the From display name that
+// is not the From address itself ("admin@acmecorp.com" <x@evil.example>),
+// or "".
+func displayNameAddress(req *ingest.Request) string {
+	name := req.From.Name
+	if !strings.Contains(name, "@") {
+		return ""
+	}
+	for _, w := range strings.Fields(name) {
+		w = strings.Trim(w, `"'<>()[],;:`)
+		if !strings.Contains(w, "@") {
+			continue
+		}
+		shown, err := canonicalEmail(w)
+		from, _ := canonicalEmail(req.From.Address)
+		if err != nil || shown != from {
+			return w
+		}
+	}
+	return ""
+}
+
+// replyToElsewhere returns a Reply-To address other than the sender, or "".
+func replyToElsewhere(req *ingest.Request, sender string) string {
+	for _, m := range req.ReplyTo {
+		if c, err := canonicalEmail(m.Address); err != nil || c != sender {
+			return m.Address
+		}
+	}
+	return ""
+}
+
+// expand fills the placeholders of guidance lines.
+func (p *Policy) expand(lines []string, d *Decision, reason string) []string {
+	if len(lines) == 0 {
+		return nil
+	}
+	var account, accountName, admin, partner, partnerAdmin string
+	if a := d.Account; a != nil {
+		account, accountName, admin = a.ID, a.Name, a.AdminEmail
+		if accountName == "" {
+			accountName = a.ID
+		}
+	}
+	partner = "the partner"
+	if pa := d.Partner; pa != nil {
+		partner, partnerAdmin = pa.Name, pa.AdminEmail
+		if partner == "" {
+			partner = pa.ID
+		}
+	}
+	r := strings.NewReplacer("{account}", account, "{account_name}", accountName, "{admin_email}", admin,
+		"{partner}", partner, "{partner_admin_email}", partnerAdmin, "{reason}", reason)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = r.Replace(l)
+	}
+	return out
+}

@@ -1,0 +1,383 @@
+// Package rules holds the routing policy as data, the account directory, and
+// the pure logic that turns a parsed support email into a routing decision:
+// which account it is about, which channel (colour) that account came
+// through, what was checked about the sender, and what the agent must do.
+// Nothing here does I/O beyond loading its files.
+package rules
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed default_policy.yaml
+var defaultPolicyYAML []byte
+
+// DefaultPolicyYAML returns the shipped default policy, the decision table of
+// POLICY.md, as YAML: a starting point for a custom policy file.
+func DefaultPolicyYAML() []byte { return bytes.Clone(defaultPolicyYAML) }
+
+// Colours are the order channels an account can come through.
+var Colours = []string{"blue", "red", "pink", "dark-green", "green"}
+
+// ColourUnknown is the colour of a request that matched no account.
+const ColourUnknown = "unknown"
+
+// Policy is a compiled routing policy: the decision table, the keyword lists
+// that recognise intents, username cues and secrets, and the guidance texts.
+// It is immutable once loaded and safe for concurrent use.
+type Policy struct {
+	file    policyFile
+	matcher *matcher
+	// connectors and harmless are the redaction word lists, folded.
+	connectors, harmless map[string]bool
+}
+
+// policyFile is the YAML form of a policy.
+type policyFile struct {
+	Version       int           `yaml:"version"`
+	DefaultIntent string        `yaml:"default_intent"`
+	Intents       []intentDef   `yaml:"intents"`
+	Extraction    extractionDef `yaml:"extraction"`
+	Redaction     redactionDef  `yaml:"redaction"`
+	Ignore        ignoreDef     `yaml:"ignore"`
+	Rows          []Row         `yaml:"rows"`
+	Notes         notesDef      `yaml:"notes"`
+	// Dispositions in which the customer counts as identified.
+	IdentifiedDispositions []string `yaml:"identified_dispositions"`
+}
+
+type intentDef struct {
+	Name     string              `yaml:"name"`
+	Keywords map[string][]string `yaml:"keywords"` // language → keywords
+}
+
+type extractionDef struct {
+	OrderNumberLength struct {
+		Min int `yaml:"min"`
+		Max int `yaml:"max"`
+	} `yaml:"order_number_length"`
+	UsernameCues map[string][]string `yaml:"username_cues"`
+}
+
+type redactionDef struct {
+	PasswordCues  map[string][]string `yaml:"password_cues"`
+	Connectors    []string            `yaml:"connectors"`
+	HarmlessWords []string            `yaml:"harmless_words"`
+}
+
+type ignoreDef struct {
+	AutoSubmittedExcept []string `yaml:"auto_submitted_except"`
+	Precedence          []string `yaml:"precedence"`
+	AutoReplyFields     bool     `yaml:"auto_reply_fields"`
+	BounceSenders       []string `yaml:"bounce_senders"`
+	NullReturnPath      bool     `yaml:"null_return_path"`
+	ContentTypes        []string `yaml:"content_types"`
+}
+
+type notesDef struct {
+	Always           []string `yaml:"always"`
+	Identified       []string `yaml:"identified"`
+	NotIdentified    []string `yaml:"not_identified"`
+	ResetGoesToAdmin []string `yaml:"reset_goes_to_admin"`
+	FromAmbiguous    []string `yaml:"from_ambiguous"`
+	DisplayNameSpoof []string `yaml:"display_name_spoof"`
+	ReplyToDiffers   []string `yaml:"reply_to_differs"`
+	KeyExposed       []string `yaml:"key_exposed"`
+	SeveralAccounts  []string `yaml:"several_accounts"`
+	ParseProblems    []string `yaml:"parse_problems"`
+}
+
+// Row is one line of the decision table: when its condition holds, the
+// request gets its disposition and guidance.
+type Row struct {
+	ID          int       `yaml:"id"`
+	When        Condition `yaml:"when"`
+	Disposition string    `yaml:"disposition"`
+	Guidance    []string  `yaml:"guidance"`
+}
+
+// Condition is a conjunction of facts about a request; unset fields do not
+// matter. Any holds when at least one of its conditions holds.
+type Condition struct {
+	Ignored              *bool       `yaml:"ignored"`
+	Account              *bool       `yaml:"account"`
+	DoNotReset           *bool       `yaml:"do_not_reset"`
+	Intent               []string    `yaml:"intent"`
+	Colour               []string    `yaml:"colour"`
+	OrderMatched         *bool       `yaml:"order_matched"`
+	SenderIsAdmin        *bool       `yaml:"sender_is_admin"`
+	SenderIsPartnerAdmin *bool       `yaml:"sender_is_partner_admin"`
+	DomainNamed          *bool       `yaml:"domain_named"`
+	UsernameNamed        *bool       `yaml:"username_named"`
+	Any                  []Condition `yaml:"any"`
+}
+
+// Dispositions with a fixed meaning outside the table.
+const (
+	DispositionIgnored    = "ignored"
+	DispositionDeadletter = "deadletter"
+	DispositionUnmatched  = "unmatched"
+)
+
+// DefaultPolicy returns the compiled default policy.
+func DefaultPolicy() *Policy {
+	p, err := ParsePolicy("default policy", defaultPolicyYAML)
+	if err != nil {
+		panic(fmt.Sprintf("rules: the embedded default policy is invalid: %v", err)) // a build defect, caught by tests
+	}
+	return p
+}
+
+// LoadPolicy reads and compiles a policy file.
+func LoadPolicy(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return ParsePolicy(path, b)
+}
+
+// ParsePolicy compiles a policy from YAML. name is used in error messages,
+// which have the form "name:line: field: problem".
+func ParsePolicy(name string, data []byte) (*Policy, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, yamlError(err))
+	}
+	var f policyFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty policy", name)
+		}
+		return nil, fmt.Errorf("%s: %w", name, yamlError(err))
+	}
+	v := validator{name: name, root: &root}
+	v.policy(&f)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return &Policy{
+		file:       f,
+		matcher:    newMatcher(&f),
+		connectors: foldedSet(f.Redaction.Connectors),
+		harmless:   foldedSet(f.Redaction.HarmlessWords),
+	}, nil
+}
+
+func foldedSet(words []string) map[string]bool {
+	set := make(map[string]bool, len(words))
+	for _, w := range words {
+		set[fold(strings.TrimSpace(w))] = true
+	}
+	return set
+}
+
+// Rows returns the decision table.
+func (p *Policy) Rows() []Row { return p.file.Rows }
+
+// yamlLine matches the "line N:" prefix of yaml.v3 errors.
+var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): `)
+
+// yamlError turns yaml.v3's "yaml: line 3: ..." into "3: ...".
+func yamlError(err error) error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		msg = m[1] + ": " + msg[len(m[0]):]
+	}
+	msg = strings.ReplaceAll(msg, "\n ", ";")
+	return errors.New(strings.TrimPrefix(msg, "yaml: "))
+}
+
+// validator collects semantic errors with the line of the offending node.
+type validator struct {
+	name string
+	root *yaml.Node
+	errs []string
+}
+
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(v.errs, "\n"))
+}
+
+// fail records a problem at path (keys and indexes below the document root).
+func (v *validator) fail(path []any, format string, args ...any) {
+	line := nodeAt(v.root, path)
+	var field strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case int:
+			fmt.Fprintf(&field, "[%d]", p)
+		case string:
+			if field.Len() > 0 {
+				field.WriteByte('.')
+			}
+			field.WriteString(p)
+		}
+	}
+	v.errs = append(v.errs, fmt.Sprintf("%s:%d: %s: %s", v.name, line, field.String(), fmt.Sprintf(format, args...)))
+}
+
+// nodeAt returns the line of the deepest node that exists along path.
+func nodeAt(n *yaml.Node, path []any) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch p := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == p {
+						next = n.Content[i+1]
+						line = n.Content[i].Line
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+				next = n.Content[p]
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n, line = next, next.Line
+	}
+	return line
+}
+
+// templateVars are the placeholders guidance texts may use.
+var templateVars = []string{"{account}", "{account_name}", "{admin_email}", "{partner}", "{partner_admin_email}", "{reason}"}
+
+func (v *validator) policy(f *policyFile) {
+	if f.Version != 1 {
+		v.fail([]any{"version"}, "want 1, got %d", f.Version)
+	}
+	intents := map[string]bool{}
+	for i, in := range f.Intents {
+		at := []any{"intents", i}
+		switch {
+		case in.Name == "":
+			v.fail(append(at, "name"), "missing")
+		case intents[in.Name]:
+			v.fail(append(at, "name"), "intent %q defined twice", in.Name)
+		}
+		intents[in.Name] = true
+		v.keywords(append(at, "keywords"), in.Keywords)
+	}
+	if !intents[f.DefaultIntent] {
+		v.fail([]any{"default_intent"}, "%q is not one of the intents", f.DefaultIntent)
+	}
+	if l := f.Extraction.OrderNumberLength; l.Min < 3 || l.Max < l.Min {
+		v.fail([]any{"extraction", "order_number_length"}, "want 3 <= min <= max, got min %d max %d", l.Min, l.Max)
+	}
+	v.keywords([]any{"extraction", "username_cues"}, f.Extraction.UsernameCues)
+	v.keywords([]any{"redaction", "password_cues"}, f.Redaction.PasswordCues)
+	if len(f.Rows) == 0 {
+		v.fail([]any{"rows"}, "the decision table is empty")
+	}
+	ids := map[int]bool{}
+	for i, r := range f.Rows {
+		at := []any{"rows", i}
+		if ids[r.ID] {
+			v.fail(append(at, "id"), "row id %d used twice", r.ID)
+		}
+		ids[r.ID] = true
+		if !validToken(r.Disposition) {
+			v.fail(append(at, "disposition"), "%q is not a valid disposition: want lower-case letters, digits and hyphens", r.Disposition)
+		}
+		if r.Disposition == DispositionDeadletter {
+			v.fail(append(at, "disposition"), "%q is reserved for mail that cannot be parsed", r.Disposition)
+		}
+		v.condition(append(at, "when"), &r.When, intents)
+		v.templates(append(at, "guidance"), r.Guidance)
+	}
+	for _, d := range f.IdentifiedDispositions {
+		if !slices.ContainsFunc(f.Rows, func(r Row) bool { return r.Disposition == d }) {
+			v.fail([]any{"identified_dispositions"}, "%q is no row's disposition", d)
+		}
+	}
+	n := &f.Notes
+	for key, lines := range map[string][]string{
+		"always": n.Always, "identified": n.Identified, "not_identified": n.NotIdentified,
+		"reset_goes_to_admin": n.ResetGoesToAdmin, "from_ambiguous": n.FromAmbiguous,
+		"display_name_spoof": n.DisplayNameSpoof, "reply_to_differs": n.ReplyToDiffers,
+		"key_exposed": n.KeyExposed, "several_accounts": n.SeveralAccounts, "parse_problems": n.ParseProblems,
+	} {
+		v.templates([]any{"notes", key}, lines)
+	}
+}
+
+func (v *validator) keywords(at []any, byLang map[string][]string) {
+	for lang, words := range byLang {
+		for i, w := range words {
+			if len(fold(strings.TrimSpace(w))) < 2 {
+				v.fail(append(at, lang, i), "keyword %q is too short", w)
+			}
+		}
+	}
+}
+
+func (v *validator) condition(at []any, c *Condition, intents map[string]bool) {
+	for i, in := range c.Intent {
+		if !intents[in] {
+			v.fail(append(at, "intent", i), "unknown intent %q", in)
+		}
+	}
+	for i, col := range c.Colour {
+		if !slices.Contains(Colours, col) && col != ColourUnknown {
+			v.fail(append(at, "colour", i), "unknown colour %q (want one of %s)", col, strings.Join(Colours, ", "))
+		}
+	}
+	for i := range c.Any {
+		v.condition(append(at, "any", i), &c.Any[i], intents)
+	}
+}
+
+func (v *validator) templates(at []any, lines []string) {
+	for i, l := range lines {
+		rest := l
+		for _, t := range templateVars {
+			rest = strings.ReplaceAll(rest, t, "")
+		}
+		if j := strings.IndexByte(rest, '{'); j >= 0 {
+			end := strings.IndexByte(rest[j:], '}')
+			if end < 0 {
+				end = len(rest) - j - 1
+			}
+			v.fail(append(at, i), "unknown placeholder %s (want one of %s)", rest[j:j+end+1], strings.Join(templateVars, " "))
+		}
+	}
+}
+
+// validToken reports whether s can be one token of a NATS subject and a
+// readable name: lower-case letters, digits and inner hyphens.
+func validToken(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
