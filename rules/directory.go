@@ -1,16 +1,19 @@
 package rules
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"io"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/valyala/fastjson"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -49,12 +52,12 @@ var accountFields = []string{"id", "colour", "name", "username", "admin_email", 
 // needs: by id, order number, admin email, username and domain. It is
 // immutable once loaded and safe for concurrent use.
 type Directory struct {
-	accounts []Account
-	byID     map[string]int32
-	byOrder  map[string]int32 // lower-cased order number
-	byUser   map[string]int32 // lower-cased username
-	byAdmin  multiIndex       // canonical admin email
-	byDomain multiIndex       // A-label domain, from domains and orders
+	accounts []*Account // pointing into the decoded blocks, never copied
+	byID     hashIndex
+	byOrder  hashIndex // lower-cased order number
+	byUser   hashIndex // lower-cased username
+	byAdmin  hashIndex // canonical admin email
+	byDomain hashIndex // A-label domain, from domains and orders
 }
 
 // Len returns the number of accounts.
@@ -62,29 +65,17 @@ func (d *Directory) Len() int { return len(d.accounts) }
 
 // Account returns the account with the given id.
 func (d *Directory) Account(id string) (*Account, bool) {
-	i, ok := d.byID[id]
-	if !ok {
-		return nil, false
-	}
-	return &d.accounts[i], true
+	return d.one(d.byID.first(id, d.holdsID))
 }
 
-// ByOrder returns the account holding the order number.
+// ByOrder returns the account holding the order number (case-insensitive).
 func (d *Directory) ByOrder(number string) (*Account, bool) {
-	i, ok := d.byOrder[strings.ToLower(number)]
-	if !ok {
-		return nil, false
-	}
-	return &d.accounts[i], true
+	return d.one(d.byOrder.first(strings.ToLower(number), d.holdsOrder))
 }
 
 // ByUsername returns the account with the username (case-insensitive).
 func (d *Directory) ByUsername(name string) (*Account, bool) {
-	i, ok := d.byUser[strings.ToLower(name)]
-	if !ok {
-		return nil, false
-	}
-	return &d.accounts[i], true
+	return d.one(d.byUser.first(strings.ToLower(name), d.holdsUser))
 }
 
 // ByAdminEmail returns the accounts whose admin email is addr, compared
@@ -94,7 +85,8 @@ func (d *Directory) ByAdminEmail(addr string) []*Account {
 	if err != nil {
 		return nil
 	}
-	return d.list(d.byAdmin.get(canon))
+	var buf [4]int32
+	return d.list(d.byAdmin.lookup(canon, d.holdsAdmin, buf[:0]))
 }
 
 // ByDomain returns the accounts that hold domain, or the closest parent of
@@ -106,8 +98,9 @@ func (d *Directory) ByDomain(domain string) ([]*Account, string) {
 	if err != nil {
 		return nil, ""
 	}
+	var buf [4]int32
 	for name := canon; ; {
-		if ids := d.byDomain.get(name); len(ids) > 0 {
+		if ids := d.byDomain.lookup(name, d.holdsDomain, buf[:0]); len(ids) > 0 {
 			return d.list(ids), name
 		}
 		dot := strings.IndexByte(name, '.')
@@ -118,57 +111,71 @@ func (d *Directory) ByDomain(domain string) ([]*Account, string) {
 	}
 }
 
+func (d *Directory) one(id int32, ok bool) (*Account, bool) {
+	if !ok {
+		return nil, false
+	}
+	return d.accounts[id], true
+}
+
 func (d *Directory) list(ids []int32) []*Account {
 	out := make([]*Account, len(ids))
 	for i, id := range ids {
-		out[i] = &d.accounts[id]
+		out[i] = d.accounts[id]
 	}
 	return out
 }
 
-// multiIndex maps a key to one or more account indexes without a slice per
-// key in the common case of exactly one: a value v >= 0 is the account,
-// v < 0 points at more[-v-1].
-type multiIndex struct {
-	one  map[string]int32
-	more [][]int32
+// The holds functions confirm an index hit against the account.
+
+func (d *Directory) holdsID(id int32, key string) bool { return d.accounts[id].ID == key }
+
+func (d *Directory) holdsUser(id int32, key string) bool {
+	return strings.EqualFold(d.accounts[id].Username, key)
 }
 
-func (m *multiIndex) add(key string, id int32) {
-	v, ok := m.one[key]
-	switch {
-	case !ok:
-		m.one[key] = id
-	case v >= 0:
-		if v == id {
-			return
-		}
-		m.more = append(m.more, []int32{v, id})
-		m.one[key] = int32(-len(m.more))
-	default:
-		if l := m.more[-v-1]; !slices.Contains(l, id) {
-			m.more[-v-1] = append(l, id)
+func (d *Directory) holdsAdmin(id int32, key string) bool { return d.accounts[id].AdminEmail == key }
+
+func (d *Directory) holdsOrder(id int32, key string) bool {
+	for _, o := range d.accounts[id].Orders {
+		if strings.EqualFold(o.Number, key) {
+			return true
 		}
 	}
+	return false
 }
 
-func (m *multiIndex) get(key string) []int32 {
-	v, ok := m.one[key]
-	switch {
-	case !ok:
-		return nil
-	case v >= 0:
-		return []int32{v}
-	default:
-		return m.more[-v-1]
+func (d *Directory) holdsDomain(id int32, key string) bool {
+	a := d.accounts[id]
+	if slices.Contains(a.Domains, key) {
+		return true
 	}
+	for _, o := range a.Orders {
+		if o.Domain == key {
+			return true
+		}
+	}
+	return false
 }
+
+// utf8BOM is the byte order mark some editors write at the start of a file.
+var utf8BOM = []byte("\uFEFF")
 
 // LoadDirectory reads an account directory: a YAML file with an `accounts:`
 // list, or JSON Lines with one account a line (told apart by the first
 // character). Every bad record is reported as "file:line: field: problem".
+// JSON Lines are read as a stream: the file is never held whole.
 func LoadDirectory(path string) (*Directory, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load accounts: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	if isJSONLines(br) {
+		return parseJSONLines(path, br)
+	}
+	data, err := io.ReadAll(br)
 	if err != nil {
 		return nil, fmt.Errorf("load accounts: %w", err)
 	}
@@ -178,95 +185,188 @@ func LoadDirectory(path string) (*Directory, error) {
 // ParseDirectory builds a directory from the contents of an accounts file;
 // name is used in error messages.
 func ParseDirectory(name string, data []byte) (*Directory, error) {
-	var (
-		records []record
-		err     error
-	)
-	if first := bytes.TrimLeft(data, " \t\r\n\uFEFF"); len(first) > 0 && first[0] == '{' {
-		records, err = decodeJSONLines(name, data)
-	} else {
-		records, err = decodeYAMLAccounts(name, data)
+	br := bufio.NewReader(bytes.NewReader(data))
+	if isJSONLines(br) {
+		return parseJSONLines(name, br)
 	}
+	blocks, err := decodeYAMLAccounts(name, data)
 	if err != nil {
 		return nil, err
 	}
-	return buildDirectory(name, records)
+	return buildDirectory(name, blocks)
 }
 
-// record is an account with the line it was read from.
-type record struct {
-	Account
-	line int
+// isJSONLines reports whether the input starts with '{' (after white space
+// and a byte order mark), and skips the byte order mark.
+func isJSONLines(br *bufio.Reader) bool {
+	if b, err := br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if err != nil || len(b) < n {
+			return false
+		}
+		switch b[n-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func parseJSONLines(name string, r io.Reader) (*Directory, error) {
+	blocks, err := decodeJSONLines(name, r)
+	if err != nil {
+		return nil, err
+	}
+	return buildDirectory(name, blocks)
+}
+
+// block is a run of decoded, canonical accounts and the line each came from.
+type block struct {
+	accounts []Account
+	lines    []int32
+}
+
+func (b *block) add(a Account, line int) {
+	b.accounts = append(b.accounts, a)
+	b.lines = append(b.lines, int32(line))
 }
 
 // maxReported caps the errors one load reports.
 const maxReported = 20
 
-// errorList collects load errors up to maxReported.
+// errorList collects load errors, each with the line it is about.
 type errorList struct {
-	msgs  []string
-	extra int
+	errs []lineError
 }
 
-func (e *errorList) add(format string, args ...any) {
-	if len(e.msgs) < maxReported {
-		e.msgs = append(e.msgs, fmt.Sprintf(format, args...))
-	} else {
-		e.extra++
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *errorList) add(line int, format string, args ...any) {
+	e.errs = append(e.errs, lineError{line, fmt.Sprintf(format, args...)})
+}
+
+// joinErrors reports the errors of several lists in line order, at most
+// maxReported of them.
+func joinErrors(lists ...errorList) error {
+	var all []lineError
+	for _, l := range lists {
+		all = append(all, l.errs...)
 	}
-}
-
-func (e *errorList) err() error {
-	if len(e.msgs) == 0 {
+	if len(all) == 0 {
 		return nil
 	}
-	msg := strings.Join(e.msgs, "\n")
-	if e.extra > 0 {
-		msg += fmt.Sprintf("\n... and %d more", e.extra)
+	slices.SortStableFunc(all, func(a, b lineError) int { return a.line - b.line })
+	var b strings.Builder
+	for i, e := range all[:min(len(all), maxReported)] {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.msg)
 	}
-	return errors.New(msg)
+	if len(all) > maxReported {
+		fmt.Fprintf(&b, "\n... and %d more", len(all)-maxReported)
+	}
+	return errors.New(b.String())
 }
 
+// chunkSize is how much of a JSON Lines file one worker decodes at a time.
+const chunkSize = 4 << 20
+
 // decodeJSONLines decodes one account a line, spreading the work over the
-// CPUs: a million accounts must load in a few seconds.
-func decodeJSONLines(name string, data []byte) ([]record, error) {
+// CPUs (a million accounts must load in a few seconds) while reading the
+// input in chunks, so memory holds a few chunks of it, never the whole.
+func decodeJSONLines(name string, r io.Reader) ([]block, error) {
 	workers := runtime.GOMAXPROCS(0)
-	chunks := splitLines(data, workers*4)
-	results := make([][]record, len(chunks))
-	errs := make([]errorList, len(chunks))
+	type job struct {
+		i int
+		c lineChunk
+	}
+	jobs := make(chan job, workers)
+	free := make(chan []byte, 2*workers) // chunk buffers for reuse
+	var (
+		mu     sync.Mutex
+		blocks []block
+		errs   []errorList
+	)
 	var wg sync.WaitGroup
-	next := make(chan int, len(chunks))
-	for i := range chunks {
-		next <- i
-	}
-	close(next)
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = decodeChunk(name, chunks[i], &errs[i])
+		wg.Go(func() {
+			for j := range jobs {
+				var el errorList
+				b := decodeChunk(name, j.c, &el)
+				select {
+				case free <- j.c.data[:0]:
+				default:
+				}
+				mu.Lock()
+				for len(blocks) <= j.i {
+					blocks = append(blocks, block{})
+					errs = append(errs, errorList{})
+				}
+				blocks[j.i], errs[j.i] = b, el
+				mu.Unlock()
 			}
-		}()
+		})
 	}
-	wg.Wait()
-	var all errorList
-	n := 0
-	for i := range chunks {
-		n += len(results[i])
-		for _, m := range errs[i].msgs {
-			all.add("%s", m)
+
+	readErr := func() error {
+		defer close(jobs)
+		var carry []byte // the partial last line of a chunk, for the next
+		line := 1
+		for i := 0; ; i++ {
+			var buf []byte
+			select {
+			case buf = <-free:
+			default:
+				buf = make([]byte, 0, chunkSize)
+			}
+			buf = append(buf[:0], carry...)
+			eof := false
+			for {
+				if len(buf) == cap(buf) { // a line longer than a chunk
+					buf = slices.Grow(buf, cap(buf))
+				}
+				n, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+				buf = buf[:len(buf)+n]
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					eof = true
+					break
+				}
+				if err != nil {
+					return fmt.Errorf("read %s: %w", name, err)
+				}
+				if bytes.IndexByte(buf[len(carry):], '\n') >= 0 {
+					break
+				}
+			}
+			end := len(buf)
+			if !eof {
+				end = bytes.LastIndexByte(buf, '\n') + 1
+			}
+			carry = append(carry[:0], buf[end:]...)
+			if end > 0 {
+				jobs <- job{i, lineChunk{data: buf[:end], first: line}}
+				line += bytes.Count(buf[:end], []byte{'\n'})
+			}
+			if eof {
+				return nil
+			}
 		}
-		all.extra += errs[i].extra
+	}()
+	wg.Wait()
+	if readErr != nil {
+		return nil, readErr
 	}
-	if err := all.err(); err != nil {
-		return nil, err
-	}
-	records := make([]record, 0, n)
-	for _, r := range results {
-		records = append(records, r...)
-	}
-	return records, nil
+	return blocks, joinErrors(errs...)
 }
 
 // lineChunk is a run of whole lines and the number of its first line.
@@ -275,70 +375,55 @@ type lineChunk struct {
 	first int
 }
 
-// splitLines cuts data into about n chunks at line ends.
-func splitLines(data []byte, n int) []lineChunk {
-	var chunks []lineChunk
-	size := len(data)/n + 1
-	line := 1
-	for len(data) > 0 {
-		end := min(size, len(data))
-		if i := bytes.IndexByte(data[end-1:], '\n'); i >= 0 {
-			end += i
-		} else {
-			end = len(data)
-		}
-		chunks = append(chunks, lineChunk{data: data[:end], first: line})
-		line += bytes.Count(data[:end], []byte{'\n'})
-		data = data[end:]
-	}
-	return chunks
-}
-
-func decodeChunk(name string, c lineChunk, errs *errorList) []record {
-	records := make([]record, 0, bytes.Count(c.data, []byte{'\n'})+1)
+// decodeChunk decodes the accounts of a chunk, one a line.
+func decodeChunk(name string, c lineChunk, errs *errorList) block {
+	var b block
+	n := bytes.Count(c.data, []byte{'\n'}) + 1
+	b.accounts = make([]Account, 0, n)
+	b.lines = make([]int32, 0, n)
+	var p fastjson.Parser
 	line := c.first - 1
 	for data := c.data; len(data) > 0; {
 		var l []byte
 		l, data, _ = bytes.Cut(data, []byte{'\n'})
 		line++
-		l = bytes.TrimSpace(l)
-		if len(l) == 0 {
+		if len(bytes.TrimSpace(l)) == 0 {
 			continue
 		}
-		var r record
-		dec := json.NewDecoder(bytes.NewReader(l))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r.Account); err != nil {
-			errs.add("%s:%d: %s", name, line, jsonError(err))
+		v, err := p.ParseBytes(l)
+		if err != nil {
+			errs.add(line, "%s:%d: invalid JSON: %s", name, line, clipError(err))
 			continue
 		}
-		if dec.More() {
-			errs.add("%s:%d: more than one JSON value on the line", name, line)
+		a, field, err := jsonAccount(v)
+		if err == nil {
+			field, err = canonicalAccount(&a)
+		}
+		if err != nil {
+			if field != "" {
+				field += ": "
+			}
+			errs.add(line, "%s:%d: %s%v", name, line, field, err)
 			continue
 		}
-		r.line = line
-		records = append(records, r)
+		b.add(a, line)
 	}
-	return records
+	return b
 }
 
-// jsonError names the field of a JSON decoding error.
-func jsonError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("%s: want %s, got %s", te.Field, te.Type, te.Value)
-	}
+// clipError keeps a parser error short: fastjson quotes the rest of the line.
+func clipError(err error) string {
 	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fmt.Sprintf("%s: unknown field", strings.Trim(f, `"`))
+	if len(msg) > 160 {
+		msg = msg[:160] + "…"
 	}
-	return strings.TrimPrefix(msg, "json: ")
+	return msg
 }
 
-func decodeYAMLAccounts(name string, data []byte) ([]record, error) {
+func decodeYAMLAccounts(name string, data []byte) ([]block, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, yamlError(err))
+		return nil, yamlErrors(name, nil, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, fmt.Errorf("%s: no accounts", name)
@@ -358,121 +443,150 @@ func decodeYAMLAccounts(name string, data []byte) ([]record, error) {
 		return nil, fmt.Errorf("%s:%d: accounts: want a list of accounts", name, doc.Line)
 	}
 	var errs errorList
-	records := make([]record, 0, len(list.Content))
+	var b block
 	for _, item := range list.Content {
 		if item.Kind != yaml.MappingNode {
-			errs.add("%s:%d: want an account (a mapping)", name, item.Line)
+			errs.add(item.Line, "%s:%d: want an account (a mapping)", name, item.Line)
 			continue
 		}
 		bad := false
 		for i := 0; i+1 < len(item.Content); i += 2 {
 			if k := item.Content[i]; !slices.Contains(accountFields, k.Value) {
-				errs.add("%s:%d: %s: unknown field", name, k.Line, k.Value)
+				errs.add(k.Line, "%s:%d: %s: unknown field", name, k.Line, k.Value)
 				bad = true
 			}
 		}
-		var r record
-		if err := item.Decode(&r.Account); err != nil {
-			errs.add("%s: %s", name, yamlError(err))
+		var a Account
+		if err := item.Decode(&a); err != nil {
+			errs.add(item.Line, "%v", yamlErrors(name, item, err))
+			continue
+		}
+		if field, err := canonicalAccount(&a); err != nil {
+			errs.add(item.Line, "%s:%d: %s: %v", name, item.Line, field, err)
 			continue
 		}
 		if !bad {
-			r.line = item.Line
-			records = append(records, r)
+			b.add(a, item.Line)
 		}
 	}
-	return records, errs.err()
+	return []block{b}, joinErrors(errs)
 }
 
-// buildDirectory validates the records, puts them in canonical form and
-// builds the indexes. Duplicate ids, order numbers and usernames, and
-// partners that do not exist, are errors naming both places.
-func buildDirectory(name string, records []record) (*Directory, error) {
-	var errs errorList
-	d := &Directory{
-		accounts: make([]Account, 0, len(records)),
-		byID:     make(map[string]int32, len(records)),
-		byOrder:  make(map[string]int32, len(records)),
-		byUser:   make(map[string]int32, len(records)),
-		byAdmin:  multiIndex{one: make(map[string]int32, len(records))},
-		byDomain: multiIndex{one: make(map[string]int32, len(records))},
-	}
-	lines := make([]int, 0, len(records))
-	for i := range records {
-		r := &records[i]
-		if field, err := canonicalAccount(&r.Account); err != nil {
-			errs.add("%s:%d: %s: %v", name, r.line, field, err)
-			continue
-		}
-		a := &r.Account
-		id := int32(len(d.accounts))
-		if prev, dup := d.byID[a.ID]; dup {
-			errs.add("%s:%d: id: %q already used on line %d", name, r.line, a.ID, lines[prev])
-			continue
-		}
-		ok := true
-		for j, o := range a.Orders {
-			key := strings.ToLower(o.Number)
-			if prev, dup := d.byOrder[key]; dup && prev != id {
-				errs.add("%s:%d: orders[%d].number: %q already belongs to account %q (line %d)", name, r.line, j, o.Number, d.accounts[prev].ID, lines[prev])
-				ok = false
-			}
-		}
-		if a.Username != "" {
-			if prev, dup := d.byUser[strings.ToLower(a.Username)]; dup {
-				errs.add("%s:%d: username: %q already belongs to account %q (line %d)", name, r.line, a.Username, d.accounts[prev].ID, lines[prev])
-				ok = false
-			}
-		}
-		if !ok {
-			continue
-		}
-		d.byID[a.ID] = id
-		for _, o := range a.Orders {
-			d.byOrder[strings.ToLower(o.Number)] = id
-			if o.Domain != "" {
-				d.byDomain.add(o.Domain, id)
-			}
-		}
-		if a.Username != "" {
-			d.byUser[strings.ToLower(a.Username)] = id
-		}
-		d.byAdmin.add(a.AdminEmail, id)
-		for _, dom := range a.Domains {
-			d.byDomain.add(dom, id)
-		}
-		d.accounts = append(d.accounts, *a)
-		lines = append(lines, r.line)
-	}
-	for i, a := range d.accounts {
-		if a.Partner == "" {
-			continue
-		}
-		switch p, ok := d.byID[a.Partner]; {
-		case !ok:
-			errs.add("%s:%d: partner: no account has id %q", name, lines[i], a.Partner)
-		case int(p) == i:
-			errs.add("%s:%d: partner: an account cannot be its own partner", name, lines[i])
+// buildDirectory indexes the accounts, one goroutine per index. Duplicate
+// ids, order numbers and usernames, and partners that do not exist, are
+// errors naming both lines.
+func buildDirectory(name string, blocks []block) (*Directory, error) {
+	var n, orders, domains int
+	for _, b := range blocks {
+		n += len(b.accounts)
+		for i := range b.accounts {
+			orders += len(b.accounts[i].Orders)
+			domains += len(b.accounts[i].Domains)
 		}
 	}
-	if err := errs.err(); err != nil {
+	d := &Directory{accounts: make([]*Account, 0, n)}
+	lines := make([]int32, 0, n)
+	for _, b := range blocks {
+		for i := range b.accounts {
+			d.accounts = append(d.accounts, &b.accounts[i])
+		}
+		lines = append(lines, b.lines...)
+	}
+
+	seed := maphash.MakeSeed()
+	var idErrs, orderErrs, userErrs errorList
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		d.byID = newHashIndex(seed, n)
+		for i, a := range d.accounts {
+			if prev, dup := d.byID.first(a.ID, d.holdsID); dup {
+				idErrs.add(int(lines[i]), "%s:%d: id: %q already used on line %d", name, lines[i], a.ID, lines[prev])
+				continue
+			}
+			d.byID.add(a.ID, int32(i), d.holdsID)
+		}
+		for i, a := range d.accounts {
+			if a.Partner == "" {
+				continue
+			}
+			switch p, ok := d.byID.first(a.Partner, d.holdsID); {
+			case !ok:
+				idErrs.add(int(lines[i]), "%s:%d: partner: no account has id %q", name, lines[i], a.Partner)
+			case int(p) == i:
+				idErrs.add(int(lines[i]), "%s:%d: partner: an account cannot be its own partner", name, lines[i])
+			}
+		}
+	})
+	wg.Go(func() {
+		d.byOrder = newHashIndex(seed, orders)
+		for i, a := range d.accounts {
+			for j, o := range a.Orders {
+				key := strings.ToLower(o.Number)
+				if prev, dup := d.byOrder.first(key, d.holdsOrder); dup && int(prev) != i {
+					orderErrs.add(int(lines[i]), "%s:%d: orders[%d].number: %q already belongs to account %q (line %d)",
+						name, lines[i], j, o.Number, d.accounts[prev].ID, lines[prev])
+					continue
+				}
+				d.byOrder.add(key, int32(i), d.holdsOrder)
+			}
+		}
+	})
+	wg.Go(func() {
+		d.byUser = newHashIndex(seed, n)
+		for i, a := range d.accounts {
+			if a.Username == "" {
+				continue
+			}
+			key := strings.ToLower(a.Username)
+			if prev, dup := d.byUser.first(key, d.holdsUser); dup {
+				userErrs.add(int(lines[i]), "%s:%d: username: %q already belongs to account %q (line %d)",
+					name, lines[i], a.Username, d.accounts[prev].ID, lines[prev])
+				continue
+			}
+			d.byUser.add(key, int32(i), d.holdsUser)
+		}
+	})
+	wg.Go(func() {
+		d.byAdmin = newHashIndex(seed, n)
+		for i, a := range d.accounts {
+			d.byAdmin.add(a.AdminEmail, int32(i), d.holdsAdmin)
+		}
+	})
+	wg.Go(func() {
+		d.byDomain = newHashIndex(seed, domains+orders)
+		for i, a := range d.accounts {
+			for _, dom := range a.Domains {
+				d.byDomain.add(dom, int32(i), d.holdsDomain)
+			}
+			for _, o := range a.Orders {
+				if o.Domain != "" {
+					d.byDomain.add(o.Domain, int32(i), d.holdsDomain)
+				}
+			}
+		}
+	})
+	wg.Wait()
+	if err := joinErrors(idErrs, orderErrs, userErrs); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// canonicalAccount checks an account and puts its emails and domains in
-// canonical form. It returns the offending field on error.
+// canonicalAccount checks an account and puts it in canonical form: emails
+// and domains lower case with A-labels, colour and product interned. It
+// returns the offending field on error.
 func canonicalAccount(a *Account) (string, error) {
 	if a.ID = strings.TrimSpace(a.ID); a.ID == "" {
 		return "id", errors.New("missing")
 	}
-	if !slices.Contains(Colours, a.Colour) {
+	i := slices.Index(Colours, a.Colour)
+	if i < 0 {
 		if a.Colour == "" {
 			return "colour", errors.New("missing")
 		}
 		return "colour", fmt.Errorf("unknown colour %q (want one of %s)", a.Colour, strings.Join(Colours, ", "))
 	}
+	a.Colour = Colours[i]
 	if a.AdminEmail == "" {
 		return "admin_email", errors.New("missing")
 	}
@@ -506,8 +620,12 @@ func canonicalAccount(a *Account) (string, error) {
 			}
 			o.Domain = c
 		}
-		if o.Product != "" && !slices.Contains(Products, o.Product) {
-			return fmt.Sprintf("orders[%d].product", i), fmt.Errorf("unknown product %q (want one of %s)", o.Product, strings.Join(Products, ", "))
+		if o.Product != "" {
+			p := slices.Index(Products, o.Product)
+			if p < 0 {
+				return fmt.Sprintf("orders[%d].product", i), fmt.Errorf("unknown product %q (want one of %s)", o.Product, strings.Join(Products, ", "))
+			}
+			o.Product = Products[p]
 		}
 	}
 	return "", nil

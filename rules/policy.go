@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -152,7 +153,7 @@ func LoadPolicy(path string) (*Policy, error) {
 func ParsePolicy(name string, data []byte) (*Policy, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, yamlError(err))
+		return nil, yamlErrors(name, nil, err)
 	}
 	var f policyFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -161,7 +162,7 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty policy", name)
 		}
-		return nil, fmt.Errorf("%s: %w", name, yamlError(err))
+		return nil, yamlErrors(name, &root, err)
 	}
 	v := validator{name: name, root: &root}
 	v.policy(&f)
@@ -187,17 +188,91 @@ func foldedSet(words []string) map[string]bool {
 // Rows returns the decision table.
 func (p *Policy) Rows() []Row { return p.file.Rows }
 
-// yamlLine matches the "line N:" prefix of yaml.v3 errors.
-var yamlLine = regexp.MustCompile(`^yaml: (?:unmarshal errors:\n\s*)?line (\d+): `)
+// yamlLine matches the line of a yaml.v3 error message.
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns yaml.v3's "yaml: line 3: ..." into "3: ...".
-func yamlError(err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		msg = m[1] + ": " + msg[len(m[0]):]
+// yamlUnmarshal matches yaml.v3's type errors.
+var yamlUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+) (`.*`) into (.+)$")
+
+// yamlNotFound matches yaml.v3's unknown-field errors.
+var yamlNotFound = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+
+// yamlKinds names YAML node tags for readers who do not know them.
+var yamlKinds = map[string]string{"str": "a string", "int": "a number", "float": "a number", "bool": "true or false",
+	"map": "a mapping", "seq": "a list", "null": "nothing"}
+
+// yamlErrors turns a yaml.v3 error into "name:line: field: problem" lines,
+// taking the field from the key written on that line of root.
+func yamlErrors(name string, root *yaml.Node, err error) error {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
 	}
-	msg = strings.ReplaceAll(msg, "\n ", ";")
-	return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	out := make([]string, 0, len(msgs))
+	for _, msg := range msgs {
+		m := yamlLine.FindStringSubmatch(msg)
+		if m == nil {
+			out = append(out, fmt.Sprintf("%s: %s", name, strings.TrimPrefix(msg, "yaml: ")))
+			continue
+		}
+		line, problem := m[1], m[2]
+		if u := yamlUnmarshal.FindStringSubmatch(problem); u != nil {
+			kind := yamlKinds[u[1]]
+			if kind == "" {
+				kind = u[1]
+			}
+			problem = fmt.Sprintf("want %s, got %s %s", u[3], kind, u[2])
+		}
+		key := ""
+		if nf := yamlNotFound.FindStringSubmatch(problem); nf != nil {
+			key, problem = nf[1], "unknown field"
+		}
+		n, _ := strconv.Atoi(line)
+		if field := pathAtLine(root, n, key); field != "" {
+			problem = field + ": " + problem
+		}
+		out = append(out, fmt.Sprintf("%s:%s: %s", name, line, problem))
+	}
+	return errors.New(strings.Join(out, "\n"))
+}
+
+// pathAtLine returns the path ("rows[2].when.colour") of the deepest key
+// written on line (named key, when key is not ""), or "".
+func pathAtLine(n *yaml.Node, line int, key string) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if sub := pathAtLine(v, line, key); sub != "" {
+				if sub[0] == '[' {
+					return k.Value + sub
+				}
+				return k.Value + "." + sub
+			}
+			if k.Line == line && (key == "" || k.Value == key) {
+				return k.Value
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if sub := pathAtLine(item, line, key); sub != "" {
+				if sub[0] == '[' {
+					return fmt.Sprintf("[%d]%s", i, sub)
+				}
+				return fmt.Sprintf("[%d].%s", i, sub)
+			}
+		}
+	}
+	return ""
 }
 
 // validator collects semantic errors with the line of the offending node.
@@ -309,9 +384,9 @@ func (v *validator) policy(f *policyFile) {
 		v.condition(append(at, "when"), &r.When, intents)
 		v.templates(append(at, "guidance"), r.Guidance)
 	}
-	for _, d := range f.IdentifiedDispositions {
+	for i, d := range f.IdentifiedDispositions {
 		if !slices.ContainsFunc(f.Rows, func(r Row) bool { return r.Disposition == d }) {
-			v.fail([]any{"identified_dispositions"}, "%q is no row's disposition", d)
+			v.fail([]any{"identified_dispositions", i}, "%q is no row's disposition", d)
 		}
 	}
 	n := &f.Notes
