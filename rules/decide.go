@@ -60,9 +60,11 @@ type facts struct {
 	ignored      bool
 	sender       string // canonical From address; "" when ambiguous or invalid
 	senderWhy    string
-	orders       []string // order numbers named that exist, in text order
-	domains      []string // host names named, canonical, in text order
-	usernames    []string // usernames named after a cue that exist
+	orders       []string   // order numbers named that exist, in text order
+	domains      []string   // host names named, canonical, in text order
+	usernames    []string   // usernames named after a cue that exist
+	domainAccts  []*Account // accounts holding a named domain, in text order
+	domainVia    []string   // the domain each of domainAccts matched by
 	account      *Account
 	partner      *Account
 	several      []string // ids of other accounts the mail names
@@ -95,6 +97,8 @@ func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
 
 	if req.Headerless {
 		d.Disposition, d.Intent = DispositionDeadletter, p.file.DefaultIntent
+		why := Check{false, "the mail could not be parsed"}
+		d.Checks = Checks{why, why, why, why, why}
 		d.trace("row 0 (built in) %s: yes: not a single header field could be read", DispositionDeadletter)
 		d.Guidance = p.notes(d, req, &facts{})
 		return d
@@ -203,8 +207,16 @@ func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
 		return false
 	})
 	scanDomains(text, func(dom string) {
-		if !slices.Contains(f.domains, dom) {
-			f.domains = append(f.domains, dom)
+		if slices.Contains(f.domains, dom) {
+			return
+		}
+		f.domains = append(f.domains, dom)
+		as, via := dir.ByDomain(dom)
+		for _, a := range as {
+			if !slices.Contains(f.domainAccts, a) {
+				f.domainAccts = append(f.domainAccts, a)
+				f.domainVia = append(f.domainVia, via)
+			}
 		}
 	})
 	for _, h := range hits {
@@ -330,23 +342,20 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 			d.trace("account: the mail names %d usernames: not decided by username", len(accts))
 		}
 	}
-	if f.account == nil && len(f.domains) > 0 {
-		var accts []*Account
-		via := ""
-		for _, dom := range f.domains {
-			as, matched := dir.ByDomain(dom)
-			for _, a := range as {
-				if !slices.Contains(accts, a) {
-					accts = append(accts, a)
-					via = matched
-				}
-			}
-		}
-		if len(accts) == 1 {
-			choose(accts[0], "domain %s named", via)
-		} else if len(accts) > 1 {
+	if f.account == nil {
+		switch accts := f.domainAccts; {
+		case len(accts) == 1:
+			choose(accts[0], "domain %s named", f.domainVia[0])
+		case len(accts) > 1:
 			addCandidates(accts)
 			d.trace("account: the mail names domains of %d accounts: not decided by domain", len(accts))
+		}
+	}
+	if f.account != nil { // other accounts the mail names by domain
+		for _, a := range f.domainAccts {
+			if a != f.account && !slices.Contains(f.several, a.ID) {
+				f.several = append(f.several, a.ID)
+			}
 		}
 	}
 

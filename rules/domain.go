@@ -90,7 +90,10 @@ func canonicalEmail(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("invalid email address %q: %w", addr, err)
 	}
-	return strings.ToLower(local) + "@" + domain, nil
+	if lower := strings.ToLower(local); lower != local || domain != addr[at+1:] {
+		return lower + "@" + domain, nil
+	}
+	return addr, nil // already canonical: no copy
 }
 
 // scanDomains calls fn with every host name written in text, in canonical
@@ -118,15 +121,22 @@ func scanDomains(text string, fn func(string)) {
 	}
 }
 
+// isHostRune reports whether r can be part of a host name as written: '_'
+// counts, so that "evil_acmecorp.example" stays one (invalid) name instead
+// of naming "acmecorp.example"; so do the full stops IDNA maps to '.'.
 func isHostRune(r rune) bool {
 	if r < utf8.RuneSelf {
-		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.'
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_'
 	}
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) ||
+		r == '\u3002' || r == '\uff0e' || r == '\uff61'
 }
 
+// idnaDots turns the full stops UTS #46 maps to '.' into '.'.
+var idnaDots = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
+
 func emitDomain(s string, fn func(string)) {
-	s = strings.Trim(s, ".-")
+	s = strings.Trim(idnaDots.Replace(s), ".-")
 	dot := strings.LastIndexByte(s, '.')
 	if dot <= 0 || dot == len(s)-1 {
 		return

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -47,20 +49,22 @@ func newMatcher(f *policyFile) *matcher {
 		key := fold(strings.TrimSpace(k.text))
 		byFolded[key] = append(byFolded[key], k)
 	}
+	// Languages in sorted order, so that hits list their keywords the same
+	// way on every run.
 	for i, in := range f.Intents {
-		for lang, words := range in.Keywords {
-			for _, w := range words {
+		for _, lang := range slices.Sorted(maps.Keys(in.Keywords)) {
+			for _, w := range in.Keywords[lang] {
 				add(keyword{kind: cueIntent, intent: i, lang: lang, text: w})
 			}
 		}
 	}
-	for lang, words := range f.Extraction.UsernameCues {
-		for _, w := range words {
+	for _, lang := range slices.Sorted(maps.Keys(f.Extraction.UsernameCues)) {
+		for _, w := range f.Extraction.UsernameCues[lang] {
 			add(keyword{kind: cueUsername, lang: lang, text: w})
 		}
 	}
-	for lang, words := range f.Redaction.PasswordCues {
-		for _, w := range words {
+	for _, lang := range slices.Sorted(maps.Keys(f.Redaction.PasswordCues)) {
+		for _, w := range f.Redaction.PasswordCues[lang] {
 			add(keyword{kind: cuePassword, lang: lang, text: w})
 		}
 	}
@@ -112,25 +116,20 @@ func isWordRune(r rune) bool {
 		r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
 }
 
-// fold lower-cases s and strips accents, so that keywords match however a
-// customer types them ("Réinitialiser" and "reinitialiser" fold alike).
+// fold lower-cases s, strips accents, turns every run of white space into
+// one space and typographic apostrophes into "'", so that keywords match
+// however a customer types or wraps them ("Réinitialiser" and
+// "reinitialiser", "forgot my\r\nusername" and "forgot my username").
 func fold(s string) string {
 	b, _ := foldMap(s)
 	return string(b)
 }
 
 // foldMap folds s and maps each byte of the result to the offset in s of
-// the character it came from; the map is nil when s is ASCII, where
-// offsets are unchanged.
+// the character it came from; the map is nil when the offsets are
+// unchanged (plain ASCII with single spaces).
 func foldMap(s string) ([]byte, []int32) {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	if plainASCII(s) {
 		b := make([]byte, len(s))
 		for i := 0; i < len(s); i++ {
 			c := s[i]
@@ -143,34 +142,71 @@ func foldMap(s string) ([]byte, []int32) {
 	}
 	b := make([]byte, 0, len(s))
 	offs := make([]int32, 0, len(s))
+	space := false // the last byte written is a folded space
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if 'A' <= c && c <= 'Z' {
+			switch {
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+				if !space {
+					b = append(b, ' ')
+					offs = append(offs, int32(i))
+				}
+				space = true
+				i++
+				continue
+			case 'A' <= c && c <= 'Z':
 				c += 'a' - 'A'
 			}
 			b = append(b, c)
 			offs = append(offs, int32(i))
+			space = false
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r = foldRune(r); r >= 0 {
+		switch r = foldRune(r); {
+		case r == ' ':
+			if !space {
+				b = append(b, ' ')
+				offs = append(offs, int32(i))
+			}
+			space = true
+		case r >= 0:
 			n := len(b)
 			b = utf8.AppendRune(b, r)
 			for ; n < len(b); n++ {
 				offs = append(offs, int32(i))
 			}
+			space = false
 		}
 		i += size
 	}
 	return b, offs
 }
 
-// foldRune lower-cases r and drops its accents; it returns -1 for a
-// combining mark, which folds to nothing.
+// plainASCII reports whether s is ASCII without line breaks, tabs or runs
+// of spaces: folding it changes only the case of letters.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf || c < ' ' || c == ' ' && i > 0 && s[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// foldRune lower-cases r and drops its accents; it returns ' ' for white
+// space, "'" for typographic apostrophes and -1 for a combining mark,
+// which folds to nothing.
 func foldRune(r rune) rune {
-	if unicode.Is(unicode.Mn, r) {
+	switch {
+	case unicode.IsSpace(r):
+		return ' '
+	case r == '\u2019' || r == '\u2018' || r == '\u02bc' || r == '\u00b4':
+		return '\''
+	case unicode.Is(unicode.Mn, r):
 		return -1
 	}
 	r = unicode.ToLower(r)

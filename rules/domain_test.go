@@ -1,0 +1,250 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCanonicalDomain(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      string // substring of the error; "" for none
+	}{
+		{"acmecorp.example", "acmecorp.example", ""},
+		{"AcmeCorp.Example", "acmecorp.example", ""},
+		{"  acmecorp.example\t", "acmecorp.example", ""},
+		{"acmecorp.example.", "acmecorp.example", ""}, // trailing dot of a FQDN
+		{"shop.acmecorp.example", "shop.acmecorp.example", ""},
+		{"a-b.example", "a-b.example", ""},
+		{"123.example", "123.example", ""},
+		{"bücher.example", "xn--bcher-kva.example", ""},
+		{"BÜCHER.EXAMPLE", "xn--bcher-kva.example", ""},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+		{"XN--BCHER-KVA.Example", "xn--bcher-kva.example", ""},
+		{"école.example", "xn--cole-9oa.example", ""},
+		{"e\u0301cole.example", "xn--cole-9oa.example", ""}, // NFD input, same name
+		{"faß.example", "xn--fa-hia.example", ""},           // non-transitional: ß kept
+		{"日本語.jp", "xn--wgv71a119e.jp", ""},
+		// UTS #46 mapping: full-width letters and the ideographic full stop
+		// are the same name, as DNS resolves it.
+		{"ａｃｍｅｃｏｒｐ.example", "acmecorp.example", ""},
+		{"acmecorp。example", "acmecorp.example", ""},
+		// A homoglyph stays a different name.
+		{"аcmecorp.example", "xn--cmecorp-1fg.example", ""}, // Cyrillic а (U+0430)
+		{"xn--cmecorp-1fg.example", "xn--cmecorp-1fg.example", ""},
+		{strings.Repeat("a", 63) + ".example", strings.Repeat("a", 63) + ".example", ""},
+
+		{"", "", "empty domain"},
+		{"  ", "", "empty domain"},
+		{".", "", "empty domain"},
+		{"example", "", "want at least two labels"},
+		{"localhost.", "", "want at least two labels"},
+		{"a..example", "", "bad label"},
+		{".acmecorp.example", "", "bad label"},
+		{"acmecorp.example..", "", "bad label"},
+		{"-acme.example", "", "bad label"},
+		{"acme-.example", "", "bad label"},
+		{"xn--.example", "", "bad label"},
+		{"xn--999999999999.example", "", "bad punycode label"},
+		{strings.Repeat("a", 64) + ".example", "", "bad label"},
+		{strings.Repeat("abcdefghi.", 26) + "example", "", "longer than 253 bytes"},
+		{"under_score.example", "", "invalid domain"},
+		{"exa mple.example", "", "invalid domain"},
+		{"*.acmecorp.example", "", "invalid domain"},
+		{"[192.0.2.1]", "", "invalid domain"},
+		{"acme corp", "", "invalid domain"},
+	}
+	for _, tt := range tests {
+		got, err := canonicalDomain(tt.in)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("canonicalDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("canonicalDomain(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+		}
+	}
+	// Canonical form is a fixed point.
+	for _, tt := range tests {
+		if tt.err != "" {
+			continue
+		}
+		if again, err := canonicalDomain(tt.want); err != nil || again != tt.want {
+			t.Errorf("canonicalDomain(%q) = %q, %v; canonical form must be stable", tt.want, again, err)
+		}
+	}
+}
+
+func TestRegistrableDomain(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      string
+	}{
+		{"acmecorp.example", "acmecorp.example", ""},
+		{"AcmeCorp.co.uk", "acmecorp.co.uk", ""},
+		{"shop.acmecorp.co.uk", "shop.acmecorp.co.uk", ""},
+		{"bücher.de", "xn--bcher-kva.de", ""},
+		{"acme.com", "acme.com", ""},
+		{"co.uk", "", "is a public suffix"},
+		{"CO.UK.", "", "is a public suffix"},
+		{"com.au", "", "is a public suffix"},
+		{"github.io", "", "is a public suffix"}, // private section of the list
+		{"com", "", "want at least two labels"},
+		{"", "", "empty domain"},
+		{"a..b", "", "bad label"},
+	}
+	for _, tt := range tests {
+		got, err := registrableDomain(tt.in)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("registrableDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("registrableDomain(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+		}
+	}
+}
+
+func TestCanonicalEmail(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"admin@acmecorp.example", "admin@acmecorp.example", true},
+		{"Admin@AcmeCorp.Example", "admin@acmecorp.example", true},
+		{"  ADMIN@ACMECORP.EXAMPLE\r\n", "admin@acmecorp.example", true},
+		{"admin@acmecorp.example.", "admin@acmecorp.example", true},
+		// +tags and dots are kept: different senders.
+		{"a.b+x@d.example", "a.b+x@d.example", true},
+		{"A.B+X@D.example", "a.b+x@d.example", true},
+		{"ab@d.example", "ab@d.example", true},
+		// IDNA domain both ways.
+		{"owner@bücher.example", "owner@xn--bcher-kva.example", true},
+		{"Owner@BÜCHER.example", "owner@xn--bcher-kva.example", true},
+		{"owner@xn--bcher-kva.example", "owner@xn--bcher-kva.example", true},
+		{"Jörg@bücher.example", "jörg@xn--bcher-kva.example", true}, // SMTPUTF8 local part, lower-cased
+		{"admin@аcmecorp.example", "admin@xn--cmecorp-1fg.example", true},
+
+		{"", "", false},
+		{"admin", "", false},
+		{"@acmecorp.example", "", false},
+		{"admin@", "", false},
+		{"admin@localhost", "", false},
+		{"ad min@acmecorp.example", "", false},
+		{"<admin@acmecorp.example>", "", false},
+		{"Admin <admin@acmecorp.example>", "", false},
+		{"admin@acme corp.example", "", false},
+		{"admin@a..example", "", false},
+		{"admin@[192.0.2.1]", "", false},
+	}
+	for _, tt := range tests {
+		got, err := canonicalEmail(tt.in)
+		if tt.ok && (err != nil || got != tt.want) {
+			t.Errorf("canonicalEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+		if !tt.ok {
+			if err == nil {
+				t.Errorf("canonicalEmail(%q) = %q, want an error", tt.in, got)
+			} else if !strings.Contains(err.Error(), "invalid email address") {
+				t.Errorf("canonicalEmail(%q) error %q does not say invalid email address", tt.in, err)
+			}
+		}
+	}
+	if a, _ := canonicalEmail("a.b+x@d.example"); a == "ab@d.example" {
+		t.Error("canonicalEmail strips dots or +tags")
+	}
+}
+
+func domTestScan(text string) []string {
+	got := []string{}
+	scanDomains(text, func(d string) { got = append(got, d) })
+	return got
+}
+
+func TestScanDomains(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"empty", "", nil},
+		{"no domain", "Hello, I forgot my password. Thanks!", nil},
+		{"bare", "my site is acmecorp.example", []string{"acmecorp.example"}},
+		{"bare at start and end", "acmecorp.example", []string{"acmecorp.example"}},
+		{"upper case", "AcmeCorp.Example", []string{"acmecorp.example"}},
+		{"sentence end", "It is acmecorp.example.", []string{"acmecorp.example"}},
+		{"trailing dots", "see acmecorp.example... or shop.acmecorp.example.", []string{"acmecorp.example", "shop.acmecorp.example"}},
+		{"FQDN with dot", "a.b.c.example.", []string{"a.b.c.example"}},
+		{"URL", "see https://Shop.AcmeCorp.Example:8443/path/x.html?q=1#frag",
+			[]string{"shop.acmecorp.example", "x.html"}},
+		{"URL with user", "ftp://user@files.acmecorp.example/", []string{"files.acmecorp.example"}},
+		{"email address", "write to admin@acmecorp.example please", []string{"acmecorp.example"}},
+		{"email address, dotted local part", "from john.doe@acmecorp.example", []string{"john.doe", "acmecorp.example"}},
+		{"text order", "b.example, a.example and c.example", []string{"b.example", "a.example", "c.example"}},
+		{"repeats kept", "a.example a.example", []string{"a.example", "a.example"}},
+		{"unicode", "unser Shop bücher.example ist kaputt", []string{"xn--bcher-kva.example"}},
+		{"unicode upper case", "BÜCHER.EXAMPLE", []string{"xn--bcher-kva.example"}},
+		{"unicode in URL", "https://www.bücher.example/ä", []string{"www.xn--bcher-kva.example"}},
+		{"NFD unicode", "e\u0301cole.example", []string{"xn--cole-9oa.example"}},
+		{"CJK", "日本語.jp です", []string{"xn--wgv71a119e.jp"}},
+		{"homoglyph stays distinct", "аcmecorp.example", []string{"xn--cmecorp-1fg.example"}},
+		{"punycode", "xn--bcher-kva.example", []string{"xn--bcher-kva.example"}},
+		{"curly quotes", "“acmecorp.example”", []string{"acmecorp.example"}},
+		{"other quotes and brackets", "«bücher.example» 'x.example' (y.example) <z.example> [w.example]",
+			[]string{"xn--bcher-kva.example", "x.example", "y.example", "z.example", "w.example"}},
+		{"possessive", "acmecorp.example's and acmecorp.example’s site", []string{"acmecorp.example", "acmecorp.example"}},
+		{"comma and colon", "domain:acmecorp.example,shop.acmecorp.example;", []string{"acmecorp.example", "shop.acmecorp.example"}},
+		{"leading and trailing hyphens trimmed", "-acmecorp.example-", []string{"acmecorp.example"}},
+		{"version numbers skipped", "version 1.2.3, v10.0.1 and 3.14", nil},
+		{"IPv4 skipped", "server 192.0.2.10 is down", nil},
+		{"amounts skipped", "I paid $1,000.00 or 99.95", nil},
+		{"bad labels skipped", "foo..bar.example", nil},
+		{"no TLD", "acmecorp. example", nil},
+		// File names and abbreviations look like host names and are emitted;
+		// they only matter if an account held such a domain.
+		{"file names emitted", "see report.pdf and INVOICE.PDF", []string{"report.pdf", "invoice.pdf"}},
+		{"abbreviations emitted", "e.g. this", []string{"e.g"}},
+	}
+	for _, tt := range tests {
+		got := domTestScan(tt.text)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: scanDomains(%q) = %q, want %q", tt.name, tt.text, got, tt.want)
+		}
+	}
+}
+
+// A look-alike written as one word must not be read as the real domain.
+func TestScanDomainsLookAlikes(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"acmecorp.example.evil.test", []string{"acmecorp.example.evil.test"}},
+		{"evil-acmecorp.example", []string{"evil-acmecorp.example"}},
+		{"acmecorp.example-evil.test", []string{"acmecorp.example-evil.test"}},
+		{"acmecorpexample.test", []string{"acmecorpexample.test"}},
+	}
+	for _, tt := range tests {
+		if got := domTestScan(tt.text); !slices.Equal(got, tt.want) {
+			t.Errorf("scanDomains(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+	// An underscore is no host name character, so the scanner splits at it
+	// and reads the tail as a name: "evil_acmecorp.example" names
+	// acmecorp.example.
+	if got := domTestScan("evil_acmecorp.example"); slices.Contains(got, "acmecorp.example") {
+		t.Errorf("fixed bug regressed: scanDomains(%q) = %q: a look-alike joined by '_' names the real domain", "evil_acmecorp.example", got)
+	}
+}
+
+// canonicalDomain maps the ideographic full stop (UTS #46), so the scanner
+// should read a name written with one.
+func TestScanDomainsIdeographicFullStop(t *testing.T) {
+	c, err := canonicalDomain("acmecorp。example")
+	if err != nil || c != "acmecorp.example" {
+		t.Fatalf("canonicalDomain = %q, %v", c, err)
+	}
+	for _, text := range []string{"acmecorp。example", "acmecorp．example", "acmecorp｡example"} {
+		if got := domTestScan(text); !slices.Equal(got, []string{"acmecorp.example"}) {
+			t.Errorf("fixed bug regressed: scanDomains(%q) = %q, want [acmecorp.example]: isHostRune does not accept the dots UTS #46 maps to '.' (U+3002, U+FF0E, U+FF61)", text, got)
+		}
+	}
+}

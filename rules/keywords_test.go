@@ -1,0 +1,389 @@
+package rules
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestFold(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"password", "password"},
+		{"PASSWORT", "passwort"},
+		{"Forgot My Password!", "forgot my password!"},
+		{"Réinitialiser", "reinitialiser"},
+		{"RÉINITIALISER", "reinitialiser"},
+		{"Re\u0301initialiser", "reinitialiser"},       // combining acute dropped
+		{"Re\u0301\u0327initialiser", "reinitialiser"}, // several marks
+		{"\u0301password", "password"},                 // a leading mark
+		{"contraseña", "contrasena"},
+		{"CONTRASEÑA", "contrasena"},
+		{"Ça", "ca"},
+		{"Não consigo", "nao consigo"},
+		{"Qual è", "qual e"},
+		{"ÅNGSTRÖM", "angstrom"},
+		{"Tiếng Việt", "tieng viet"},
+		{"Ἀθῆναι", "αθηναι"},
+		{"ПАРОЛЬ", "пароль"},
+		{"İstanbul", "istanbul"},
+		{"Straße", "straße"}, // no decomposition: kept
+		{"Øre", "øre"},       // no decomposition: kept
+		{"日本語", "日本語"},
+		{"pkcs#12 password", "pkcs#12 password"},
+	}
+	for _, tt := range tests {
+		if got := fold(tt.in); got != tt.want {
+			t.Errorf("fold(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// kwTestCheckFoldMap checks that offs maps every folded byte back to the
+// character of s it came from.
+func kwTestCheckFoldMap(t *testing.T, s string, folded []byte, offs []int32) {
+	t.Helper()
+	if len(offs) != len(folded) {
+		t.Fatalf("foldMap(%q): %d bytes, %d offsets", s, len(folded), len(offs))
+	}
+	j := 0
+	for i, r := range s {
+		want := fold(string(r))
+		for k := 0; k < len(want); k++ {
+			if j+k >= len(folded) || folded[j+k] != want[k] || offs[j+k] != int32(i) {
+				t.Fatalf("foldMap(%q): byte %d: folded %q offs %v; want %q from offset %d", s, j+k, folded, offs, want, i)
+			}
+		}
+		j += len(want)
+	}
+	if j != len(folded) {
+		t.Fatalf("foldMap(%q): %d folded bytes left over", s, len(folded)-j)
+	}
+}
+
+func TestFoldMap(t *testing.T) {
+	// ASCII: no map, offsets unchanged.
+	b, offs := foldMap("Reset MY Password")
+	if string(b) != "reset my password" || offs != nil {
+		t.Errorf("foldMap(ASCII) = %q, %v; want lower case and nil map", b, offs)
+	}
+
+	// An explicit example: "Réinitialiser" (é is two bytes at 1..2).
+	b, offs = foldMap("Réinitialiser")
+	wantOffs := []int32{0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+	if string(b) != "reinitialiser" || !slices.Equal(offs, wantOffs) {
+		t.Errorf("foldMap(Réinitialiser) = %q, %v; want %q, %v", b, offs, "reinitialiser", wantOffs)
+	}
+	// A combining mark folds to nothing; the next byte points past it.
+	b, offs = foldMap("Re\u0301i")
+	if wantOffs := []int32{0, 1, 4}; string(b) != "rei" || !slices.Equal(offs, wantOffs) {
+		t.Errorf("foldMap(Re\\u0301i) = %q, %v; want %q, %v", b, offs, "rei", wantOffs)
+	}
+
+	for _, s := range []string{
+		"Réinitialiser",
+		"Ça ne marche pas: j'ai oublié mon mot de passe",
+		"Re\u0301initialiser le mot de passe",
+		"こんにちは、password reset",
+		"Tiếng Việt ÅNGSTRÖM Straße İstanbul ПАРОЛЬ",
+		"ǅ ǈ ǋ ǲ Ω K Å", // title case and compatibility letters
+		"\u0301\u0301x",
+	} {
+		b, offs := foldMap(s)
+		kwTestCheckFoldMap(t, s, b, offs)
+		if string(b) != fold(s) {
+			t.Errorf("foldMap(%q) = %q, fold = %q", s, b, fold(s))
+		}
+	}
+}
+
+// kwTestIntent is one intent hit: the matched original text and the intent.
+type kwTestIntent struct {
+	text, intent, lang string
+}
+
+func kwTestIntents(p *Policy, text string) []kwTestIntent {
+	var out []kwTestIntent
+	for _, h := range p.matcher.find(text) {
+		for _, k := range h.kw {
+			if k.kind == cueIntent {
+				out = append(out, kwTestIntent{text[h.start:h.end], p.file.Intents[k.intent].Name, k.lang})
+			}
+		}
+	}
+	return out
+}
+
+// kwTestKinds returns the matched original texts of hits with a keyword of kind.
+func kwTestKinds(p *Policy, text string, kind cueKind) []string {
+	var out []string
+	for _, h := range p.matcher.find(text) {
+		if slices.ContainsFunc(h.kw, func(k keyword) bool { return k.kind == kind }) {
+			out = append(out, text[h.start:h.end])
+		}
+	}
+	return out
+}
+
+func TestMatcherIntentsByLanguage(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		text string
+		want kwTestIntent
+	}{
+		{"Hi, I forgot my username again.", kwTestIntent{"forgot my username", "username-reminder", "en"}},
+		{"Can you tell me the password please?", kwTestIntent{"tell me the password", "password-disclosure", "en"}},
+		{"PLEASE RESET MY PASSWORD", kwTestIntent{"RESET MY PASSWORD", "password-reset", "en"}},
+		{"I need the PFX password for signing", kwTestIntent{"PFX password", "code-signing", "en"}},
+
+		{"Hallo, ich habe mein Passwort vergessen.", kwTestIntent{"Passwort vergessen", "password-reset", "de"}},
+		{"Wie lautet mein Benutzername?", kwTestIntent{"Wie lautet mein Benutzername", "username-reminder", "de"}},
+		{"Ich möchte das Zertifikat exportieren", kwTestIntent{"Zertifikat exportieren", "code-signing", "de"}},
+		{"Bitte Passwort ZURÜCKSETZEN", kwTestIntent{"Passwort ZURÜCKSETZEN", "password-reset", "de"}},
+
+		{"Bonjour, j'ai oublié mon identifiant.", kwTestIntent{"oublié mon identifiant", "username-reminder", "fr"}},
+		{"Pouvez-vous réinitialiser mon mot de passe ?", kwTestIntent{"réinitialiser mon mot de passe", "password-reset", "fr"}},
+		{"Quel est mon mot de passe ?", kwTestIntent{"Quel est mon mot de passe", "password-disclosure", "fr"}},
+
+		{"Olvidé mi contraseña", kwTestIntent{"Olvidé mi contraseña", "password-reset", "es"}},
+		{"¿Cuál es mi contraseña?", kwTestIntent{"Cuál es mi contraseña", "password-disclosure", "es"}},
+		{"olvide mi contrasena", kwTestIntent{"olvide mi contrasena", "password-reset", "es"}}, // typed without accents
+
+		{"Ho dimenticato la password", kwTestIntent{"dimenticato la password", "password-reset", "it"}},
+		{"Qual è la mia password?", kwTestIntent{"Qual è la mia password", "password-disclosure", "it"}},
+		{"Ho un nome utente dimenticato", kwTestIntent{"nome utente dimenticato", "username-reminder", "it"}},
+
+		{"Ik ben mijn wachtwoord vergeten", kwTestIntent{"wachtwoord vergeten", "password-reset", "nl"}},
+		{"Wat is mijn gebruikersnaam?", kwTestIntent{"Wat is mijn gebruikersnaam", "username-reminder", "nl"}},
+		{"Wat is mijn wachtwoord?", kwTestIntent{"Wat is mijn wachtwoord", "password-disclosure", "nl"}},
+
+		{"Esqueci minha senha", kwTestIntent{"Esqueci minha senha", "password-reset", "pt"}},
+		{"Qual é o meu nome de usuário?", kwTestIntent{"Qual é o meu nome de usuário", "username-reminder", "pt"}},
+		{"NÃO CONSIGO ENTRAR", kwTestIntent{"NÃO CONSIGO ENTRAR", "password-reset", "pt"}},
+		{"Preciso da senha do certificado", kwTestIntent{"senha do certificado", "code-signing", "pt"}},
+	}
+	for _, tt := range tests {
+		got := kwTestIntents(p, tt.text)
+		if !slices.Contains(got, tt.want) {
+			t.Errorf("find(%q) intents = %q, want %q among them", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestMatcherWordStartsAndStems(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		name, text string
+		kind       cueKind
+		want       []string // matched original texts of the kind, in order
+	}{
+		{"plain", "my password is", cuePassword, []string{"password"}},
+		{"inside a word", "xpassword", cuePassword, nil},
+		{"after a digit", "2password", cuePassword, nil},
+		{"after an accented letter", "épassword", cuePassword, nil},
+		{"after a letter and combining mark", "e\u0301password", cuePassword, nil},
+		{"after a non-Latin letter", "пароль日password", cuePassword, nil},
+		{"after punctuation", "(password) \"password\" re-password", cuePassword, []string{"password", "password", "password"}},
+		{"stem", "passwords and Passwörter", cuePassword, []string{"password", "Passwört"}},
+		{"case", "PASSWORD Password pAsSwOrD", cuePassword, []string{"PASSWORD", "Password", "pAsSwOrD"}},
+		{"accent-insensitive", "contrasena CONTRASEÑA", cuePassword, []string{"contrasena", "CONTRASEÑA"}},
+		{"multi-word cue", "Mot de passe : x", cuePassword, []string{"Mot de passe"}},
+		{"username cue", "Benutzername: hans, username bob", cueUsername, []string{"Benutzername", "username"}},
+		{"username cue inside a word", "xusername", cueUsername, nil},
+	}
+	for _, tt := range tests {
+		if got := kwTestKinds(p, tt.text, tt.kind); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: find(%q) = %q, want %q", tt.name, tt.text, got, tt.want)
+		}
+	}
+	// No keyword of any kind is matched inside a word.
+	for _, text := range []string{"preset my password", "xforgot my username", "unreset password", "newpassword", "Vorpasswort"} {
+		for _, h := range p.matcher.find(text) {
+			if h.start > 0 {
+				if r, _ := utf8.DecodeLastRuneInString(text[:h.start]); isWordRune(r) || r >= 'A' && r <= 'Z' {
+					t.Errorf("find(%q) matched %q inside a word", text, text[h.start:h.end])
+				}
+			}
+		}
+	}
+	if got := kwTestIntents(p, "preset my password"); len(got) != 0 {
+		t.Errorf("find(preset my password) intents = %q, want none", got)
+	}
+}
+
+func TestMatcherOffsets(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		text, want string // want: the original text of the intent hit
+	}{
+		{"Ça ne marche pas: j'ai oublié mon mot de passe", "oublié mon mot de passe"},
+		{"Ünïcödé täxt here — password reset", "password reset"},
+		{"こんにちは、password reset", "password reset"},
+		{"Re\u0301initialiser le mot de passe", "Re\u0301initialiser le mot de passe"},
+		{"ÀÉÎÕÜ Réinitialiser mon mot de passe, merci", "Réinitialiser mon mot de passe"},
+		{"Déjà: CONTRASEÑA OLVIDADA!", "CONTRASEÑA OLVIDADA"},
+		{"¿Dónde? Olvidé mi contraseña", "Olvidé mi contraseña"},
+		{"İİİ forgot my username", "forgot my username"},
+		{"Größe: Passwort ändern.", "Passwort ändern"},
+	}
+	for _, tt := range tests {
+		hits := p.matcher.find(tt.text)
+		var got []string
+		for _, h := range hits {
+			if h.start < 0 || h.end > len(tt.text) || h.start >= h.end ||
+				!utf8.RuneStart(tt.text[h.start]) || h.end < len(tt.text) && !utf8.RuneStart(tt.text[h.end]) {
+				t.Errorf("find(%q): hit [%d:%d] is not on character boundaries", tt.text, h.start, h.end)
+				continue
+			}
+			if slices.ContainsFunc(h.kw, func(k keyword) bool { return k.kind == cueIntent }) {
+				got = append(got, tt.text[h.start:h.end])
+			}
+		}
+		if !slices.Contains(got, tt.want) {
+			t.Errorf("find(%q) intent hits = %q, want %q", tt.text, got, tt.want)
+		}
+		if !slices.IsSortedFunc(hits, func(a, b hit) int { return a.start - b.start }) {
+			t.Errorf("find(%q): hits not in text order", tt.text)
+		}
+	}
+}
+
+func TestMatcherOverlappingAndShared(t *testing.T) {
+	p := DefaultPolicy()
+	// "reset my password" holds an intent keyword and a password cue.
+	hits := p.matcher.find("reset my password")
+	var spans [][2]int
+	for _, h := range hits {
+		spans = append(spans, [2]int{h.start, h.end})
+	}
+	if want := [][2]int{{0, 17}, {9, 17}}; !slices.Equal(spans, want) {
+		t.Errorf("find(reset my password) spans = %v, want %v", spans, want)
+	}
+	// A keyword in several lists is one hit holding every keyword.
+	hits = p.matcher.find("password")
+	if len(hits) != 1 {
+		t.Fatalf("find(password) = %d hits, want 1", len(hits))
+	}
+	var langs []string
+	for _, k := range hits[0].kw {
+		if k.kind != cuePassword {
+			t.Errorf("find(password): keyword %+v is not a password cue", k)
+		}
+		langs = append(langs, k.lang)
+	}
+	slices.Sort(langs)
+	if !slices.Equal(langs, []string{"en", "it"}) {
+		t.Errorf("find(password) languages = %q, want [en it]", langs)
+	}
+	var installs []string
+	for _, h := range kwTestIntents(p, "installation") {
+		if h.intent != "other" {
+			t.Errorf("installation: intent %q, want other", h.intent)
+		}
+		installs = append(installs, h.lang)
+	}
+	slices.Sort(installs)
+	if !slices.Equal(installs, []string{"de", "en", "fr"}) {
+		t.Errorf("installation languages = %q, want [de en fr]", installs)
+	}
+}
+
+// Every keyword of the default policy is found in its own text, as written
+// and in upper case, as the whole text.
+func TestMatcherFindsEveryDefaultKeyword(t *testing.T) {
+	p := DefaultPolicy()
+	type want struct {
+		kind   cueKind
+		intent int
+		lang   string
+		text   string
+	}
+	var all []want
+	for i, in := range p.file.Intents {
+		for lang, words := range in.Keywords {
+			for _, w := range words {
+				all = append(all, want{cueIntent, i, lang, w})
+			}
+		}
+	}
+	for lang, words := range p.file.Extraction.UsernameCues {
+		for _, w := range words {
+			all = append(all, want{cueUsername, 0, lang, w})
+		}
+	}
+	for lang, words := range p.file.Redaction.PasswordCues {
+		for _, w := range words {
+			all = append(all, want{cuePassword, 0, lang, w})
+		}
+	}
+	if len(all) < 300 {
+		t.Fatalf("only %d keywords in the default policy", len(all))
+	}
+	for _, w := range all {
+		for _, text := range []string{w.text, strings.ToUpper(w.text), "« " + w.text + " »"} {
+			found := false
+			for _, h := range p.matcher.find(text) {
+				if text[h.start:h.end] != strings.TrimSpace(strings.Trim(text, "« »")) {
+					continue
+				}
+				found = found || slices.ContainsFunc(h.kw, func(k keyword) bool {
+					return k.kind == w.kind && k.lang == w.lang && k.text == w.text && (k.kind != cueIntent || k.intent == w.intent)
+				})
+			}
+			if !found {
+				t.Errorf("keyword %q (%s, kind %d) not found as the whole of %q", w.text, w.lang, w.kind, text)
+			}
+		}
+	}
+}
+
+// Mail wraps lines and customers type typographic apostrophes and
+// no-break spaces; a keyword should still be found.
+func TestMatcherWhiteSpaceAndApostrophes(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		text string
+		want kwTestIntent
+	}{
+		{"Hello, I forgot my\nusername.", kwTestIntent{"forgot my\nusername", "username-reminder", "en"}},
+		{"Hello, I forgot my\r\n username.", kwTestIntent{"forgot my\r\n username", "username-reminder", "en"}},
+		{"what is my  password?", kwTestIntent{"what is my  password", "password-disclosure", "en"}},
+		{"mot\u00a0de passe oublié", kwTestIntent{"mot\u00a0de passe oublié", "password-reset", "fr"}},
+		{"I don’t know my username", kwTestIntent{"don’t know my username", "username-reminder", "en"}},
+		{"Quel est mon nom d’utilisateur ?", kwTestIntent{"Quel est mon nom d’utilisateur", "username-reminder", "fr"}},
+	}
+	var bugs []string
+	for _, tt := range tests {
+		if got := kwTestIntents(p, tt.text); !slices.Contains(got, tt.want) {
+			bugs = append(bugs, strings.ReplaceAll(tt.text, "\n", `\n`))
+		}
+	}
+	// The plain forms are found (so the failures above are about spacing).
+	for _, text := range []string{"I forgot my username", "what is my password", "mot de passe oublié", "I don't know my username", "Quel est mon nom d'utilisateur"} {
+		if len(kwTestIntents(p, text)) == 0 {
+			t.Errorf("find(%q) found no intent", text)
+		}
+	}
+	if len(bugs) > 0 {
+		t.Errorf("fixed bug regressed: multi-word keywords are not found across a line break, repeated or no-break space, or with a typographic apostrophe (’): %q", bugs)
+	}
+}
+
+// The keywords of one pattern come out in the same order every time the
+// policy is compiled: decide.go's intent reason names the first keyword of
+// the best intent ("reembolso" is Spanish and Portuguese).
+func TestMatcherDeterministic(t *testing.T) {
+	f := DefaultPolicy().file
+	first := newMatcher(&f).keywords
+	for range 20 {
+		if again := newMatcher(&f).keywords; !reflect.DeepEqual(again, first) {
+			for i := range first {
+				if !reflect.DeepEqual(again[i], first[i]) {
+					t.Errorf("fixed bug regressed: newMatcher orders the keywords of a pattern by map iteration (languages): %v, then %v", first[i], again[i])
+				}
+			}
+		}
+	}
+}
