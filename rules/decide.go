@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -601,25 +602,56 @@ func (p *Policy) expand(lines []string, d *Decision, reason string) []string {
 	if len(lines) == 0 {
 		return nil
 	}
-	var account, accountName, admin, partner, partnerAdmin string
-	if a := d.Account; a != nil {
-		account, accountName, admin = a.ID, a.Name, a.AdminEmail
-		if accountName == "" {
-			accountName = a.ID
-		}
-	}
-	partner = "the partner"
-	if pa := d.Partner; pa != nil {
-		partner, partnerAdmin = pa.Name, pa.AdminEmail
-		if partner == "" {
-			partner = pa.ID
-		}
-	}
-	r := strings.NewReplacer("{account}", account, "{account_name}", accountName, "{admin_email}", admin,
-		"{partner}", partner, "{partner_admin_email}", partnerAdmin, "{reason}", reason)
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		out[i] = r.Replace(l)
+		if strings.IndexByte(l, '{') < 0 {
+			out[i] = l
+			continue
+		}
+		var b strings.Builder
+		for {
+			open := strings.IndexByte(l, '{')
+			end := strings.IndexByte(l[max(open, 0):], '}')
+			if open < 0 || end < 0 {
+				b.WriteString(l)
+				break
+			}
+			b.WriteString(l[:open])
+			b.WriteString(placeholder(l[open+1:open+end], d, reason))
+			l = l[open+end+1:]
+		}
+		out[i] = b.String()
 	}
 	return out
+}
+
+// placeholder returns the value of a guidance placeholder.
+func placeholder(name string, d *Decision, reason string) string {
+	a, pa := d.Account, d.Partner
+	switch name {
+	case "reason":
+		return reason
+	case "account":
+		if a != nil {
+			return a.ID
+		}
+	case "account_name":
+		if a != nil {
+			return cmp.Or(a.Name, a.ID)
+		}
+	case "admin_email":
+		if a != nil {
+			return a.AdminEmail
+		}
+	case "partner":
+		if pa != nil {
+			return cmp.Or(pa.Name, pa.ID)
+		}
+		return "the partner"
+	case "partner_admin_email":
+		if pa != nil {
+			return pa.AdminEmail
+		}
+	}
+	return ""
 }

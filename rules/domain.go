@@ -100,21 +100,24 @@ func canonicalEmail(addr string) (string, error) {
 // form and in text order: bare ("acmecorp.com"), in URLs and in email
 // addresses. Candidates that are no valid host name are skipped.
 func scanDomains(text string, fn func(string)) {
-	start := -1
+	start, dotted := -1, false
 	for i := 0; i <= len(text); {
 		r, size := rune(0), 1
 		if i < len(text) {
-			r, size = rune(text[i]), 1
+			r = rune(text[i])
 			if r >= utf8.RuneSelf {
 				r, size = utf8.DecodeRuneInString(text[i:])
 			}
 		}
 		if i < len(text) && isHostRune(r) {
 			if start < 0 {
-				start = i
+				start, dotted = i, false
 			}
+			dotted = dotted || r == '.' || r >= utf8.RuneSelf && isIDNADot(r)
 		} else if start >= 0 {
-			emitDomain(text[start:i], fn)
+			if dotted { // only a dotted run can be a host name
+				emitDomain(text[start:i], fn)
+			}
 			start = -1
 		}
 		i += size
@@ -128,15 +131,20 @@ func isHostRune(r rune) bool {
 	if r < utf8.RuneSelf {
 		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_'
 	}
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) ||
-		r == '\u3002' || r == '\uff0e' || r == '\uff61'
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || isIDNADot(r)
 }
+
+// isIDNADot reports whether r is one of the full stops UTS #46 maps to '.'.
+func isIDNADot(r rune) bool { return r == '\u3002' || r == '\uff0e' || r == '\uff61' }
 
 // idnaDots turns the full stops UTS #46 maps to '.' into '.'.
 var idnaDots = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
 
 func emitDomain(s string, fn func(string)) {
-	s = strings.Trim(idnaDots.Replace(s), ".-")
+	if !isASCII(s) {
+		s = idnaDots.Replace(s)
+	}
+	s = strings.Trim(s, ".-")
 	dot := strings.LastIndexByte(s, '.')
 	if dot <= 0 || dot == len(s)-1 {
 		return
@@ -148,4 +156,13 @@ func emitDomain(s string, fn func(string)) {
 	if c, err := canonicalDomain(s); err == nil {
 		fn(c)
 	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -140,27 +140,28 @@ func foldMap(s string) ([]byte, []int32) {
 		}
 		return b, nil
 	}
-	b := make([]byte, 0, len(s))
-	offs := make([]int32, 0, len(s))
+	// Folding never makes ASCII longer, and a non-ASCII character folds
+	// to at most as many bytes as it had (a lower-case letter without its
+	// accent, a space or an apostrophe), so len(s) is enough.
+	b := make([]byte, len(s))
+	offs := make([]int32, len(s))
+	n := 0
 	space := false // the last byte written is a folded space
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			f := asciiFold[c]
+			if f == ' ' {
 				if !space {
-					b = append(b, ' ')
-					offs = append(offs, int32(i))
+					b[n], offs[n] = ' ', int32(i)
+					n++
 				}
 				space = true
-				i++
-				continue
-			case 'A' <= c && c <= 'Z':
-				c += 'a' - 'A'
+			} else {
+				b[n], offs[n] = f, int32(i)
+				n++
+				space = false
 			}
-			b = append(b, c)
-			offs = append(offs, int32(i))
-			space = false
 			i++
 			continue
 		}
@@ -168,22 +169,45 @@ func foldMap(s string) ([]byte, []int32) {
 		switch r = foldRune(r); {
 		case r == ' ':
 			if !space {
-				b = append(b, ' ')
-				offs = append(offs, int32(i))
+				b[n], offs[n] = ' ', int32(i)
+				n++
 			}
 			space = true
-		case r >= 0:
-			n := len(b)
-			b = utf8.AppendRune(b, r)
-			for ; n < len(b); n++ {
-				offs = append(offs, int32(i))
+		case r >= 0 && utf8.RuneLen(r) <= size:
+			w := utf8.EncodeRune(b[n:], r)
+			for k := range w {
+				offs[n+k] = int32(i)
 			}
+			n += w
+			space = false
+		case r >= 0: // longer folded than written: keep the original bytes
+			copy(b[n:], s[i:i+size])
+			for k := range size {
+				offs[n+k] = int32(i)
+			}
+			n += size
 			space = false
 		}
 		i += size
 	}
-	return b, offs
+	return b[:n], offs[:n]
 }
+
+// asciiFold maps each ASCII byte to its folded form: letters to lower
+// case, white space to ' '.
+var asciiFold = func() (t [utf8.RuneSelf]byte) {
+	for c := range t {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			t[c] = byte(c) + 'a' - 'A'
+		case c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			t[c] = ' '
+		default:
+			t[c] = byte(c)
+		}
+	}
+	return t
+}()
 
 // plainASCII reports whether s is ASCII without line breaks, tabs or runs
 // of spaces: folding it changes only the case of letters.

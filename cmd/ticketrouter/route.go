@@ -89,9 +89,18 @@ func routeFile(name string, stdin io.Reader, policy *rules.Policy, dir *rules.Di
 		defer f.Close()
 		r = f
 	}
-	req, err := ingest.Parse(r, ingest.Limits{})
+	t, d, err := routeMessage(r, policy, dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, d, nil
+}
+
+// routeMessage is the whole route of one raw mail: parse, decide, ticket.
+func routeMessage(r io.Reader, policy *rules.Policy, dir *rules.Directory) (*router.Ticket, *rules.Decision, error) {
+	req, err := ingest.Parse(r, ingest.Limits{})
+	if err != nil {
+		return nil, nil, err
 	}
 	d := rules.Decide(policy, dir, req)
 	return router.NewTicket(router.DefaultPrefix, req, d), d, nil

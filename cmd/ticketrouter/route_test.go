@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/rules"
+)
+
+// runCmd runs the command in-process and returns its exit code and output.
+func runCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func decodeTickets(t *testing.T, out string) []router.Ticket {
+	t.Helper()
+	var tickets []router.Ticket
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var tk router.Ticket
+		if err := json.Unmarshal([]byte(line), &tk); err != nil {
+			t.Fatalf("not a JSON ticket line: %q: %v", line, err)
+		}
+		tickets = append(tickets, tk)
+	}
+	return tickets
+}
+
+// TestRouteExamples routes the bundled example mails, one for each row of
+// POLICY.md's table, to the row and queue each is named after.
+func TestRouteExamples(t *testing.T) {
+	want := map[string]struct {
+		row   int
+		queue string
+	}{
+		"row00-deadletter.eml":               {0, "helpdesk.tickets.deadletter"},
+		"row01-ignored-auto-reply.eml":       {1, "helpdesk.tickets.ignored"},
+		"row02-blocked-altaire.eml":          {2, "helpdesk.tickets.red.blocked"},
+		"row03-code-signing.eml":             {3, "helpdesk.tickets.green.code-signing"},
+		"row04-blue-verified-web-host.eml":   {4, "helpdesk.tickets.blue.verified"},
+		"row05-blue-refer-to-web-host.eml":   {5, "helpdesk.tickets.blue.refer-to-web-host"},
+		"row06-red-verified-reseller.eml":    {6, "helpdesk.tickets.red.verified"},
+		"row07-red-refer-to-reseller.eml":    {7, "helpdesk.tickets.red.refer-to-reseller"},
+		"row08-pink-self-service.eml":        {8, "helpdesk.tickets.pink.self-service"},
+		"row09-pink-verified.eml":            {9, "helpdesk.tickets.pink.verified"},
+		"row10-pink-needs-verification.eml":  {10, "helpdesk.tickets.pink.needs-verification"},
+		"row11-green-self-service.eml":       {11, "helpdesk.tickets.green.self-service"},
+		"row12-green-verified.eml":           {12, "helpdesk.tickets.green.verified"},
+		"row13-green-needs-verification.eml": {13, "helpdesk.tickets.green.needs-verification"},
+		"row14-unmatched.eml":                {14, "helpdesk.tickets.unknown.unmatched"},
+	}
+	files, err := filepath.Glob("examples/mail/*.eml")
+	if err != nil || len(files) != len(want) {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	args := append([]string{"route", "--accounts", "examples/accounts.yaml"}, files...)
+	code, out, errOut := runCmd(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	tickets := decodeTickets(t, out)
+	if len(tickets) != len(files) {
+		t.Fatalf("%d tickets for %d files", len(tickets), len(files))
+	}
+	for i, f := range files {
+		w, ok := want[filepath.Base(f)]
+		if !ok {
+			t.Errorf("no expectation for %s", f)
+			continue
+		}
+		if tk := tickets[i]; tk.PolicyRow != w.row || tk.Queue != w.queue {
+			t.Errorf("%s: row %d queue %s, want row %d queue %s", f, tk.PolicyRow, tk.Queue, w.row, w.queue)
+		}
+	}
+}
+
+func TestRouteStdinAndExplain(t *testing.T) {
+	mail := "From: Acme Admin <admin@acmecorp.example>\r\nSubject: Password reset\r\n\r\nplease reset my password\r\n"
+	code, out, errOut := runCmd(t, mail, "route", "--explain", "--accounts", "examples/accounts.yaml", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	tickets := decodeTickets(t, out)
+	if len(tickets) != 1 || tickets[0].Queue != "helpdesk.tickets.green.verified" {
+		t.Fatalf("tickets %+v", tickets)
+	}
+	for _, want := range []string{"== -", "-> helpdesk.tickets.green.verified", "row 12 verified: yes", "row 1 ignored: no", "guidance:"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestRouteErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.eml", "From: a@b.example\r\nSubject: x\r\n\r\nhello\r\n")
+	badAccounts := write("bad.jsonl", `{"id":"A","colour":"green","admin_email":"a@b.example"}`+"\n"+`{"id":"B","colour":"purple","admin_email":"b@b.example"}`+"\n")
+	badPolicy := write("policy.yaml", "version: 2\n")
+	missing := filepath.Join(dir, "missing.eml")
+
+	for _, tt := range []struct {
+		name     string
+		args     []string
+		code     int
+		tickets  int
+		stderrRe string
+	}{
+		{"no args", []string{"route"}, exitUsage, 0, "usage: ticketrouter route"},
+		{"no accounts", []string{"route", good}, exitUsage, 0, "usage"},
+		{"unknown flag", []string{"route", "--nope"}, exitUsage, 0, "flag provided but not defined"},
+		{"unknown command", []string{"rout"}, exitUsage, 0, `unknown command "rout"`},
+		{"missing accounts file", []string{"route", "--accounts", filepath.Join(dir, "none.yaml"), good}, exitError, 0, `none\.yaml: no such file`},
+		{"bad accounts record", []string{"route", "--accounts", badAccounts, good}, exitError, 0, `bad\.jsonl:2: colour: unknown colour "purple"`},
+		{"bad policy", []string{"route", "--accounts", "examples/accounts.yaml", "--policy", badPolicy, good}, exitError, 0, `policy\.yaml:1: version: want 1, got 2`},
+		{"unreadable mail, others still routed", []string{"route", "--accounts", "examples/accounts.yaml", missing, good}, exitError, 1, `missing\.eml: no such file`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, "", tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, errOut)
+			}
+			if n := len(decodeTickets(t, out)); n != tt.tickets {
+				t.Errorf("%d tickets, want %d", n, tt.tickets)
+			}
+			if !regexp.MustCompile(tt.stderrRe).MatchString(errOut) {
+				t.Errorf("stderr %q does not match %q", errOut, tt.stderrRe)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
+				if tt.code == exitError && !strings.HasPrefix(l, "ticketrouter: ") {
+					t.Errorf("error line without the command's name: %q", l)
+				}
+			}
+		})
+	}
+}
+
+// corpusDir is the third-party corpus of odd and malformed mail; the test
+// that reads it is skipped when it is not there.
+func corpusDir() string {
+	if d := os.Getenv("TICKETROUTER_CORPUS"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "..", "shared", "corpus", "realworld")
+}
+
+// TestRouteRealworldCorpus sends every file of the corpus through route:
+// each must yield exactly one ticket, without a panic or a hang.
+func TestRouteRealworldCorpus(t *testing.T) {
+	root := corpusDir()
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("corpus not found at %s (set TICKETROUTER_CORPUS): %v", root, err)
+	}
+	var files []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatalf("no .eml files under %s", root)
+	}
+	policy := rules.DefaultPolicy()
+	dir, err := rules.LoadDirectory("examples/accounts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queues := map[string]int{}
+	for _, f := range files {
+		done := make(chan *router.Ticket, 1)
+		go func() {
+			tk, _, err := routeFile(f, nil, policy, dir)
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			done <- tk
+		}()
+		select {
+		case tk := <-done:
+			if tk == nil {
+				continue
+			}
+			if _, err := json.Marshal(tk); err != nil {
+				t.Errorf("%s: ticket does not serialise: %v", f, err)
+			}
+			queues[tk.Queue]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: route did not finish in 10 s", f)
+		}
+	}
+	t.Logf("%d files routed: %v", len(files), queues)
+}
+
+// FuzzRoute feeds arbitrary bytes through the whole route (parse, decide,
+// ticket) against the example directory: it must never fail, never panic,
+// and always yield a ticket that serialises, on a queue under the prefix,
+// with a body that is valid UTF-8.
+func FuzzRoute(f *testing.F) {
+	files, _ := filepath.Glob("examples/mail/*.eml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("From: admin@acmecorp.example\r\nSubject: password: x\r\n\r\norder 4400001 -----BEGIN PRIVATE KEY-----"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--a--"))
+	policy := rules.DefaultPolicy()
+	dir, err := rules.LoadDirectory("examples/accounts.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		tk, _, err := routeMessage(bytes.NewReader(raw), policy, dir)
+		if err != nil {
+			t.Fatalf("route failed on a byte slice: %v", err)
+		}
+		if !strings.HasPrefix(tk.Queue, router.DefaultPrefix+".") || tk.Disposition == "" || len(tk.ID) != 64 {
+			t.Fatalf("bad ticket: queue %q disposition %q id %q", tk.Queue, tk.Disposition, tk.ID)
+		}
+		if !utf8.ValidString(tk.Body) || !utf8.ValidString(tk.EmailSubject) {
+			t.Fatalf("invalid UTF-8 in the ticket")
+		}
+		if _, err := json.Marshal(tk); err != nil {
+			t.Fatalf("ticket does not serialise: %v", err)
+		}
+	})
+}
