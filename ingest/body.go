@@ -2,9 +2,9 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -19,6 +19,8 @@ import (
 type segment struct {
 	text     string
 	fromHTML bool
+	// truncated is set when the text was cut to the text budget.
+	truncated bool
 }
 
 // body walks the message body and fills Text and Attachments.
@@ -28,7 +30,15 @@ func (p *parser) body(hb headerBlock) {
 		th = mailHeader(hb.fields).Header.Header
 	}
 	seg := p.entity(th, hb.body, 0, "body")
-	p.req.Text = strings.TrimSpace(seg.text)
+	text := strings.TrimSpace(seg.text)
+	if len(text) > p.lim.MaxTextBytes { // separators and enclosed-message lines
+		text = strings.TrimSpace(cutUTF8(text, p.lim.MaxTextBytes))
+		seg.truncated = true
+	}
+	if seg.truncated {
+		p.problem("text longer than %d bytes; the rest is cut", p.lim.MaxTextBytes)
+	}
+	p.req.Text = text
 }
 
 // entity reads one MIME entity from raw (its undecoded body) and returns
@@ -49,10 +59,18 @@ func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where str
 		return p.multipart(mt, params["boundary"], raw, depth, where)
 	}
 
-	// Let go-message decode transfer encoding and charset, from a header
-	// whose Content-Type we may have repaired.
+	// Let go-message decode the transfer encoding, and the charset of text
+	// that is read as text (an attachment is hashed as it was sent), from a
+	// header whose Content-Type we may have repaired. Only the charset
+	// parameter is passed on: a salvaged parameter that cannot be formatted
+	// again must not lose it.
+	asText := disp != "attachment" && (mt == "text/plain" || mt == "text/html")
+	newParams := map[string]string{}
+	if cs := strings.TrimSpace(params["charset"]); asText && cs != "" {
+		newParams["charset"] = cs
+	}
 	mh := message.Header{Header: th}
-	mh.SetContentType(mt, params)
+	mh.SetContentType(mt, newParams)
 	e, err := message.New(mh, raw)
 	if err != nil {
 		p.problem("%s: %v", where, err)
@@ -66,7 +84,7 @@ func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where str
 	case disp == "attachment":
 	case (mt == "message/rfc822" || mt == "message/global") && depth < p.lim.MaxDepth:
 		return p.enclosed(e.Body, depth, where)
-	case mt == "text/plain" || mt == "text/html":
+	case asText:
 		charsetKnown := err == nil || !message.IsUnknownCharset(err)
 		return p.text(e.Body, mt == "text/html", charsetKnown, where)
 	}
@@ -77,8 +95,15 @@ func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where str
 // multipart reads the parts of a multipart entity and combines their text:
 // the plain alternative when there is one, otherwise everything in order.
 func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where string) segment {
-	mr := textproto.NewMultipartReader(raw, boundary)
-	var segs []segment
+	// The preamble is kept: when not a single delimiter turns up, the body
+	// is read as text rather than lost.
+	mr := newMultipartReader(raw, boundary, p.lim.MaxTextBytes)
+	alternative := mt == "multipart/alternative"
+	start := p.textLen
+	var (
+		segs []segment
+		cut  bool // a part without text was cut by the budget
+	)
 	for i := 1; ; i++ {
 		if p.parts >= p.lim.MaxParts {
 			if !p.partsCapped {
@@ -87,29 +112,51 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 			}
 			break
 		}
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		if !mr.next() {
+			switch {
+			case mr.readErr() != nil: // the source failed: Parse reports it
+			case i == 1:
+				p.problem("%s: no MIME boundary %q found; the body is read as text", where, clip(boundary, 70))
+				return p.text(bytes.NewReader(mr.preamble), false, false, where)
+			case !mr.closed():
+				p.problem("%s: closing MIME boundary %q missing; the last part may be cut", where, clip(boundary, 70))
+			}
 			break
 		}
 		partWhere := fmt.Sprintf("%s.%d", where, i)
+		hb, err := readHeader(bufio.NewReader(mr), p.lim.MaxHeaderBytes, false, func(f string, a ...any) {
+			p.problem(partWhere+": "+f, a...)
+		})
 		if err != nil {
-			p.problem("%s: %v", partWhere, err)
-			break
+			break // the source failed
 		}
-		if s := p.entity(part.Header, part, depth+1, partWhere); strings.TrimSpace(s.text) != "" {
+		var th textproto.Header
+		if len(hb.fields) > 0 {
+			th = mailHeader(hb.fields).Header.Header
+		}
+		if alternative { // each alternative may use the whole budget
+			p.textLen = start
+		}
+		s := p.entity(th, hb.body, depth+1, partWhere)
+		if strings.TrimSpace(s.text) != "" {
 			segs = append(segs, s)
+		} else if s.truncated {
+			cut = true
 		}
 	}
-	if mt == "multipart/alternative" {
+	if alternative {
+		chosen := segment{truncated: cut}
 		for _, s := range segs {
 			if !s.fromHTML {
-				return s
+				chosen = s
+				break
 			}
 		}
-		if len(segs) > 0 {
-			return segs[0]
+		if chosen.text == "" && len(segs) > 0 {
+			chosen = segs[0]
 		}
-		return segment{}
+		p.textLen = start + len(chosen.text)
+		return chosen
 	}
 	var b strings.Builder
 	html := len(segs) > 0
@@ -119,15 +166,16 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 		}
 		b.WriteString(strings.TrimSpace(s.text))
 		html = html && s.fromHTML
+		cut = cut || s.truncated
 	}
-	return segment{text: b.String(), fromHTML: html}
+	return segment{text: b.String(), fromHTML: html, truncated: cut}
 }
 
 // enclosed reads a forwarded message (message/rfc822) and returns its text
 // below a line saying who wrote it. Its sender is never the request's.
 func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
 	br := bufio.NewReader(r)
-	hb, err := readHeader(br, p.lim.MaxHeaderBytes, func(f string, a ...any) {
+	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, func(f string, a ...any) {
 		p.problem(where+": enclosed message: "+f, a...)
 	})
 	if err != nil {
@@ -137,6 +185,9 @@ func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
 	th := mailHeader(hb.fields)
 	from, _ := th.Text("From")
 	subject, _ := th.Text("Subject")
+	if from == "" {
+		from = "an unknown sender"
+	}
 	seg := p.entity(th.Header.Header, hb.body, depth+1, where)
 	intro := fmt.Sprintf("---- enclosed message from %s, subject %q ----",
 		p.headerText("enclosed From", from), p.headerText("enclosed Subject", subject))
@@ -148,8 +199,7 @@ func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
 func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segment {
 	budget := p.lim.MaxTextBytes - p.textLen
 	if budget <= 0 {
-		p.textTruncated()
-		return segment{}
+		return segment{truncated: true}
 	}
 	max := budget
 	if html {
@@ -159,9 +209,12 @@ func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segmen
 	if err != nil {
 		p.problem("%s: %v (text kept up to there)", where, err)
 	}
+	var cut bool
 	if len(b) > max {
-		b = b[:max]
-		p.textTruncated()
+		// Cut at a character boundary, or the text would no longer be
+		// UTF-8 and would all be read as windows-1252.
+		b = trimPartialRune(b[:max])
+		cut = true
 	}
 	s := string(b)
 	if !utf8.ValidString(s) {
@@ -176,17 +229,23 @@ func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segmen
 	s = cleanText(s)
 	if len(s) > budget {
 		s = cutUTF8(s, budget)
-		p.textTruncated()
+		cut = true
 	}
 	p.textLen += len(s)
-	return segment{text: s, fromHTML: html}
+	return segment{text: s, fromHTML: html, truncated: cut}
 }
 
-func (p *parser) textTruncated() {
-	if !p.textCapped {
-		p.problem("text longer than %d bytes; the rest is cut", p.lim.MaxTextBytes)
-		p.textCapped = true
+// trimPartialRune drops an incomplete UTF-8 sequence from the end of b.
+func trimPartialRune(b []byte) []byte {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
+			}
+			break
+		}
 	}
+	return b
 }
 
 // attachment records a part's metadata while its content streams through

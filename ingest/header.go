@@ -20,36 +20,55 @@ type headerBlock struct {
 }
 
 // readHeader reads a header block the way real mail needs: it skips an
-// mbox "From " line and a byte order mark, accepts a first line indented by
+// mbox "From " line and a byte order mark (when envelope is set: a message,
+// not a MIME part), accepts a first line indented by
 // mistake, drops malformed field lines instead of giving up, takes a line
 // that is no header field at all for the start of the body, and keeps at
 // most maxBytes of fields. Every deviation is reported through problem.
 // Only errors of the underlying reader are returned.
-func readHeader(br *bufio.Reader, maxBytes int, problem func(string, ...any)) (headerBlock, error) {
+func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(string, ...any)) (headerBlock, error) {
 	var (
 		hb      headerBlock
-		kept    int  // bytes of fields kept
-		skipped bool // over maxBytes: fields are read but dropped
+		val     []byte // value of the last field, unfolded; stored by flush
+		kept    int    // bytes of fields kept
+		skipped bool   // over maxBytes: fields are read but dropped
 		lineNo  int
 	)
 	hb.body = br
+	// flush stores the value of the last field. Folded values grow in val,
+	// not by string concatenation, so a field folded over many lines costs
+	// linear time.
+	flush := func() {
+		if len(hb.fields) > 0 {
+			hb.fields[len(hb.fields)-1].Value = string(val)
+		}
+	}
+	overLimit := func() {
+		if !skipped {
+			problem("header exceeds %d bytes; later fields skipped", maxBytes)
+			skipped = true
+		}
+	}
 	for {
-		raw, err := readLine(br, maxBytes)
+		raw, cut, err := readLine(br, maxBytes)
 		if err != nil && !errors.Is(err, io.EOF) {
+			flush()
 			return hb, err
 		}
 		if len(raw) == 0 && err != nil { // end of input, no body
+			flush()
 			return hb, nil
 		}
 		lineNo++
-		line := trimEOL(raw)
-		if lineNo == 1 {
-			line = bytes.TrimPrefix(line, utf8BOM)
-			if bytes.HasPrefix(line, []byte("From ")) {
+		if lineNo == 1 && envelope {
+			raw = bytes.TrimPrefix(raw, utf8BOM)
+			if isMboxFromLine(raw) {
 				continue // mbox envelope line
 			}
 		}
+		line := trimEOL(raw)
 		if len(line) == 0 {
+			flush()
 			return hb, nil // the blank line that ends the header
 		}
 		if len(hb.fields) == 0 && len(bytes.TrimSpace(line)) == 0 {
@@ -58,10 +77,18 @@ func readHeader(br *bufio.Reader, maxBytes int, problem func(string, ...any)) (h
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(hb.fields) > 0 {
-				if !skipped {
-					last := &hb.fields[len(hb.fields)-1]
-					last.Value += " " + string(bytes.TrimSpace(line))
-					kept += len(line)
+				if skipped {
+					continue
+				}
+				if kept += len(line); kept > maxBytes {
+					overLimit()
+					continue
+				}
+				if cut {
+					problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
+				}
+				if folded := bytes.TrimSpace(line); len(folded) > 0 {
+					val = append(append(val, ' '), folded...)
 				}
 				continue
 			}
@@ -75,6 +102,10 @@ func readHeader(br *bufio.Reader, maxBytes int, problem func(string, ...any)) (h
 			} else {
 				problem("header line %d is not a header field: no blank line ends the header; the body is taken to start there", lineNo)
 			}
+			if cut {
+				problem("line %d longer than %d bytes; cut", lineNo, maxBytes)
+			}
+			flush()
 			hb.body = io.MultiReader(bytes.NewReader(raw), br)
 			return hb, nil
 		}
@@ -83,37 +114,48 @@ func readHeader(br *bufio.Reader, maxBytes int, problem func(string, ...any)) (h
 			problem("header line %d: malformed field name %q; skipped", lineNo, clip(string(name), 40))
 			continue
 		}
-		kept += len(line)
-		if kept > maxBytes {
-			if !skipped {
-				problem("header exceeds %d bytes; later fields skipped", maxBytes)
-				skipped = true
-			}
+		if skipped {
 			continue
 		}
-		hb.fields = append(hb.fields, Field{
-			Name:  string(name),
-			Value: string(bytes.TrimSpace(line[colon+1:])),
-		})
+		if kept += len(line); kept > maxBytes {
+			overLimit()
+			continue
+		}
+		if cut {
+			problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
+		}
+		flush()
+		hb.fields = append(hb.fields, Field{Name: string(name)})
+		val = append(val[:0], bytes.TrimSpace(line[colon+1:])...)
 		if err != nil { // last line of the input
+			flush()
 			return hb, nil
 		}
 	}
 }
 
-// readLine reads one line including its line end, keeping at most max bytes
-// of it while consuming it whole, so a giant line costs no memory.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
+// isMboxFromLine reports whether line is an mbox envelope line ("From
+// sender date"), not an obsolete "From : address" header field.
+func isMboxFromLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("From "))
+	return ok && !bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte(":"))
+}
+
+// readLine reads one line including its line end, keeping at most limit bytes
+// of it while consuming it whole, so a giant line costs no memory. cut
+// reports that bytes were dropped.
+func readLine(br *bufio.Reader, limit int) (line []byte, cut bool, err error) {
 	for {
 		frag, err := br.ReadSlice('\n')
-		if room := max - len(line); room > 0 {
-			line = append(line, frag[:min(room, len(frag))]...)
+		room := max(0, limit-len(line))
+		line = append(line, frag[:min(room, len(frag))]...)
+		if len(frag) > room && len(bytes.TrimRight(frag[room:], "\r\n")) > 0 {
+			cut = true
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		return line, err
+		return line, cut, err
 	}
 }
 

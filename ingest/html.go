@@ -45,6 +45,12 @@ func htmlToText(src string) string {
 			name, hasAttr := z.TagName()
 			a := atom.Lookup(name)
 			start := tt != html.EndTagToken
+			if a == atom.Body && start {
+				skip = 0 // </head> is optional: <body> ends it
+			}
+			if skip > 0 && !skipped[a] {
+				continue
+			}
 			switch a {
 			case atom.Script, atom.Style, atom.Head, atom.Title, atom.Template, atom.Noscript:
 				if tt == html.StartTagToken {
@@ -97,6 +103,12 @@ func htmlToText(src string) string {
 			}
 		}
 	}
+}
+
+// skipped names the elements whose content is not text.
+var skipped = map[atom.Atom]bool{
+	atom.Script: true, atom.Style: true, atom.Head: true, atom.Title: true,
+	atom.Template: true, atom.Noscript: true,
 }
 
 // collapseSpace turns every run of white space into one space, dropping a

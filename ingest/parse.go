@@ -58,11 +58,10 @@ func Parse(r io.Reader, lim Limits) (*Request, error) {
 	src := &sourceReader{r: r, h: p.sum}
 	br := bufio.NewReaderSize(src, 32<<10)
 
-	hb, err := readHeader(br, p.lim.MaxHeaderBytes, p.problem)
+	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, p.problem)
 	if err == nil {
 		p.req.Header = hb.fields
-		p.header()
-		p.body(hb)
+		p.read(hb)
 		_, err = io.Copy(io.Discard, br)
 	}
 	if src.err != nil {
@@ -75,8 +74,24 @@ func Parse(r io.Reader, lim Limits) (*Request, error) {
 	p.req.ID = hex.EncodeToString(p.sum.Sum(nil))
 	if len(p.req.Header) == 0 {
 		p.req.Headerless = true
+	} else if r := p.req; r.From == (Mailbox{}) && r.Subject == "" && r.Text == "" && len(r.Attachments) == 0 {
+		p.problem("the message is empty: no sender, subject, text or attachment")
 	}
 	return p.req, nil
+}
+
+// read fills the request from the header and body. A panic in the code
+// it runs (go-message, the HTML tokenizer, or a bug here) must not stop the
+// mailbox on one poison message: it is recorded as a problem, what was
+// read so far is kept, and the rest of the message is still hashed.
+func (p *parser) read(hb headerBlock) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.problem("internal error: %v", r)
+		}
+	}()
+	p.header()
+	p.body(hb)
 }
 
 // sourceReader counts and hashes the raw bytes and remembers the first
@@ -106,7 +121,7 @@ type parser struct {
 	parts   int
 	textLen int
 	// once-only problems
-	partsCapped, textCapped bool
+	partsCapped bool
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -115,6 +130,7 @@ func (p *parser) problem(format string, args ...any) {
 	case len(p.req.Problems) < maxProblems:
 		// One line each, short: library errors quote whole input lines.
 		msg := strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " ")
+		msg = strings.ToValidUTF8(msg, "\uFFFD")
 		p.req.Problems = append(p.req.Problems, cutUTF8(msg, 200))
 	case len(p.req.Problems) == maxProblems:
 		p.req.Problems = append(p.req.Problems, "more problems not recorded")
@@ -132,7 +148,7 @@ func (p *parser) header() {
 	h := mailHeader(req.Header)
 
 	p.from()
-	if list, err := h.AddressList("Reply-To"); err != nil {
+	if list, err := p.addressList("Reply-To", h.Get("Reply-To")); err != nil {
 		p.problem("Reply-To: %v", err)
 	} else {
 		for _, a := range list {
@@ -173,9 +189,11 @@ func (p *parser) header() {
 	}
 	l.ListID = p.headerText("List-Id", h.Get("List-Id"))
 	l.ReturnPathNull = strings.ReplaceAll(h.Get("Return-Path"), " ", "") == "<>"
-	if mt, params, err := h.ContentType(); err == nil || mt != "" {
+	l.ContentType = "text/plain"
+	if v := h.Get("Content-Type"); v != "" {
+		mt, params, _ := parseParams(v) // salvaged; the problem is reported with the body
 		l.ContentType = mt
-		l.ReportType = strings.ToLower(params["report-type"])
+		l.ReportType = strings.ToLower(strings.TrimSpace(params["report-type"]))
 	}
 }
 
@@ -192,7 +210,7 @@ func (p *parser) from() {
 	default:
 		req.FromProblem = fmt.Sprintf("%d From headers", len(values))
 	}
-	list, err := mail.ParseAddressList(values[0])
+	list, err := p.addressList("From", values[0])
 	if err != nil {
 		if req.FromProblem == "" {
 			req.FromProblem = "From header unparsable"
@@ -211,6 +229,24 @@ func (p *parser) from() {
 	req.From = Mailbox{Name: p.headerText("From name", list[0].Name), Address: list[0].Address}
 }
 
+// addressList parses an address list header value. Raw 8-bit bytes that
+// are not UTF-8 (a Latin-1 display name) make net/mail refuse the whole
+// value; such a value is read again as windows-1252, which maps every
+// 8-bit byte to a non-ASCII character and so keeps the list's structure.
+func (p *parser) addressList(field, v string) ([]*mail.Address, error) {
+	if strings.TrimSpace(v) == "" && field != "From" {
+		return nil, nil
+	}
+	list, err := mail.ParseAddressList(v)
+	if err != nil && !utf8.ValidString(v) {
+		if l, err2 := mail.ParseAddressList(windows1252(v)); err2 == nil {
+			p.problem("%s: 8-bit bytes that are not UTF-8; read as windows-1252", field)
+			return l, nil
+		}
+	}
+	return list, err
+}
+
 // salvageMailbox pulls an address-like token out of an unparsable From
 // value for display. It is never trusted.
 func salvageMailbox(v string) Mailbox {
@@ -227,14 +263,31 @@ func salvageMailbox(v string) Mailbox {
 	return Mailbox{Name: v}
 }
 
-// headerText makes a decoded header value valid UTF-8, reading raw 8-bit
-// bytes as windows-1252 when they are not UTF-8.
+// headerText makes a decoded header value valid UTF-8 on one line,
+// reading raw 8-bit bytes as windows-1252 when they are not UTF-8, and
+// turning control characters (a NUL, or a line break from an encoded word)
+// into spaces.
 func (p *parser) headerText(what, s string) string {
-	if utf8.ValidString(s) {
+	if !utf8.ValidString(s) {
+		p.problem("%s: 8-bit bytes that are not UTF-8; read as windows-1252", what)
+		s = windows1252(s)
+	}
+	return oneLine(s)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// oneLine replaces control characters in s by spaces.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}
-	p.problem("%s: 8-bit bytes that are not UTF-8; read as windows-1252", what)
-	return windows1252(s)
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func windows1252(s string) string {

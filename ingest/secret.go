@@ -35,7 +35,7 @@ var pemKeyMarker = []byte("PRIVATE KEY-----")
 type secretDetector struct {
 	label string // secret kind known from type or name
 	head  []byte // first bytes, for the PKCS#12 sniff
-	tail  []byte // last bytes of the previous write, for markers split across writes
+	tail  []byte // last bytes of earlier writes, for markers split across writes
 	pem   bool
 }
 
@@ -57,10 +57,17 @@ func (d *secretDetector) Write(b []byte) (int, error) {
 		d.head = append(d.head, b[:min(len(b), headLen-len(d.head))]...)
 	}
 	if !d.pem {
-		joined := append(d.tail, b[:min(len(b), len(pemKeyMarker))]...)
-		d.pem = bytes.Contains(joined, pemKeyMarker) || bytes.Contains(b, pemKeyMarker)
-		keep := max(0, len(b)-len(pemKeyMarker))
-		d.tail = append(d.tail[:0], b[keep:]...)
+		// tail holds the last len(marker)-1 bytes seen, over any number of
+		// earlier writes, so a marker split across writes of any size is
+		// found.
+		n := len(pemKeyMarker) - 1
+		d.tail = append(d.tail, b[:min(len(b), n)]...)
+		d.pem = bytes.Contains(d.tail, pemKeyMarker) || bytes.Contains(b, pemKeyMarker)
+		if len(b) >= n {
+			d.tail = append(d.tail[:0], b[len(b)-n:]...)
+		} else if len(d.tail) > n {
+			d.tail = append(d.tail[:0], d.tail[len(d.tail)-n:]...)
+		}
 	}
 	return len(b), nil
 }
