@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/emersion/go-message v0.18.2
-	github.com/petar-dambovaliev/aho-corasick v0.0.0-20250424160509-463d218d4745
 	github.com/valyala/fastjson v1.6.10
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/net v0.62.0

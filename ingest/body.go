@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 )
 
 // segment is the readable text of one entity.
@@ -25,11 +25,7 @@ type segment struct {
 
 // body walks the message body and fills Text and Attachments.
 func (p *parser) body(hb headerBlock) {
-	var th textproto.Header
-	if len(hb.fields) > 0 {
-		th = mailHeader(hb.fields).Header.Header
-	}
-	seg := p.entity(th, hb.body, 0, "body")
+	seg := p.entity(hb.fields, hb.body, 0, "body")
 	text := strings.TrimSpace(seg.text)
 	if len(text) > p.lim.MaxTextBytes { // separators and enclosed-message lines
 		text = strings.TrimSpace(cutUTF8(text, p.lim.MaxTextBytes))
@@ -43,10 +39,10 @@ func (p *parser) body(hb headerBlock) {
 
 // entity reads one MIME entity from raw (its undecoded body) and returns
 // its readable text; attachments are recorded as they go past.
-func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where string) segment {
+func (p *parser) entity(fields []Field, raw io.Reader, depth int, where string) segment {
 	p.parts++
-	mt, params := p.contentType(th, where)
-	disp, dparams := p.disposition(th, where)
+	mt, params := p.contentType(fieldValue(fields, "Content-Type"), where)
+	disp, dparams := p.disposition(fieldValue(fields, "Content-Disposition"), where)
 
 	switch {
 	case strings.HasPrefix(mt, "multipart/") && params["boundary"] == "":
@@ -59,18 +55,24 @@ func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where str
 		return p.multipart(mt, params["boundary"], raw, depth, where)
 	}
 
-	// Let go-message decode the transfer encoding, and the charset of text
-	// that is read as text (an attachment is hashed as it was sent), from a
-	// header whose Content-Type we may have repaired. Only the charset
-	// parameter is passed on: a salvaged parameter that cannot be formatted
-	// again must not lose it.
 	asText := disp != "attachment" && (mt == "text/plain" || mt == "text/html")
-	newParams := map[string]string{}
-	if cs := strings.TrimSpace(params["charset"]); asText && cs != "" {
-		newParams["charset"] = cs
+	if asText && mt == "text/html" && p.skipHTML {
+		// The plain alternative is already read: the HTML twin adds
+		// nothing but the cost of decoding and converting it.
+		io.Copy(io.Discard, raw)
+		return segment{fromHTML: true}
 	}
-	mh := message.Header{Header: th}
-	mh.SetContentType(mt, newParams)
+	if asText {
+		cte := fieldValue(fields, "Content-Transfer-Encoding")
+		return p.text(raw, cte, strings.TrimSpace(params["charset"]), mt == "text/html", where)
+	}
+	// Let go-message decode the transfer encoding of what is not text (an
+	// attachment is hashed as it was sent, charset and all).
+	var mh message.Header
+	if cte := fieldValue(fields, "Content-Transfer-Encoding"); cte != "" {
+		mh.Set("Content-Transfer-Encoding", cte)
+	}
+	mh.SetContentType(mt, nil)
 	e, err := message.New(mh, raw)
 	if err != nil {
 		p.problem("%s: %v", where, err)
@@ -84,9 +86,6 @@ func (p *parser) entity(th textproto.Header, raw io.Reader, depth int, where str
 	case disp == "attachment":
 	case (mt == "message/rfc822" || mt == "message/global") && depth < p.lim.MaxDepth:
 		return p.enclosed(e.Body, depth, where)
-	case asText:
-		charsetKnown := err == nil || !message.IsUnknownCharset(err)
-		return p.text(e.Body, mt == "text/html", charsetKnown, where)
 	}
 	p.attachment(e.Body, mt, name, where)
 	return segment{}
@@ -99,6 +98,9 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 	// is read as text rather than lost.
 	mr := newMultipartReader(raw, boundary, p.lim.MaxTextBytes)
 	alternative := mt == "multipart/alternative"
+	if alternative {
+		defer func(skip bool) { p.skipHTML = skip }(p.skipHTML)
+	}
 	start := p.textLen
 	var (
 		segs []segment
@@ -117,29 +119,28 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 			case mr.readErr() != nil: // the source failed: Parse reports it
 			case i == 1:
 				p.problem("%s: no MIME boundary %q found; the body is read as text", where, clip(boundary, 70))
-				return p.text(bytes.NewReader(mr.preamble), false, false, where)
+				return p.text(bytes.NewReader(mr.preamble), "", "", false, where)
 			case !mr.closed():
 				p.problem("%s: closing MIME boundary %q missing; the last part may be cut", where, clip(boundary, 70))
 			}
 			break
 		}
 		partWhere := fmt.Sprintf("%s.%d", where, i)
-		hb, err := readHeader(bufio.NewReader(mr), p.lim.MaxHeaderBytes, false, func(f string, a ...any) {
+		hb, err := readHeader(p.ps.reader(depth+1, mr), p.lim.MaxHeaderBytes, false, &p.ps.header, func(f string, a ...any) {
 			p.problem(partWhere+": "+f, a...)
 		})
 		if err != nil {
 			break // the source failed
 		}
-		var th textproto.Header
-		if len(hb.fields) > 0 {
-			th = mailHeader(hb.fields).Header.Header
-		}
 		if alternative { // each alternative may use the whole budget
 			p.textLen = start
 		}
-		s := p.entity(th, hb.body, depth+1, partWhere)
+		s := p.entity(hb.fields, hb.body, depth+1, partWhere)
 		if strings.TrimSpace(s.text) != "" {
 			segs = append(segs, s)
+			if alternative && !s.fromHTML {
+				p.skipHTML = true
+			}
 		} else if s.truncated {
 			cut = true
 		}
@@ -174,21 +175,20 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 // enclosed reads a forwarded message (message/rfc822) and returns its text
 // below a line saying who wrote it. Its sender is never the request's.
 func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
-	br := bufio.NewReader(r)
-	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, func(f string, a ...any) {
+	br := p.ps.reader(depth+1, r)
+	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, &p.ps.header, func(f string, a ...any) {
 		p.problem(where+": enclosed message: "+f, a...)
 	})
 	if err != nil {
 		p.problem("%s: enclosed message: %v", where, err)
 		return segment{}
 	}
-	th := mailHeader(hb.fields)
-	from, _ := th.Text("From")
-	subject, _ := th.Text("Subject")
+	from, _ := wordDecoder.DecodeHeader(fieldValue(hb.fields, "From"))
+	subject, _ := wordDecoder.DecodeHeader(fieldValue(hb.fields, "Subject"))
 	if from == "" {
 		from = "an unknown sender"
 	}
-	seg := p.entity(th.Header.Header, hb.body, depth+1, where)
+	seg := p.entity(hb.fields, hb.body, depth+1, where)
 	intro := fmt.Sprintf("---- enclosed message from %s, subject %q ----",
 		p.headerText("enclosed From", from), p.headerText("enclosed Subject", subject))
 	seg.text = intro + "\n" + seg.text
@@ -196,7 +196,7 @@ func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
 }
 
 // text reads a text/plain or text/html part within the text budget.
-func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segment {
+func (p *parser) text(r io.Reader, cte, charset string, html bool, where string) segment {
 	budget := p.lim.MaxTextBytes - p.textLen
 	if budget <= 0 {
 		return segment{truncated: true}
@@ -205,16 +205,53 @@ func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segmen
 	if html {
 		max = 4 * budget // markup is bulkier than the text it yields
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	// Text is read whole (it is bounded) and its transfer encoding decoded
+	// in place: faster than a decoding reader, and lenient.
+	cte = strings.ToLower(strings.TrimSpace(cte))
+	encoded := max
+	switch cte {
+	case "quoted-printable":
+		encoded = 3 * max
+	case "base64":
+		encoded = 2 * max
+	}
+	b, err := readAtMost(p.ps.scratch[:0], r, encoded+1)
+	p.ps.scratch = b[:0]
 	if err != nil {
 		p.problem("%s: %v (text kept up to there)", where, err)
 	}
 	var cut bool
+	if len(b) > encoded {
+		b, cut = b[:encoded], true
+	}
+	switch cte {
+	case "", "7bit", "8bit", "binary":
+	case "quoted-printable":
+		b = decodeQuotedPrintable(b)
+	case "base64":
+		var n int
+		if b, n = decodeBase64(b); n >= 0 {
+			p.problem("%s: illegal base64 data at input byte %d (text kept up to there)", where, n)
+		}
+	default:
+		p.problem("%s: unknown Content-Transfer-Encoding %q; read as it is", where, clip(cte, 40))
+	}
+	charsetKnown := true
+	if cs := strings.ToLower(charset); cs != "" && cs != "utf-8" && cs != "us-ascii" && cs != "utf8" && cs != "ascii" {
+		if dec, err := message.CharsetReader(cs, bytes.NewReader(b)); err != nil || dec == nil {
+			p.problem("%s: unknown charset %q", where, clip(charset, 40))
+			charsetKnown = false
+		} else if conv, err := io.ReadAll(dec); err == nil {
+			b = conv
+		}
+	}
 	if len(b) > max {
+		b, cut = b[:max], true
+	}
+	if cut {
 		// Cut at a character boundary, or the text would no longer be
 		// UTF-8 and would all be read as windows-1252.
-		b = trimPartialRune(b[:max])
-		cut = true
+		b = trimPartialRune(b)
 	}
 	s := string(b)
 	if !utf8.ValidString(s) {
@@ -233,6 +270,118 @@ func (p *parser) text(r io.Reader, html, charsetKnown bool, where string) segmen
 	}
 	p.textLen += len(s)
 	return segment{text: s, fromHTML: html, truncated: cut}
+}
+
+// decodeQuotedPrintable decodes quoted-printable (RFC 2045 6.7) in place:
+// "=XX" becomes its byte, "=" at the end of a line joins the next, white
+// space before a line end is dropped. A "=" that starts neither is kept as
+// written, so a bad sequence costs one character, not the rest of the text.
+func decodeQuotedPrintable(b []byte) []byte {
+	w := 0
+	for r := 0; r < len(b); {
+		switch c := b[r]; c {
+		case '=':
+			j := r + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+				j++
+			}
+			switch {
+			case j == len(b): // soft break at the end
+				r = j
+			case b[j] == '\n':
+				r = j + 1
+			case b[j] == '\r' && j+1 < len(b) && b[j+1] == '\n':
+				r = j + 2
+			case r+2 < len(b) && hexValue(b[r+1]) >= 0 && hexValue(b[r+2]) >= 0:
+				b[w] = byte(hexValue(b[r+1])<<4 | hexValue(b[r+2]))
+				w++
+				r += 3
+			default:
+				b[w] = c
+				w++
+				r++
+			}
+		case ' ', '\t':
+			j := r + 1
+			for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+				j++
+			}
+			if j == len(b) || b[j] == '\n' || b[j] == '\r' && j+1 < len(b) && b[j+1] == '\n' {
+				r = j // trailing white space is transport padding
+				continue
+			}
+			w += copy(b[w:], b[r:j])
+			r = j
+		default:
+			b[w] = c
+			w++
+			r++
+		}
+	}
+	return b[:w]
+}
+
+func hexValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	}
+	return -1
+}
+
+// decodeBase64 decodes base64, ignoring line breaks and other
+// white space and missing padding. On bad input it keeps what decoded
+// before it and returns the offset of the bad byte, else -1.
+func decodeBase64(b []byte) ([]byte, int) {
+	w := 0
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			b[w] = c
+			w++
+		}
+	}
+	src := bytes.TrimRight(b[:w], "=")
+	dst := make([]byte, base64.RawStdEncoding.DecodedLen(len(src))) // Decode must not run in place
+	n, err := base64.RawStdEncoding.Decode(dst, src)
+	var corrupt base64.CorruptInputError
+	if errors.As(err, &corrupt) {
+		return dst[:n], int(corrupt)
+	}
+	return dst[:n], -1
+}
+
+// readAtMost appends to buf what r yields, up to n bytes, growing buf as
+// needed: the parser reuses one buffer for every text part.
+func readAtMost(buf []byte, r io.Reader, n int) ([]byte, error) {
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// fieldValue returns the value of the first field named name
+// (case-insensitive), or "".
+func fieldValue(fields []Field, name string) string {
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
 }
 
 // trimPartialRune drops an incomplete UTF-8 sequence from the end of b.
@@ -268,8 +417,7 @@ func (p *parser) attachment(r io.Reader, mt, name, where string) {
 
 // contentType parses Content-Type leniently: a malformed value still yields
 // its media type and whatever parameters can be read.
-func (p *parser) contentType(th textproto.Header, where string) (string, map[string]string) {
-	v := th.Get("Content-Type")
+func (p *parser) contentType(v, where string) (string, map[string]string) {
 	if v == "" {
 		return "text/plain", map[string]string{}
 	}
@@ -284,8 +432,7 @@ func (p *parser) contentType(th textproto.Header, where string) (string, map[str
 	return mt, params
 }
 
-func (p *parser) disposition(th textproto.Header, where string) (string, map[string]string) {
-	v := th.Get("Content-Disposition")
+func (p *parser) disposition(v, where string) (string, map[string]string) {
 	if v == "" {
 		return "", map[string]string{}
 	}
@@ -330,15 +477,19 @@ func parseParams(v string) (string, map[string]string, error) {
 // cleanText normalises line ends to LF and drops control characters other
 // than tab and newline.
 func cleanText(s string) string {
-	clean := true
+	crlfOnly := true // the only control characters are CRs of CRLF pairs
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
-			clean = false
+		c := s[i]
+		if (c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t' {
+			continue
+		}
+		if c != '\r' || i+1 == len(s) || s[i+1] != '\n' {
+			crlfOnly = false
 			break
 		}
 	}
-	if clean {
-		return s
+	if crlfOnly {
+		return strings.ReplaceAll(s, "\r\n", "\n")
 	}
 	var b strings.Builder
 	b.Grow(len(s))

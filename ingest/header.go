@@ -26,21 +26,30 @@ type headerBlock struct {
 // that is no header field at all for the start of the body, and keeps at
 // most maxBytes of fields. Every deviation is reported through problem.
 // Only errors of the underlying reader are returned.
-func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(string, ...any)) (headerBlock, error) {
+func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerScratch, problem func(string, ...any)) (headerBlock, error) {
 	var (
 		hb      headerBlock
-		val     []byte // value of the last field, unfolded; stored by flush
-		kept    int    // bytes of fields kept
-		skipped bool   // over maxBytes: fields are read but dropped
+		kept    int  // bytes of fields kept
+		skipped bool // over maxBytes: fields are read but dropped
 		lineNo  int
+		lineBuf = scratch.line[:0] // reused for every line
+		// Every field's name and unfolded value are appended to all, and
+		// become strings in one allocation at the end (starts holds where
+		// each name and value begins): a folded value costs linear time.
+		all    = scratch.all[:0]
+		starts = scratch.starts[:0]
 	)
 	hb.body = br
-	// flush stores the value of the last field. Folded values grow in val,
-	// not by string concatenation, so a field folded over many lines costs
-	// linear time.
+	defer func() { scratch.line, scratch.all, scratch.starts = lineBuf, all, starts }()
 	flush := func() {
-		if len(hb.fields) > 0 {
-			hb.fields[len(hb.fields)-1].Value = string(val)
+		text := string(all)
+		hb.fields = make([]Field, len(starts))
+		for i, st := range starts {
+			end := len(text)
+			if i+1 < len(starts) {
+				end = starts[i+1][0]
+			}
+			hb.fields[i] = Field{Name: text[st[0]:st[1]], Value: text[st[1]:end]}
 		}
 	}
 	overLimit := func() {
@@ -50,7 +59,8 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 		}
 	}
 	for {
-		raw, cut, err := readLine(br, maxBytes)
+		raw, cut, err := readLine(br, maxBytes, lineBuf[:0])
+		lineBuf = raw
 		if err != nil && !errors.Is(err, io.EOF) {
 			flush()
 			return hb, err
@@ -71,12 +81,12 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 			flush()
 			return hb, nil // the blank line that ends the header
 		}
-		if len(hb.fields) == 0 && len(bytes.TrimSpace(line)) == 0 {
+		if len(starts) == 0 && len(bytes.TrimSpace(line)) == 0 {
 			problem("header line %d holds only white space; skipped", lineNo)
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if len(hb.fields) > 0 {
+			if len(starts) > 0 {
 				if skipped {
 					continue
 				}
@@ -88,7 +98,7 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 					problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
 				}
 				if folded := bytes.TrimSpace(line); len(folded) > 0 {
-					val = append(append(val, ' '), folded...)
+					all = append(append(all, ' '), folded...)
 				}
 				continue
 			}
@@ -97,7 +107,7 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
-			if len(hb.fields) == 0 {
+			if len(starts) == 0 {
 				problem("line %d is not a header field: the message has no header", lineNo)
 			} else {
 				problem("header line %d is not a header field: no blank line ends the header; the body is taken to start there", lineNo)
@@ -106,7 +116,7 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 				problem("line %d longer than %d bytes; cut", lineNo, maxBytes)
 			}
 			flush()
-			hb.body = io.MultiReader(bytes.NewReader(raw), br)
+			hb.body = io.MultiReader(bytes.NewReader(bytes.Clone(raw)), br)
 			return hb, nil
 		}
 		name := bytes.TrimRight(line[:colon], " \t")
@@ -124,14 +134,20 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, problem func(stri
 		if cut {
 			problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
 		}
-		flush()
-		hb.fields = append(hb.fields, Field{Name: string(name)})
-		val = append(val[:0], bytes.TrimSpace(line[colon+1:])...)
+		starts = append(starts, [2]int{len(all), len(all) + len(name)})
+		all = append(append(all, name...), bytes.TrimSpace(line[colon+1:])...)
 		if err != nil { // last line of the input
 			flush()
 			return hb, nil
 		}
 	}
+}
+
+// headerScratch holds readHeader's buffers, so that the headers of one
+// message, and of the next, reuse them.
+type headerScratch struct {
+	line, all []byte
+	starts    [][2]int
 }
 
 // isMboxFromLine reports whether line is an mbox envelope line ("From
@@ -144,7 +160,8 @@ func isMboxFromLine(line []byte) bool {
 // readLine reads one line including its line end, keeping at most limit bytes
 // of it while consuming it whole, so a giant line costs no memory. cut
 // reports that bytes were dropped.
-func readLine(br *bufio.Reader, limit int) (line []byte, cut bool, err error) {
+func readLine(br *bufio.Reader, limit int, line []byte) ([]byte, bool, error) {
+	cut := false
 	for {
 		frag, err := br.ReadSlice('\n')
 		room := max(0, limit-len(line))

@@ -36,8 +36,12 @@ type multipartReader struct {
 }
 
 func newMultipartReader(r io.Reader, boundary string, preambleMax int) *multipartReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 4<<10)
+	}
 	return &multipartReader{
-		br:          bufio.NewReaderSize(r, 8<<10),
+		br:          br,
 		dash:        []byte("--" + boundary),
 		lineStart:   true,
 		preambleMax: preambleMax,
@@ -79,17 +83,24 @@ func (r *multipartReader) readErr() error {
 // reported once for the whole multipart (closed), not by every reader of
 // the last part.
 func (r *multipartReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		switch {
-		case r.partEnd:
-			return 0, io.EOF
-		case r.err != nil:
-			return 0, r.err
+	n := 0
+	for n < len(p) { // as many lines as fit: decoders above read in bulk
+		if len(r.buf) == 0 {
+			switch {
+			case n > 0 && (r.partEnd || r.err != nil):
+				return n, nil
+			case r.partEnd:
+				return 0, io.EOF
+			case r.err != nil:
+				return 0, r.err
+			}
+			r.fill()
+			continue
 		}
-		r.fill()
+		c := copy(p[n:], r.buf)
+		r.buf = r.buf[c:]
+		n += c
 	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
 	return n, nil
 }
 
@@ -116,12 +127,12 @@ func (r *multipartReader) fill() {
 	r.lineStart = !full
 	content := line
 	var eol []byte
-	if bytes.HasSuffix(content, []byte("\n")) {
+	if bytes.HasSuffix(content, lineLF) {
 		content = content[:len(content)-1]
-		eol = []byte("\n")
-		if bytes.HasSuffix(content, []byte("\r")) {
+		eol = lineLF
+		if bytes.HasSuffix(content, lineCR) {
 			content = content[:len(content)-1]
-			eol = []byte("\r\n")
+			eol = lineCRLF
 		}
 	}
 	r.scratch = append(append(r.scratch[:0], r.eol...), content...)
@@ -132,6 +143,13 @@ func (r *multipartReader) fill() {
 		r.eol = nil
 	}
 }
+
+// Line ends, shared and never written to.
+var (
+	lineCR   = []byte("\r")
+	lineLF   = []byte("\n")
+	lineCRLF = []byte("\r\n")
+)
 
 // isDelimiter reports whether line is a delimiter line: "--boundary",
 // then end of line, white space or "-" (the closing "--", or junk that

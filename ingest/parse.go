@@ -9,13 +9,14 @@ import (
 	"hash"
 	"io"
 	"mime"
+	netmail "net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode the common charsets, not only UTF-8
 	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -54,11 +55,50 @@ func (l Limits) withDefaults() Limits {
 // attachments are hashed as they stream past, and r is read to its end so
 // that Request.ID covers every byte.
 func Parse(r io.Reader, lim Limits) (*Request, error) {
-	p := &parser{lim: lim.withDefaults(), req: &Request{}, sum: sha256.New()}
-	src := &sourceReader{r: r, h: p.sum}
-	br := bufio.NewReaderSize(src, 32<<10)
+	return (&Parser{Limits: lim}).Parse(r)
+}
 
-	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, p.problem)
+// Parser parses one mail after another, reusing its buffers: a worker that
+// parses many mails keeps one, and allocates little beyond the requests.
+// The zero value uses the default limits. A Parser is not safe for
+// concurrent use.
+type Parser struct {
+	Limits Limits
+
+	sum     hash.Hash
+	src     sourceReader
+	readers []*bufio.Reader // by nesting depth; [0] reads the message
+	scratch []byte          // reused by every text part
+	header  headerScratch
+}
+
+// reader returns the buffered reader for nesting depth, reset to r. The
+// parts at one depth are read one after another, so they share a reader.
+func (ps *Parser) reader(depth int, r io.Reader) *bufio.Reader {
+	for len(ps.readers) <= depth {
+		size := 2 << 10
+		if len(ps.readers) == 0 {
+			size = 4 << 10
+		}
+		ps.readers = append(ps.readers, bufio.NewReaderSize(nil, size))
+	}
+	ps.readers[depth].Reset(r)
+	return ps.readers[depth]
+}
+
+// Parse reads one raw message from r, as the function Parse does.
+func (ps *Parser) Parse(r io.Reader) (*Request, error) {
+	if ps.sum == nil {
+		ps.sum = sha256.New()
+	}
+	ps.sum.Reset()
+	ps.src = sourceReader{r: r, h: ps.sum}
+	src := &ps.src
+	p := &parser{lim: ps.Limits.withDefaults(), req: &Request{}, ps: ps, sum: ps.sum}
+	br := ps.reader(0, src)
+	defer br.Reset(nil) // drop the reference to r
+
+	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, &ps.header, p.problem)
 	if err == nil {
 		p.req.Header = hb.fields
 		p.read(hb)
@@ -122,6 +162,10 @@ type parser struct {
 	textLen int
 	// once-only problems
 	partsCapped bool
+	// skipHTML is set inside a multipart/alternative once its plain text
+	// is read.
+	skipHTML bool
+	ps       *Parser // the buffers
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -145,17 +189,17 @@ var wordDecoder = mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) 
 // header fills the request from the top-level header fields.
 func (p *parser) header() {
 	req := p.req
-	h := mailHeader(req.Header)
+	h := func(name string) string { return fieldValue(req.Header, name) }
 
 	p.from()
-	if list, err := p.addressList("Reply-To", h.Get("Reply-To")); err != nil {
+	if list, err := p.addressList("Reply-To", h("Reply-To")); err != nil {
 		p.problem("Reply-To: %v", err)
 	} else {
 		for _, a := range list {
 			req.ReplyTo = append(req.ReplyTo, Mailbox{Name: p.headerText("Reply-To name", a.Name), Address: a.Address})
 		}
 	}
-	if raw := h.Get("Subject"); raw != "" {
+	if raw := h("Subject"); raw != "" {
 		s, err := wordDecoder.DecodeHeader(raw)
 		if err != nil {
 			p.problem("Subject: %v", err)
@@ -163,15 +207,11 @@ func (p *parser) header() {
 		}
 		req.Subject = p.headerText("Subject", s)
 	}
-	if v := h.Get("Message-Id"); v != "" {
-		id, err := h.MessageID()
-		if err != nil || id == "" {
-			id = strings.Trim(strings.TrimSpace(v), "<>")
-		}
-		req.MessageID = p.headerText("Message-ID", id)
+	if v := h("Message-Id"); v != "" {
+		req.MessageID = p.headerText("Message-ID", messageID(v))
 	}
-	if v := h.Get("Date"); v != "" {
-		if t, err := h.Date(); err != nil {
+	if v := h("Date"); v != "" {
+		if t, err := parseDate(v); err != nil {
 			p.problem("Date: unparsable %q", clip(v, 60))
 		} else {
 			req.Date = t
@@ -179,18 +219,18 @@ func (p *parser) header() {
 	}
 
 	l := &req.Loop
-	l.AutoSubmitted = strings.ToLower(firstToken(h.Get("Auto-Submitted")))
-	l.Precedence = strings.ToLower(firstToken(h.Get("Precedence")))
+	l.AutoSubmitted = strings.ToLower(firstToken(h("Auto-Submitted")))
+	l.Precedence = strings.ToLower(firstToken(h("Precedence")))
 	for _, name := range []string{"X-Autoreply", "X-Autorespond", "X-Autoresponse"} {
-		if v := strings.ToLower(strings.TrimSpace(h.Get(name))); v != "" && v != "no" {
+		if v := strings.ToLower(strings.TrimSpace(h(name))); v != "" && v != "no" {
 			l.AutoReplyField = name
 			break
 		}
 	}
-	l.ListID = p.headerText("List-Id", h.Get("List-Id"))
-	l.ReturnPathNull = strings.ReplaceAll(h.Get("Return-Path"), " ", "") == "<>"
+	l.ListID = p.headerText("List-Id", h("List-Id"))
+	l.ReturnPathNull = strings.ReplaceAll(h("Return-Path"), " ", "") == "<>"
 	l.ContentType = "text/plain"
-	if v := h.Get("Content-Type"); v != "" {
+	if v := h("Content-Type"); v != "" {
 		mt, params, _ := parseParams(v) // salvaged; the problem is reported with the body
 		l.ContentType = mt
 		l.ReportType = strings.ToLower(strings.TrimSpace(params["report-type"]))
@@ -298,13 +338,25 @@ func windows1252(s string) string {
 	return out
 }
 
-// mailHeader builds a go-message header from fields kept in message order.
-func mailHeader(fields []Field) mail.Header {
-	var th textproto.Header
-	for i := len(fields) - 1; i >= 0; i-- { // Add prepends
-		th.Add(fields[i].Name, fields[i].Value)
+// messageID returns the identifier of a Message-ID value without its
+// angle brackets; a value without them is taken trimmed.
+func messageID(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			return strings.TrimSpace(v[i+1 : i+j])
+		}
 	}
-	return mail.Header{Header: message.Header{Header: th}}
+	return strings.Trim(v, "<>")
+}
+
+// parseDate parses a Date value: the common RFC 5322 form directly, the
+// rest (obsolete zones, comments) through net/mail.
+func parseDate(v string) (time.Time, error) {
+	if t, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", strings.TrimSpace(v)); err == nil {
+		return t, nil
+	}
+	return netmail.ParseDate(v)
 }
 
 // firstToken returns v up to its first ';' or white space.

@@ -214,7 +214,7 @@ func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
 		f.domains = append(f.domains, dom)
 		as, via := dir.ByDomain(dom)
 		for _, a := range as {
-			if !slices.Contains(f.domainAccts, a) {
+			if !containsAccount(f.domainAccts, a) {
 				f.domainAccts = append(f.domainAccts, a)
 				f.domainVia = append(f.domainVia, via)
 			}
@@ -258,20 +258,21 @@ func scanOrderNumbers(text string, shortest, longest int, try func(string) bool)
 	candidate := func(s string) bool {
 		return len(s) >= shortest && len(s) <= longest && strings.ContainsAny(s, "0123456789")
 	}
-	start := -1
-	for i := 0; i <= len(text); i++ {
-		if i < len(text) && isOrderByte(text[i]) {
-			if start < 0 {
-				start = i
-			}
+	for i := 0; i < len(text); i++ {
+		if text[i] < '0' || text[i] > '9' {
 			continue
 		}
-		if start < 0 {
-			continue
+		// A digit: take the whole run of order characters around it.
+		start, end := i, i+1
+		for start > 0 && orderByte[text[start-1]] {
+			start--
 		}
-		run := strings.Trim(text[start:i], "-")
-		start = -1
-		if candidate(run) && try(run) || !strings.Contains(run, "-") {
+		for end < len(text) && orderByte[text[end]] {
+			end++
+		}
+		i = end
+		run := strings.Trim(text[start:end], "-")
+		if len(run) < shortest || candidate(run) && try(run) || !strings.Contains(run, "-") {
 			continue
 		}
 		for part := range strings.SplitSeq(run, "-") {
@@ -282,9 +283,14 @@ func scanOrderNumbers(text string, shortest, longest int, try func(string) bool)
 	}
 }
 
-func isOrderByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-'
-}
+// orderByte marks the bytes order numbers are made of: ASCII letters,
+// digits and hyphens.
+var orderByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-'
+	}
+	return t
+}()
 
 // chooseAccount applies POLICY.md's "Which account": an order number that
 // exists; else the sender's admin address (of several accounts, the one
@@ -307,7 +313,7 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 		var accts []*Account
 		for _, n := range f.orders {
 			a, _ := dir.ByOrder(n)
-			if !slices.Contains(accts, a) {
+			if !containsAccount(accts, a) {
 				accts = append(accts, a)
 			}
 		}
@@ -354,7 +360,7 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 	}
 	if f.account != nil { // other accounts the mail names by domain
 		for _, a := range f.domainAccts {
-			if a != f.account && !slices.Contains(f.several, a.ID) {
+			if a.ID != f.account.ID && !slices.Contains(f.several, a.ID) {
 				f.several = append(f.several, a.ID)
 			}
 		}
@@ -372,6 +378,12 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 		d.Partner = f.partner
 	}
 	d.trace("account: %s (%s), by %s", f.account.ID, f.account.Colour, d.AccountReason)
+}
+
+// containsAccount reports whether list holds the account a (by id: the
+// directory builds a new Account value for every lookup).
+func containsAccount(list []*Account, a *Account) bool {
+	return slices.ContainsFunc(list, func(b *Account) bool { return b.ID == a.ID })
 }
 
 // namesDomain reports whether one of domains is, or lies below, one of the

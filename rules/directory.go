@@ -51,13 +51,41 @@ var accountFields = []string{"id", "colour", "name", "username", "admin_email", 
 // Directory is the account directory, indexed for the lookups the policy
 // needs: by id, order number, admin email, username and domain. It is
 // immutable once loaded and safe for concurrent use.
+//
+// Accounts are stored packed: fixed-size records of offsets into one text
+// arena (a string) per loaded block, with no pointers in them, so that a
+// directory of millions of accounts costs the garbage collector nothing to
+// scan and holds each string in exactly its own bytes. Lookups return
+// Account values built on demand, whose strings share the arena.
 type Directory struct {
-	accounts []*Account // pointing into the decoded blocks, never copied
+	arenas   []string
+	accounts []packedAccount
+	orders   []packedOrder
+	domains  []textRef // the accounts' own domains
 	byID     hashIndex
 	byOrder  hashIndex // lower-cased order number
 	byUser   hashIndex // lower-cased username
 	byAdmin  hashIndex // canonical admin email
 	byDomain hashIndex // A-label domain, from domains and orders
+}
+
+// textRef is a string in an arena.
+type textRef struct{ off, n uint32 }
+
+// listRef is a run of orders or domains.
+type listRef struct{ start, n uint32 }
+
+type packedAccount struct {
+	id, name, username, admin, partner textRef
+	orders, domains                    listRef
+	block                              uint32 // the arena of every string of the account
+	colour                             uint8  // index into Colours
+	doNotReset                         bool
+}
+
+type packedOrder struct {
+	number, domain textRef
+	product        uint8 // 1 + index into Products; 0: none
 }
 
 // Len returns the number of accounts.
@@ -115,30 +143,73 @@ func (d *Directory) one(id int32, ok bool) (*Account, bool) {
 	if !ok {
 		return nil, false
 	}
-	return d.accounts[id], true
+	return d.account(id), true
 }
 
 func (d *Directory) list(ids []int32) []*Account {
 	out := make([]*Account, len(ids))
 	for i, id := range ids {
-		out[i] = d.accounts[id]
+		out[i] = d.account(id)
 	}
 	return out
 }
 
-// The holds functions confirm an index hit against the account.
-
-func (d *Directory) holdsID(id int32, key string) bool { return d.accounts[id].ID == key }
-
-func (d *Directory) holdsUser(id int32, key string) bool {
-	return strings.EqualFold(d.accounts[id].Username, key)
+// text returns a string of the account's arena.
+func (d *Directory) text(p *packedAccount, r textRef) string {
+	return d.arenas[p.block][r.off : r.off+r.n]
 }
 
-func (d *Directory) holdsAdmin(id int32, key string) bool { return d.accounts[id].AdminEmail == key }
+// account builds the Account value of record i.
+func (d *Directory) account(i int32) *Account {
+	p := &d.accounts[i]
+	a := &Account{
+		ID:         d.text(p, p.id),
+		Colour:     Colours[p.colour],
+		Name:       d.text(p, p.name),
+		Username:   d.text(p, p.username),
+		AdminEmail: d.text(p, p.admin),
+		Partner:    d.text(p, p.partner),
+		DoNotReset: p.doNotReset,
+	}
+	if p.domains.n > 0 {
+		a.Domains = make([]string, p.domains.n)
+		for k, r := range d.domains[p.domains.start : p.domains.start+p.domains.n] {
+			a.Domains[k] = d.text(p, r)
+		}
+	}
+	if p.orders.n > 0 {
+		a.Orders = make([]Order, p.orders.n)
+		for k, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
+			a.Orders[k] = Order{Number: d.text(p, o.number), Domain: d.text(p, o.domain)}
+			if o.product > 0 {
+				a.Orders[k].Product = Products[o.product-1]
+			}
+		}
+	}
+	return a
+}
+
+// The holds functions confirm an index hit against the account.
+
+func (d *Directory) holdsID(id int32, key string) bool {
+	p := &d.accounts[id]
+	return d.text(p, p.id) == key
+}
+
+func (d *Directory) holdsUser(id int32, key string) bool {
+	p := &d.accounts[id]
+	return strings.EqualFold(d.text(p, p.username), key)
+}
+
+func (d *Directory) holdsAdmin(id int32, key string) bool {
+	p := &d.accounts[id]
+	return d.text(p, p.admin) == key
+}
 
 func (d *Directory) holdsOrder(id int32, key string) bool {
-	for _, o := range d.accounts[id].Orders {
-		if strings.EqualFold(o.Number, key) {
+	p := &d.accounts[id]
+	for _, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
+		if strings.EqualFold(d.text(p, o.number), key) {
 			return true
 		}
 	}
@@ -146,12 +217,14 @@ func (d *Directory) holdsOrder(id int32, key string) bool {
 }
 
 func (d *Directory) holdsDomain(id int32, key string) bool {
-	a := d.accounts[id]
-	if slices.Contains(a.Domains, key) {
-		return true
+	p := &d.accounts[id]
+	for _, r := range d.domains[p.domains.start : p.domains.start+p.domains.n] {
+		if d.text(p, r) == key {
+			return true
+		}
 	}
-	for _, o := range a.Orders {
-		if o.Domain == key {
+	for _, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
+		if d.text(p, o.domain) == key {
 			return true
 		}
 	}
@@ -226,14 +299,37 @@ func parseJSONLines(name string, r io.Reader) (*Directory, error) {
 	return buildDirectory(name, blocks)
 }
 
-// block is a run of decoded, canonical accounts and the line each came from.
+// block is a run of decoded, canonical accounts, packed, with the line
+// each came from. Its lists start at 0; buildDirectory rebases them.
 type block struct {
-	accounts []Account
+	text     []byte
+	accounts []packedAccount
+	orders   []packedOrder
+	domains  []textRef
 	lines    []int32
 }
 
-func (b *block) add(a Account, line int) {
-	b.accounts = append(b.accounts, a)
+// add packs a canonical account into the block.
+func (b *block) add(a *Account, line int) {
+	ref := func(s string) textRef {
+		r := textRef{uint32(len(b.text)), uint32(len(s))}
+		b.text = append(b.text, s...)
+		return r
+	}
+	p := packedAccount{
+		id: ref(a.ID), name: ref(a.Name), username: ref(a.Username), admin: ref(a.AdminEmail), partner: ref(a.Partner),
+		colour:     uint8(slices.Index(Colours, a.Colour)),
+		doNotReset: a.DoNotReset,
+		domains:    listRef{uint32(len(b.domains)), uint32(len(a.Domains))},
+		orders:     listRef{uint32(len(b.orders)), uint32(len(a.Orders))},
+	}
+	for _, dom := range a.Domains {
+		b.domains = append(b.domains, ref(dom))
+	}
+	for _, o := range a.Orders {
+		b.orders = append(b.orders, packedOrder{number: ref(o.Number), domain: ref(o.Domain), product: uint8(slices.Index(Products, o.Product) + 1)})
+	}
+	b.accounts = append(b.accounts, p)
 	b.lines = append(b.lines, int32(line))
 }
 
@@ -379,8 +475,9 @@ type lineChunk struct {
 func decodeChunk(name string, c lineChunk, errs *errorList) block {
 	var b block
 	n := bytes.Count(c.data, []byte{'\n'}) + 1
-	b.accounts = make([]Account, 0, n)
+	b.accounts = make([]packedAccount, 0, n)
 	b.lines = make([]int32, 0, n)
+	b.text = make([]byte, 0, len(c.data)/2)
 	var p fastjson.Parser
 	line := c.first - 1
 	for data := c.data; len(data) > 0; {
@@ -406,7 +503,7 @@ func decodeChunk(name string, c lineChunk, errs *errorList) block {
 			errs.add(line, "%s:%d: %s%v", name, line, field, err)
 			continue
 		}
-		b.add(a, line)
+		b.add(&a, line)
 	}
 	return b
 }
@@ -466,65 +563,83 @@ func decodeYAMLAccounts(name string, data []byte) ([]block, error) {
 			continue
 		}
 		if !bad {
-			b.add(a, item.Line)
+			b.add(&a, item.Line)
 		}
 	}
 	return []block{b}, joinErrors(errs)
 }
 
-// buildDirectory indexes the accounts, one goroutine per index. Duplicate
-// ids, order numbers and usernames, and partners that do not exist, are
-// errors naming both lines.
+// buildDirectory joins the blocks and indexes the accounts, one goroutine
+// per index. Duplicate ids, order numbers and usernames, and partners that
+// do not exist, are errors naming both lines.
 func buildDirectory(name string, blocks []block) (*Directory, error) {
 	var n, orders, domains int
 	for _, b := range blocks {
 		n += len(b.accounts)
-		for i := range b.accounts {
-			orders += len(b.accounts[i].Orders)
-			domains += len(b.accounts[i].Domains)
-		}
+		orders += len(b.orders)
+		domains += len(b.domains)
 	}
-	d := &Directory{accounts: make([]*Account, 0, n)}
+	d := &Directory{
+		arenas:   make([]string, len(blocks)),
+		accounts: make([]packedAccount, 0, n),
+		orders:   make([]packedOrder, 0, orders),
+		domains:  make([]textRef, 0, domains),
+	}
 	lines := make([]int32, 0, n)
-	for _, b := range blocks {
-		for i := range b.accounts {
-			d.accounts = append(d.accounts, &b.accounts[i])
+	for k := range blocks {
+		b := &blocks[k]
+		d.arenas[k] = string(b.text)
+		orderBase, domainBase := uint32(len(d.orders)), uint32(len(d.domains))
+		for _, p := range b.accounts {
+			p.block = uint32(k)
+			p.orders.start += orderBase
+			p.domains.start += domainBase
+			d.accounts = append(d.accounts, p)
 		}
+		d.orders = append(d.orders, b.orders...)
+		d.domains = append(d.domains, b.domains...)
 		lines = append(lines, b.lines...)
+		*b = block{} // let the block's buffers go
 	}
+	id := func(i int32) string { p := &d.accounts[i]; return d.text(p, p.id) }
 
 	seed := maphash.MakeSeed()
 	var idErrs, orderErrs, userErrs errorList
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		d.byID = newHashIndex(seed, n)
-		for i, a := range d.accounts {
-			if prev, dup := d.byID.first(a.ID, d.holdsID); dup {
-				idErrs.add(int(lines[i]), "%s:%d: id: %q already used on line %d", name, lines[i], a.ID, lines[prev])
+		for i := range d.accounts {
+			key := id(int32(i))
+			if prev, dup := d.byID.first(key, d.holdsID); dup {
+				idErrs.add(int(lines[i]), "%s:%d: id: %q already used on line %d", name, lines[i], key, lines[prev])
 				continue
 			}
-			d.byID.add(a.ID, int32(i), d.holdsID)
+			d.byID.add(key, int32(i), d.holdsID)
 		}
-		for i, a := range d.accounts {
-			if a.Partner == "" {
+		for i := range d.accounts {
+			p := &d.accounts[i]
+			partner := d.text(p, p.partner)
+			if partner == "" {
 				continue
 			}
-			switch p, ok := d.byID.first(a.Partner, d.holdsID); {
+			switch q, ok := d.byID.first(partner, d.holdsID); {
 			case !ok:
-				idErrs.add(int(lines[i]), "%s:%d: partner: no account has id %q", name, lines[i], a.Partner)
-			case int(p) == i:
+				idErrs.add(int(lines[i]), "%s:%d: partner: no account has id %q", name, lines[i], partner)
+			case int(q) == i:
 				idErrs.add(int(lines[i]), "%s:%d: partner: an account cannot be its own partner", name, lines[i])
 			}
 		}
 	})
 	wg.Go(func() {
 		d.byOrder = newHashIndex(seed, orders)
-		for i, a := range d.accounts {
-			for j, o := range a.Orders {
-				key := strings.ToLower(o.Number)
+		for i := range d.accounts {
+			p := &d.accounts[i]
+			for j, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
+				number := d.text(p, o.number)
+				key := strings.ToLower(number)
 				if prev, dup := d.byOrder.first(key, d.holdsOrder); dup && int(prev) != i {
 					orderErrs.add(int(lines[i]), "%s:%d: orders[%d].number: %q already belongs to account %q (line %d)",
-						name, lines[i], j, o.Number, d.accounts[prev].ID, lines[prev])
+						name, lines[i], j, number, id(prev), lines[prev])
 					continue
 				}
 				d.byOrder.add(key, int32(i), d.holdsOrder)
@@ -533,14 +648,16 @@ func buildDirectory(name string, blocks []block) (*Directory, error) {
 	})
 	wg.Go(func() {
 		d.byUser = newHashIndex(seed, n)
-		for i, a := range d.accounts {
-			if a.Username == "" {
+		for i := range d.accounts {
+			p := &d.accounts[i]
+			username := d.text(p, p.username)
+			if username == "" {
 				continue
 			}
-			key := strings.ToLower(a.Username)
+			key := strings.ToLower(username)
 			if prev, dup := d.byUser.first(key, d.holdsUser); dup {
 				userErrs.add(int(lines[i]), "%s:%d: username: %q already belongs to account %q (line %d)",
-					name, lines[i], a.Username, d.accounts[prev].ID, lines[prev])
+					name, lines[i], username, id(prev), lines[prev])
 				continue
 			}
 			d.byUser.add(key, int32(i), d.holdsUser)
@@ -548,19 +665,21 @@ func buildDirectory(name string, blocks []block) (*Directory, error) {
 	})
 	wg.Go(func() {
 		d.byAdmin = newHashIndex(seed, n)
-		for i, a := range d.accounts {
-			d.byAdmin.add(a.AdminEmail, int32(i), d.holdsAdmin)
+		for i := range d.accounts {
+			p := &d.accounts[i]
+			d.byAdmin.add(d.text(p, p.admin), int32(i), d.holdsAdmin)
 		}
 	})
 	wg.Go(func() {
 		d.byDomain = newHashIndex(seed, domains+orders)
-		for i, a := range d.accounts {
-			for _, dom := range a.Domains {
-				d.byDomain.add(dom, int32(i), d.holdsDomain)
+		for i := range d.accounts {
+			p := &d.accounts[i]
+			for _, r := range d.domains[p.domains.start : p.domains.start+p.domains.n] {
+				d.byDomain.add(d.text(p, r), int32(i), d.holdsDomain)
 			}
-			for _, o := range a.Orders {
-				if o.Domain != "" {
-					d.byDomain.add(o.Domain, int32(i), d.holdsDomain)
+			for _, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
+				if o.domain.n > 0 {
+					d.byDomain.add(d.text(p, o.domain), int32(i), d.holdsDomain)
 				}
 			}
 		}

@@ -99,17 +99,73 @@ func canonicalEmail(addr string) (string, error) {
 // scanDomains calls fn with every host name written in text, in canonical
 // form and in text order: bare ("acmecorp.com"), in URLs and in email
 // addresses. Candidates that are no valid host name are skipped.
+//
+// A host name holds a dot, so only the runs of host characters around the
+// dots of the text are looked at (unless the text has one of the other
+// full stops IDNA accepts).
 func scanDomains(text string, fn func(string)) {
+	if strings.ContainsRune(text, '\u3002') || strings.ContainsRune(text, '\uff0e') || strings.ContainsRune(text, '\uff61') {
+		scanDomainsSlow(text, fn)
+		return
+	}
+	done := 0 // text before done is scanned
+	for {
+		dot := strings.IndexByte(text[done:], '.')
+		if dot < 0 {
+			return
+		}
+		start, end := done+dot, done+dot+1
+		for start > done {
+			c := text[start-1]
+			if c < utf8.RuneSelf {
+				if !hostByte[c] {
+					break
+				}
+				start--
+				continue
+			}
+			r, size := utf8.DecodeLastRuneInString(text[:start])
+			if !isHostRune(r) {
+				break
+			}
+			start -= size
+		}
+		for end < len(text) {
+			c := text[end]
+			if c < utf8.RuneSelf {
+				if !hostByte[c] {
+					break
+				}
+				end++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(text[end:])
+			if !isHostRune(r) {
+				break
+			}
+			end += size
+		}
+		emitDomain(text[start:end], fn)
+		done = end
+	}
+}
+
+// scanDomainsSlow is scanDomains for text with ideographic full stops: it
+// looks at every run of host characters.
+func scanDomainsSlow(text string, fn func(string)) {
 	start, dotted := -1, false
 	for i := 0; i <= len(text); {
 		r, size := rune(0), 1
+		host := false
 		if i < len(text) {
-			r = rune(text[i])
-			if r >= utf8.RuneSelf {
+			if c := text[i]; c < utf8.RuneSelf {
+				r, host = rune(c), hostByte[c]
+			} else {
 				r, size = utf8.DecodeRuneInString(text[i:])
+				host = isHostRune(r)
 			}
 		}
-		if i < len(text) && isHostRune(r) {
+		if host {
 			if start < 0 {
 				start, dotted = i, false
 			}
@@ -123,6 +179,14 @@ func scanDomains(text string, fn func(string)) {
 		i += size
 	}
 }
+
+// hostByte marks the ASCII bytes isHostRune accepts.
+var hostByte = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isHostRune(rune(c))
+	}
+	return t
+}()
 
 // isHostRune reports whether r can be part of a host name as written: '_'
 // counts, so that "evil_acmecorp.example" stays one (invalid) name instead

@@ -8,7 +8,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -29,12 +28,26 @@ type keyword struct {
 	text   string
 }
 
-// matcher finds every policy keyword in a text in one pass: all keyword
-// lists are compiled into a single Aho-Corasick automaton over folded text
-// (lower case, accents removed).
+// matcher finds every policy keyword in a text in one pass. Keywords match
+// at the start of a word only (and may end inside one: stems), so all
+// keyword lists are compiled into one byte trie over folded text (lower
+// case, accents removed) that is walked from each word start: a few steps
+// a word, where a general multi-pattern automaton would step through every
+// byte and then throw most of its matches away.
 type matcher struct {
-	ac       ahocorasick.AhoCorasick
-	keywords [][]keyword // by automaton pattern index
+	nodes    []trieNode
+	edges    []trieEdge
+	root     [256]int32  // child of the root by byte; 0: none
+	keywords [][]keyword // by node; nil unless a keyword ends there
+}
+
+type trieNode struct {
+	edges listRef // the node's edges in matcher.edges, sorted by byte
+}
+
+type trieEdge struct {
+	b    byte
+	node int32
 }
 
 // hit is a keyword found in a text, with byte offsets into the original text.
@@ -68,48 +81,102 @@ func newMatcher(f *policyFile) *matcher {
 			add(keyword{kind: cuePassword, lang: lang, text: w})
 		}
 	}
-	folded := make([]string, 0, len(byFolded))
-	for k := range byFolded {
-		folded = append(folded, k)
+	return buildTrie(byFolded)
+}
+
+// buildTrie compiles the folded keywords into the matcher's trie.
+func buildTrie(byFolded map[string][]keyword) *matcher {
+	// Build with maps, then flatten: nodes' edges are stored sorted and
+	// contiguous, which is what find walks.
+	type buildNode struct {
+		children map[byte]int
+		kw       []keyword
 	}
-	sort.Strings(folded) // deterministic pattern order
-	m := &matcher{keywords: make([][]keyword, len(folded))}
-	patterns := make([][]byte, len(folded))
-	for i, k := range folded {
-		patterns[i] = []byte(k)
-		m.keywords[i] = byFolded[k]
+	nodes := []buildNode{{children: map[byte]int{}}} // 0: the root
+	for _, word := range slices.Sorted(maps.Keys(byFolded)) {
+		n := 0
+		for i := 0; i < len(word); i++ {
+			c, ok := nodes[n].children[word[i]]
+			if !ok {
+				c = len(nodes)
+				nodes = append(nodes, buildNode{children: map[byte]int{}})
+				nodes[n].children[word[i]] = c
+			}
+			n = c
+		}
+		nodes[n].kw = append(nodes[n].kw, byFolded[word]...)
 	}
-	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{MatchKind: ahocorasick.StandardMatch, DFA: true})
-	m.ac = b.BuildByte(patterns)
+	m := &matcher{nodes: make([]trieNode, len(nodes)), keywords: make([][]keyword, len(nodes))}
+	for n, bn := range nodes {
+		m.keywords[n] = bn.kw
+		keys := slices.Sorted(maps.Keys(bn.children))
+		m.nodes[n].edges = listRef{uint32(len(m.edges)), uint32(len(keys))}
+		for _, b := range keys {
+			m.edges = append(m.edges, trieEdge{b, int32(bn.children[b])})
+			if n == 0 {
+				m.root[b] = int32(bn.children[b])
+			}
+		}
+	}
 	return m
 }
 
+// child returns the child of node n by byte b, or 0.
+func (m *matcher) child(n int32, b byte) int32 {
+	r := m.nodes[n].edges
+	for _, e := range m.edges[r.start : r.start+r.n] {
+		if e.b >= b {
+			if e.b == b {
+				return e.node
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
 // find returns the keywords that occur in text at the start of a word, in
-// text order (overlapping hits included).
+// text order (several hits may start at one place: "password" and
+// "password reset").
 func (m *matcher) find(text string) []hit {
 	folded, offs := foldMap(text)
 	var hits []hit
-	it := m.ac.IterOverlappingByte(folded)
-	for match := it.Next(); match != nil; match = it.Next() {
-		start, end := match.Start(), match.End()
-		if start > 0 {
-			if r, _ := utf8.DecodeLastRune(folded[:start]); isWordRune(r) {
+	for i := 0; i < len(folded); i++ {
+		n := m.root[folded[i]]
+		if n == 0 {
+			continue
+		}
+		if i > 0 {
+			if c := folded[i-1]; c < utf8.RuneSelf {
+				if wordByte[c] {
+					continue
+				}
+			} else if r, _ := utf8.DecodeLastRune(folded[:i]); isWordRune(r) {
 				continue
 			}
 		}
-		if offs != nil {
-			start = int(offs[start])
-			if end < len(offs) {
-				end = int(offs[end])
-			} else {
-				end = len(text)
+		for j := i + 1; ; j++ {
+			if kw := m.keywords[n]; kw != nil {
+				hits = append(hits, hit{kw: kw, start: offs.orig(i, len(text)), end: offs.orig(j, len(text))})
+			}
+			if j == len(folded) {
+				break
+			}
+			if n = m.child(n, folded[j]); n == 0 {
+				break
 			}
 		}
-		hits = append(hits, hit{kw: m.keywords[match.Pattern()], start: start, end: end})
 	}
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].start < hits[j].start })
 	return hits
 }
+
+// wordByte marks the ASCII bytes that continue a word in folded text.
+var wordByte = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isWordRune(rune(c))
+	}
+	return t
+}()
 
 func isWordRune(r rune) bool {
 	return r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9') ||
@@ -125,18 +192,31 @@ func fold(s string) string {
 	return string(b)
 }
 
-// foldMap folds s and maps each byte of the result to the offset in s of
-// the character it came from; the map is nil when the offsets are
-// unchanged (plain ASCII with single spaces).
-func foldMap(s string) ([]byte, []int32) {
+// foldOffsets maps offsets in a folded text back to the original text.
+// Between two of its points, folded and original bytes correspond one to
+// one; a point is needed only where folding dropped or shrank something
+// (a run of white space, an accented letter), so a plain text with line
+// breaks needs a point a line.
+type foldOffsets []foldPoint
+
+type foldPoint struct{ folded, orig int32 }
+
+// orig returns the offset in the original text (of length n) of folded
+// offset f.
+func (o foldOffsets) orig(f, n int) int {
+	i := sort.Search(len(o), func(i int) bool { return int(o[i].folded) > f }) - 1
+	if i < 0 {
+		return min(f, n)
+	}
+	return min(int(o[i].orig)+f-int(o[i].folded), n)
+}
+
+// foldMap folds s and returns the map of the folded offsets back to s.
+func foldMap(s string) ([]byte, foldOffsets) {
 	if plainASCII(s) {
 		b := make([]byte, len(s))
 		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b[i] = c
+			b[i] = asciiFold[s[i]]
 		}
 		return b, nil
 	}
@@ -144,24 +224,26 @@ func foldMap(s string) ([]byte, []int32) {
 	// to at most as many bytes as it had (a lower-case letter without its
 	// accent, a space or an apostrophe), so len(s) is enough.
 	b := make([]byte, len(s))
-	offs := make([]int32, len(s))
+	var offs foldOffsets
 	n := 0
-	space := false // the last byte written is a folded space
+	delta := 0            // original offset minus folded offset, as of the last point
+	space := false        // the last byte written is a folded space
+	mark := func(i int) { // the byte written at n comes from s[i]
+		if i-n != delta {
+			offs = append(offs, foldPoint{int32(n), int32(i)})
+			delta = i - n
+		}
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			f := asciiFold[c]
-			if f == ' ' {
-				if !space {
-					b[n], offs[n] = ' ', int32(i)
-					n++
-				}
-				space = true
-			} else {
-				b[n], offs[n] = f, int32(i)
+			if f != ' ' || !space {
+				mark(i)
+				b[n] = f
 				n++
-				space = false
 			}
+			space = f == ' '
 			i++
 			continue
 		}
@@ -169,28 +251,24 @@ func foldMap(s string) ([]byte, []int32) {
 		switch r = foldRune(r); {
 		case r == ' ':
 			if !space {
-				b[n], offs[n] = ' ', int32(i)
+				mark(i)
+				b[n] = ' '
 				n++
 			}
 			space = true
 		case r >= 0 && utf8.RuneLen(r) <= size:
-			w := utf8.EncodeRune(b[n:], r)
-			for k := range w {
-				offs[n+k] = int32(i)
-			}
-			n += w
+			mark(i)
+			n += utf8.EncodeRune(b[n:], r)
 			space = false
 		case r >= 0: // longer folded than written: keep the original bytes
-			copy(b[n:], s[i:i+size])
-			for k := range size {
-				offs[n+k] = int32(i)
-			}
-			n += size
+			mark(i)
+			n += copy(b[n:], s[i:i+size])
 			space = false
 		}
 		i += size
 	}
-	return b[:n], offs[:n]
+	mark(len(s)) // the end of the folded text is the end of s
+	return b[:n], offs
 }
 
 // asciiFold maps each ASCII byte to its folded form: letters to lower
