@@ -52,11 +52,21 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 			hb.fields[i] = Field{Name: text[st[0]:st[1]], Value: text[st[1]:end]}
 		}
 	}
-	overLimit := func() {
-		if !skipped {
+	// admit counts a line of a field against maxBytes and reports whether
+	// the field is kept.
+	admit := func(line []byte, cut bool, lineNo int) bool {
+		if skipped {
+			return false
+		}
+		if kept += len(line); kept > maxBytes {
 			problem("header exceeds %d bytes; later fields skipped", maxBytes)
 			skipped = true
+			return false
 		}
+		if cut {
+			problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
+		}
+		return true
 	}
 	for {
 		raw, cut, err := readLine(br, maxBytes, lineBuf[:0])
@@ -87,15 +97,8 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(starts) > 0 {
-				if skipped {
+				if !admit(line, cut, lineNo) {
 					continue
-				}
-				if kept += len(line); kept > maxBytes {
-					overLimit()
-					continue
-				}
-				if cut {
-					problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
 				}
 				if folded := bytes.TrimSpace(line); len(folded) > 0 {
 					all = append(append(all, ' '), folded...)
@@ -124,15 +127,8 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 			problem("header line %d: malformed field name %q; skipped", lineNo, clip(string(name), 40))
 			continue
 		}
-		if skipped {
+		if !admit(line, cut, lineNo) {
 			continue
-		}
-		if kept += len(line); kept > maxBytes {
-			overLimit()
-			continue
-		}
-		if cut {
-			problem("header line %d longer than %d bytes; cut", lineNo, maxBytes)
 		}
 		starts = append(starts, [2]int{len(all), len(all) + len(name)})
 		all = append(append(all, name...), bytes.TrimSpace(line[colon+1:])...)

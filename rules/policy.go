@@ -185,9 +185,6 @@ func foldedSet(words []string) map[string]bool {
 	return set
 }
 
-// Rows returns the decision table.
-func (p *Policy) Rows() []Row { return p.file.Rows }
-
 // yamlLine matches the line of a yaml.v3 error message.
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 

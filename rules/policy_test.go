@@ -46,7 +46,7 @@ func TestDefaultPolicyCompiles(t *testing.T) {
 
 // The shipped table is POLICY.md's: 14 rows, in order.
 func TestDefaultPolicyRowsFollowPolicyMD(t *testing.T) {
-	rows := DefaultPolicy().Rows()
+	rows := DefaultPolicy().file.Rows
 	tr, fa := true, false
 	want := []struct {
 		disposition string
@@ -174,8 +174,8 @@ func TestParsePolicyBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Rows()) != 3 || p.Rows()[1].Disposition != "verified" || len(p.Rows()[1].When.Any) != 2 {
-		t.Errorf("rows = %+v", p.Rows())
+	if len(p.file.Rows) != 3 || p.file.Rows[1].Disposition != "verified" || len(p.file.Rows[1].When.Any) != 2 {
+		t.Errorf("rows = %+v", p.file.Rows)
 	}
 }
 
