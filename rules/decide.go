@@ -110,7 +110,9 @@ func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
 	d.Intent = f.intent
 	d.trace("intent: %s (%s)", d.Intent, d.IntentReason)
 	d.IgnoredReason = p.ignoredReason(req)
-	f.ignored = d.IgnoredReason != ""
+	if f.ignored = d.IgnoredReason != ""; f.ignored {
+		d.trace("automatic mail: %s", d.IgnoredReason)
+	}
 
 	f.sender, f.senderWhy = senderAddress(req)
 	p.extract(dir, all, hits, f)
