@@ -134,9 +134,9 @@ func (p *parser) read(hb headerBlock) {
 	p.body(hb)
 }
 
-// sourceReader counts and hashes the raw bytes and remembers the first
-// error of the underlying reader, so that a failing source is never taken
-// for a malformed message.
+// sourceReader counts and (when h is set) hashes the raw bytes and
+// remembers the first error of the underlying reader, so that a failing
+// source is never taken for a malformed message.
 type sourceReader struct {
 	r   io.Reader
 	h   hash.Hash
@@ -147,7 +147,9 @@ type sourceReader struct {
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.n += int64(n)
-	s.h.Write(p[:n])
+	if s.h != nil {
+		s.h.Write(p[:n])
+	}
 	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
 		s.err = err
 	}

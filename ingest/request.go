@@ -50,6 +50,12 @@ type Request struct {
 	// Attachments lists every non-text part, as metadata only.
 	Attachments []Attachment
 
+	// DKIM holds the outcome of each DKIM signature checked, when
+	// DKIMChecked is set: Parse does not check signatures (that takes DNS
+	// lookups); a DKIMVerifier does, and its results are stored here.
+	DKIM        []DKIMSignature
+	DKIMChecked bool
+
 	// Problems records, in order, everything that was malformed or cut
 	// short while reading the message. A parsed message with no problems
 	// has an empty list.

@@ -40,7 +40,7 @@ func ticketFor(t *testing.T, raw string) (*Ticket, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := NewTicket(DefaultPrefix, req, rules.Decide(rules.DefaultPolicy(), dir, req))
+	tk := NewTicket(DefaultPrefix, req, rules.Decide(rules.DefaultPolicy(), dir, rules.SenderAuth{}, req))
 	b, err := json.Marshal(tk)
 	if err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Decide(p, dir, req)
+		Decide(p, dir, SenderAuth{}, req)
 	}
 }
 
@@ -90,7 +90,7 @@ func BenchmarkParseDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d := Decide(p, dir, req); d.Account == nil || d.Disposition != "self-service" {
+	if d := Decide(p, dir, SenderAuth{}, req); d.Account == nil || d.Disposition != "self-service" {
 		b.Fatalf("the benchmark mail should match: %s %s", d.Disposition, strings.Join(d.Trace, "; "))
 	}
 	b.SetBytes(int64(len(raw)))
@@ -103,7 +103,7 @@ func BenchmarkParseDecide(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		Decide(p, dir, req)
+		Decide(p, dir, SenderAuth{}, req)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "mails/s")
 }

@@ -33,6 +33,13 @@ type Decision struct {
 	Problems   []string
 	KeyExposed bool
 
+	// Retry is set when the decision may change once a temporary failure
+	// (a DNS lookup for a DKIM key) goes away: the mail must not be routed
+	// on it, but decided again later.
+	Retry bool
+	// Sender is the From address in canonical form, "" when ambiguous.
+	Sender string
+
 	// Trace explains, line by line, how the decision was reached.
 	Trace []string
 }
@@ -46,6 +53,7 @@ type Check struct {
 
 // Checks are the facts the decision table looks at.
 type Checks struct {
+	SenderAuthenticated  Check `json:"sender_authenticated"`
 	SenderIsAdmin        Check `json:"sender_is_admin"`
 	SenderIsPartnerAdmin Check `json:"sender_is_partner_admin"`
 	DomainNamed          Check `json:"domain_named"`
@@ -74,12 +82,17 @@ type facts struct {
 	domainNamed  bool
 	usernameNmd  bool
 	intent       string
+	auth         authVerdict
 }
 
 // Decide applies the policy to one parsed request against the directory.
 // It never fails: a request that matches nothing is "unmatched", one that
 // could not be parsed at all is a dead letter.
-func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
+//
+// auth says how the sender must be authenticated to count as an admin.
+// When it cannot tell yet (a DNS lookup failed for now), Decision.Retry is
+// set: the mail must be decided again later, not routed on this decision.
+func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *Decision {
 	d := &Decision{Colour: ColourUnknown}
 	subject := strings.Join(strings.Fields(req.Subject), " ")
 	all := subject + "\n" + req.Text
@@ -99,7 +112,7 @@ func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
 	if req.Headerless {
 		d.Disposition, d.Intent = DispositionDeadletter, p.file.DefaultIntent
 		why := Check{false, "the mail could not be parsed"}
-		d.Checks = Checks{why, why, why, why, why}
+		d.Checks = Checks{why, why, why, why, why, why}
 		d.trace("row 0 (built in) %s: yes: not a single header field could be read", DispositionDeadletter)
 		d.Guidance = p.notes(d, req, &facts{})
 		return d
@@ -115,9 +128,10 @@ func Decide(p *Policy, dir *Directory, req *ingest.Request) *Decision {
 	}
 
 	f.sender, f.senderWhy = senderAddress(req)
+	d.Sender = f.sender
 	p.extract(dir, all, hits, f)
 	p.chooseAccount(dir, f, d)
-	p.check(req, all, f, d)
+	p.check(req, auth, all, f, d)
 
 	for _, r := range p.file.Rows {
 		ok, why := r.When.eval(f)
@@ -419,8 +433,10 @@ func accountDomains(a *Account) []string {
 }
 
 // check works out the facts the table looks at, each with its reason.
-func (p *Policy) check(req *ingest.Request, text string, f *facts, d *Decision) {
+func (p *Policy) check(req *ingest.Request, auth SenderAuth, text string, f *facts, d *Decision) {
 	c := &d.Checks
+	f.auth = authenticate(auth, req)
+	c.SenderAuthenticated = Check{f.auth.ok, f.auth.reason}
 	a := f.account
 	if len(f.orders) > 0 {
 		c.OrderMatched = Check{true, fmt.Sprintf("order %s exists (account %s)", f.orders[0], d.Account.ID)}
@@ -436,25 +452,26 @@ func (p *Policy) check(req *ingest.Request, text string, f *facts, d *Decision) 
 		return
 	}
 
-	switch {
-	case f.sender == "":
-		c.SenderIsAdmin = Check{false, f.senderWhy}
-	case f.sender == a.AdminEmail:
-		f.senderAdmin = true
-		c.SenderIsAdmin = Check{true, fmt.Sprintf("From %s is the account's admin email", f.sender)}
-	default:
-		c.SenderIsAdmin = Check{false, fmt.Sprintf("From %s is not the account's admin email", f.sender)}
+	// The From address must match, and (when sender authentication is on)
+	// be authenticated. A temporary failure to authenticate an address
+	// that matches means: try again later, never "verified" now.
+	senderCheck := func(admin, whose string) (Check, bool) {
+		switch {
+		case f.sender == "":
+			return Check{false, f.senderWhy}, false
+		case f.sender != admin:
+			return Check{false, fmt.Sprintf("From %s is not the admin email of %s", f.sender, whose)}, false
+		case !f.auth.ok && auth.on():
+			d.Retry = d.Retry || f.auth.retry
+			return Check{false, fmt.Sprintf("From %s is the admin email of %s, but the sender is not authenticated: %s", f.sender, whose, f.auth.reason)}, false
+		}
+		return Check{true, fmt.Sprintf("From %s is the admin email of %s", f.sender, whose)}, true
 	}
-	switch p := f.partner; {
-	case p == nil:
+	c.SenderIsAdmin, f.senderAdmin = senderCheck(a.AdminEmail, "the account")
+	if pa := f.partner; pa != nil {
+		c.SenderIsPartnerAdmin, f.partnerAdmin = senderCheck(pa.AdminEmail, "partner "+pa.ID)
+	} else {
 		c.SenderIsPartnerAdmin = Check{false, "the account has no partner"}
-	case f.sender == "":
-		c.SenderIsPartnerAdmin = Check{false, f.senderWhy}
-	case f.sender == p.AdminEmail:
-		f.partnerAdmin = true
-		c.SenderIsPartnerAdmin = Check{true, fmt.Sprintf("From %s is the admin email of partner %s", f.sender, p.ID)}
-	default:
-		c.SenderIsPartnerAdmin = Check{false, fmt.Sprintf("From %s is not the admin email of partner %s", f.sender, p.ID)}
 	}
 	if dom, ok := namedDomain(a, f.domains); ok {
 		f.domainNamed = true

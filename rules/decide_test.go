@@ -91,7 +91,7 @@ func decide(t testing.TB, p *Policy, dir *Directory, raw string) (*ingest.Reques
 	if err != nil {
 		t.Fatal(err)
 	}
-	return req, Decide(p, dir, req)
+	return req, Decide(p, dir, SenderAuth{}, req)
 }
 
 func TestDecide(t *testing.T) {

@@ -102,7 +102,7 @@ func routeMessage(r io.Reader, policy *rules.Policy, dir *rules.Directory) (*rou
 	if err != nil {
 		return nil, nil, err
 	}
-	d := rules.Decide(policy, dir, req)
+	d := rules.Decide(policy, dir, rules.SenderAuth{}, req)
 	return router.NewTicket(router.DefaultPrefix, req, d), d, nil
 }
 
