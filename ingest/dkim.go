@@ -80,6 +80,7 @@ func (v *DKIMVerifier) Verify(ctx context.Context, r io.Reader) ([]DKIMSignature
 	}
 	src := &sourceReader{r: r}
 	verifications, err := dkim.VerifyWithOptions(src, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
+	io.Copy(io.Discard, src) // go-msgauth may stop early: a failing source must still show
 	if src.err != nil {
 		return nil, fmt.Errorf("verify DKIM: %w", src.err)
 	}

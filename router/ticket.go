@@ -4,6 +4,7 @@
 package router
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
@@ -17,6 +18,9 @@ const TicketVersion = 1
 
 // DefaultPrefix is the subject prefix of every ticket.
 const DefaultPrefix = "helpdesk.tickets"
+
+// RateLimited is the last subject token of rate-limited tickets.
+const RateLimited = "rate-limited"
 
 // Ticket is the document an agent picks from a queue: who wrote, which
 // account the mail is about, what was checked, and what to do. It never
@@ -38,6 +42,9 @@ type Ticket struct {
 	Disposition  string `json:"disposition"`
 	Queue        string `json:"queue"`
 	PolicyRow    int    `json:"policy_row"`
+	// RateLimited marks a request beyond the policy's rate limits: it goes
+	// to <prefix>.<colour>.rate-limited, keeping its disposition.
+	RateLimited bool `json:"rate_limited"`
 
 	Account    *Account     `json:"account"`
 	Candidates []string     `json:"candidates"`
@@ -88,6 +95,7 @@ func NewTicket(prefix string, req *ingest.Request, d *rules.Decision) *Ticket {
 		Disposition:  d.Disposition,
 		Queue:        Subject(prefix, d.Colour, d.Disposition),
 		PolicyRow:    d.Row,
+		RateLimited:  d.RateLimited,
 		Candidates:   nonNil(d.Candidates),
 		Checks:       d.Checks,
 		Guidance:     nonNil(d.Guidance),
@@ -97,6 +105,9 @@ func NewTicket(prefix string, req *ingest.Request, d *rules.Decision) *Ticket {
 		Attachments:   nonNil(req.Attachments),
 		KeyExposed:    d.KeyExposed,
 		ParseProblems: nonNil(d.Problems),
+	}
+	if d.RateLimited {
+		t.Queue = Subject(prefix, d.Colour, RateLimited)
 	}
 	if !req.Date.IsZero() {
 		date := req.Date
@@ -123,6 +134,17 @@ func Subject(prefix, colour, disposition string) string {
 		return prefix + "." + disposition
 	}
 	return prefix + "." + colour + "." + disposition
+}
+
+// ValidPrefix reports whether prefix can head NATS subjects: tokens
+// separated by dots, none empty, without white space or wildcards.
+func ValidPrefix(prefix string) bool {
+	for tok := range strings.SplitSeq(prefix, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
 }
 
 func nonNil[T any](s []T) []T {

@@ -2,8 +2,10 @@ package router
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/rules"
@@ -69,7 +71,7 @@ func TestTicketDocument(t *testing.T) {
 		"version": "number", "id": "string", "message_id": "string", "date": "string", "from": "object",
 		"reply_to": "array", "email_subject": "string", "size": "number", "intent": "string",
 		"intent_reason": "string", "colour": "string", "disposition": "string", "queue": "string",
-		"policy_row": "number", "account": "object", "candidates": "array", "checks": "object",
+		"policy_row": "number", "rate_limited": "bool", "account": "object", "candidates": "array", "checks": "object",
 		"guidance": "array", "body": "string", "attachments": "array", "key_exposed": "bool",
 		"parse_problems": "array",
 	}
@@ -92,7 +94,7 @@ func TestTicketDocument(t *testing.T) {
 		t.Errorf("account %v", account)
 	}
 	checks := doc["checks"].(map[string]any)
-	for _, c := range []string{"sender_is_admin", "domain_named", "order_matched", "username_named", "sender_is_partner_admin"} {
+	for _, c := range []string{"sender_authenticated", "sender_is_admin", "domain_named", "order_matched", "username_named", "sender_is_partner_admin"} {
 		ck, ok := checks[c].(map[string]any)
 		if !ok || jsonType(ck["ok"]) != "bool" || ck["reason"] == "" {
 			t.Errorf("check %s = %v", c, checks[c])
@@ -100,6 +102,30 @@ func TestTicketDocument(t *testing.T) {
 	}
 	if r := doc["reply_to"].([]any); len(r) != 1 || r[0] != "other@acme.example" {
 		t.Errorf("reply_to %v", r)
+	}
+}
+
+func TestTicketRateLimited(t *testing.T) {
+	dir, err := rules.ParseDirectory("accounts.yaml", []byte(accounts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rules.DefaultPolicy()
+	var lim rules.MemoryRateLimiter
+	now := time.Now()
+	var last *Ticket
+	for i := range 6 {
+		raw := fmt.Sprintf("From: admin@acme.example\r\nSubject: reset %d\r\n\r\nreset my password\r\n", i)
+		req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := rules.Decide(p, dir, rules.SenderAuth{}, req)
+		p.RateLimit(req, d, &lim, now)
+		last = NewTicket(DefaultPrefix, req, d)
+	}
+	if !last.RateLimited || last.Queue != "helpdesk.tickets.green.rate-limited" || last.Disposition != "verified" {
+		t.Fatalf("sixth ticket: rate_limited %v queue %s disposition %s", last.RateLimited, last.Queue, last.Disposition)
 	}
 }
 

@@ -39,6 +39,9 @@ type Decision struct {
 	Retry bool
 	// Sender is the From address in canonical form, "" when ambiguous.
 	Sender string
+	// RateLimited is set by Policy.RateLimit when the sender or the
+	// account has sent more requests than the policy allows.
+	RateLimited bool
 
 	// Trace explains, line by line, how the decision was reached.
 	Trace []string

@@ -51,6 +51,7 @@ type policyFile struct {
 	Extraction    extractionDef `yaml:"extraction"`
 	Redaction     redactionDef  `yaml:"redaction"`
 	Ignore        ignoreDef     `yaml:"ignore"`
+	RateLimits    rateLimitsDef `yaml:"rate_limits"`
 	Rows          []Row         `yaml:"rows"`
 	Notes         notesDef      `yaml:"notes"`
 	// Dispositions in which the customer counts as identified.
@@ -96,6 +97,7 @@ type notesDef struct {
 	KeyExposed       []string `yaml:"key_exposed"`
 	SeveralAccounts  []string `yaml:"several_accounts"`
 	ParseProblems    []string `yaml:"parse_problems"`
+	RateLimited      []string `yaml:"rate_limited"`
 }
 
 // Row is one line of the decision table: when its condition holds, the
@@ -151,20 +153,15 @@ func LoadPolicy(path string) (*Policy, error) {
 // ParsePolicy compiles a policy from YAML. name is used in error messages,
 // which have the form "name:line: field: problem".
 func ParsePolicy(name string, data []byte) (*Policy, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(name, nil, err)
-	}
 	var f policyFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty policy", name)
-		}
-		return nil, yamlErrors(name, &root, err)
+	root, err := decodeYAML(name, data, &f)
+	if err != nil {
+		return nil, err
 	}
-	v := validator{name: name, root: &root}
+	if root.Kind == 0 {
+		return nil, fmt.Errorf("%s: empty policy", name)
+	}
+	v := validator{name: name, root: root}
 	v.policy(&f)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -183,6 +180,43 @@ func foldedSet(words []string) map[string]bool {
 		set[fold(strings.TrimSpace(w))] = true
 	}
 	return set
+}
+
+// DecodeYAML decodes data strictly into v, the way the policy is read:
+// unknown keys are errors, and every error reads "name:line: field:
+// problem". An empty document leaves v as it is.
+func DecodeYAML(name string, data []byte, v any) error {
+	_, err := decodeYAML(name, data, v)
+	return err
+}
+
+// YAMLLine returns the line of data where the field at path ("sender_auth",
+// "mode") is written, or of the closest enclosing field that is: for
+// errors found after decoding.
+func YAMLLine(data []byte, path ...string) int {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return 0
+	}
+	p := make([]any, len(path))
+	for i, s := range path {
+		p[i] = s
+	}
+	return nodeAt(&root, p)
+}
+
+// decodeYAML is DecodeYAML, returning the document's node tree as well.
+func decodeYAML(name string, data []byte, v any) (*yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlErrors(name, nil, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlErrors(name, &root, err)
+	}
+	return &root, nil
 }
 
 // yamlLine matches the line of a yaml.v3 error message.
@@ -362,6 +396,11 @@ func (v *validator) policy(f *policyFile) {
 	}
 	v.keywords([]any{"extraction", "username_cues"}, f.Extraction.UsernameCues)
 	v.keywords([]any{"redaction", "password_cues"}, f.Redaction.PasswordCues)
+	for key, l := range map[string]rateLimit{"per_sender": f.RateLimits.PerSender, "per_account": f.RateLimits.PerAccount} {
+		if l.Requests < 0 || l.Requests > 0 && l.Per <= 0 {
+			v.fail([]any{"rate_limits", key}, "want requests >= 0 and, with requests, a duration per > 0; got %d per %s", l.Requests, l.Per)
+		}
+	}
 	if len(f.Rows) == 0 {
 		v.fail([]any{"rows"}, "the decision table is empty")
 	}
@@ -392,6 +431,7 @@ func (v *validator) policy(f *policyFile) {
 		"reset_goes_to_admin": n.ResetGoesToAdmin, "from_ambiguous": n.FromAmbiguous,
 		"display_name_spoof": n.DisplayNameSpoof, "reply_to_differs": n.ReplyToDiffers,
 		"key_exposed": n.KeyExposed, "several_accounts": n.SeveralAccounts, "parse_problems": n.ParseProblems,
+		"rate_limited": n.RateLimited,
 	} {
 		v.templates([]any{"notes", key}, lines)
 	}

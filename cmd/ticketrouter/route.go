@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,23 +10,35 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/router"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
 // route implements 'ticketrouter route': parse each mail, decide, print its
-// ticket as one JSON line. An unreadable file is reported and skipped; a
-// malformed mail is not an error, its ticket records what was wrong.
+// ticket as one JSON line: exactly what the service would publish. An
+// unreadable file is reported and skipped; a malformed mail is not an
+// error, its ticket records what was wrong.
 func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("route", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	accountsPath := fs.String("accounts", "", "account directory: YAML (`accounts:` list) or JSON Lines `FILE` (required)")
+	configPath := fs.String("config", "", "the service's configuration `FILE`; the flags below override it")
+	accountsPath := fs.String("accounts", "", "account directory: YAML (`accounts:` list) or JSON Lines `FILE`")
 	policyPath := fs.String("policy", "", "routing policy YAML `FILE` replacing the built-in default")
+	senderAuth := fs.String("sender-auth", "", "sender authentication: off, authentication-results, dkim or both")
+	var trusted stringList
+	fs.Var(&trusted, "trust-authserv-id", "an authserv-id whose Authentication-Results are believed (repeatable; replaces the config's list)")
 	explain := fs.Bool("explain", false, "print to stderr, for each mail, which policy row fired and why")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter route --accounts FILE [--policy FILE] [--explain] MSG.eml... ('-' reads stdin)")
+		fmt.Fprintln(stderr, "usage: ticketrouter route [--config FILE] [--accounts FILE] [--policy FILE] [--sender-auth MODE] [--trust-authserv-id ID]... [--explain] MSG.eml... ('-' reads stdin)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -34,26 +47,42 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		return exitUsage
 	}
-	if *accountsPath == "" || fs.NArg() == 0 {
-		fs.Usage()
-		return exitUsage
-	}
 
-	policy := rules.DefaultPolicy()
-	if *policyPath != "" {
-		p, err := rules.LoadPolicy(*policyPath)
+	cfg := &Config{}
+	if *configPath != "" {
+		c, err := loadConfig(*configPath)
 		if err != nil {
 			printError(stderr, err)
 			return exitError
 		}
-		policy = p
+		cfg = c
 	}
-	dir, err := rules.LoadDirectory(*accountsPath)
+	if *accountsPath != "" {
+		cfg.Accounts = *accountsPath
+	}
+	if *policyPath != "" {
+		cfg.Policy = *policyPath
+	}
+	if *senderAuth != "" {
+		cfg.SenderAuth.Mode = *senderAuth
+	}
+	if len(trusted) > 0 {
+		cfg.SenderAuth.TrustedAuthservIDs = trusted
+	}
+	if err := cfg.check(); err != nil {
+		fmt.Fprintf(stderr, "ticketrouter route: %v\n", err)
+		return exitUsage
+	}
+	if cfg.Accounts == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+
+	r, err := newRouter(cfg)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
 	}
-
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	code := exitOK
@@ -61,7 +90,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if ctx.Err() != nil {
 			return exitError
 		}
-		t, d, err := routeFile(name, stdin, policy, dir)
+		t, d, err := r.routeFile(ctx, name, stdin)
 		if err != nil {
 			printError(stderr, err)
 			code = exitError
@@ -71,6 +100,9 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			printError(stderr, fmt.Errorf("write ticket: %w", err))
 			return exitError
 		}
+		if d.Retry {
+			fmt.Fprintf(stderr, "ticketrouter: %s: sender not yet authenticated (temporary DNS failure): the service would decide this mail again later\n", name)
+		}
 		if *explain {
 			printExplanation(stderr, name, t, d)
 		}
@@ -78,8 +110,39 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return code
 }
 
+// mailRouter holds what routing a mail needs: the policy, the directory,
+// the sender authentication settings and the rate limiter.
+type mailRouter struct {
+	policy  *rules.Policy
+	dir     *rules.Directory
+	auth    rules.SenderAuth
+	dkim    *ingest.DKIMVerifier // nil: DKIM not checked
+	limiter rules.RateLimiter
+	prefix  string
+	parser  ingest.Parser
+}
+
+func newRouter(cfg *Config) (*mailRouter, error) {
+	policy := rules.DefaultPolicy()
+	if cfg.Policy != "" {
+		p, err := rules.LoadPolicy(cfg.Policy)
+		if err != nil {
+			return nil, err
+		}
+		policy = p
+	}
+	dir, err := rules.LoadDirectory(cfg.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	return &mailRouter{
+		policy: policy, dir: dir, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.dkimVerifier(),
+		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.prefix(),
+	}, nil
+}
+
 // routeFile reads one mail ("-" is stdin) and returns its ticket.
-func routeFile(name string, stdin io.Reader, policy *rules.Policy, dir *rules.Directory) (*router.Ticket, *rules.Decision, error) {
+func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader) (*router.Ticket, *rules.Decision, error) {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -89,21 +152,37 @@ func routeFile(name string, stdin io.Reader, policy *rules.Policy, dir *rules.Di
 		defer f.Close()
 		r = f
 	}
-	t, d, err := routeMessage(r, policy, dir)
+	t, d, err := m.routeMessage(ctx, r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return t, d, nil
 }
 
-// routeMessage is the whole route of one raw mail: parse, decide, ticket.
-func routeMessage(r io.Reader, policy *rules.Policy, dir *rules.Directory) (*router.Ticket, *rules.Decision, error) {
-	req, err := ingest.Parse(r, ingest.Limits{})
+// routeMessage is the whole route of one raw mail: parse, check its DKIM
+// signatures when the settings ask for it, decide, rate-limit, ticket.
+func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Ticket, *rules.Decision, error) {
+	var raw []byte
+	if m.dkim != nil { // the message is read twice: keep it
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, r = b, bytes.NewReader(b)
+	}
+	req, err := m.parser.Parse(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := rules.Decide(policy, dir, rules.SenderAuth{}, req)
-	return router.NewTicket(router.DefaultPrefix, req, d), d, nil
+	if m.dkim != nil {
+		if req.DKIM, err = m.dkim.Verify(ctx, bytes.NewReader(raw)); err != nil {
+			return nil, nil, err
+		}
+		req.DKIMChecked = true
+	}
+	d := rules.Decide(m.policy, m.dir, m.auth, req)
+	m.policy.RateLimit(req, d, m.limiter, time.Now())
+	return router.NewTicket(m.prefix, req, d), d, nil
 }
 
 // printExplanation writes the human-readable trace of one decision.
@@ -113,6 +192,7 @@ func printExplanation(w io.Writer, name string, t *router.Ticket, d *rules.Decis
 	for _, l := range d.Trace {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+	fmt.Fprintf(w, "  sender authentication: %s\n", d.Checks.SenderAuthenticated.Reason)
 	fmt.Fprintln(w, "  guidance:")
 	for _, g := range t.Guidance {
 		fmt.Fprintf(w, "    - %s\n", g)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -182,8 +183,7 @@ func TestRouteRealworldCorpus(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatalf("no .eml files under %s", root)
 	}
-	policy := rules.DefaultPolicy()
-	dir, err := rules.LoadDirectory("examples/accounts.yaml")
+	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestRouteRealworldCorpus(t *testing.T) {
 	for _, f := range files {
 		done := make(chan *router.Ticket, 1)
 		go func() {
-			tk, _, err := routeFile(f, nil, policy, dir)
+			tk, _, err := m.routeFile(context.Background(), f, nil)
 			if err != nil {
 				t.Errorf("%s: %v", f, err)
 			}
@@ -226,13 +226,13 @@ func FuzzRoute(f *testing.F) {
 	}
 	f.Add([]byte("From: admin@acmecorp.example\r\nSubject: password: x\r\n\r\norder 4400001 -----BEGIN PRIVATE KEY-----"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--a--"))
-	policy := rules.DefaultPolicy()
-	dir, err := rules.LoadDirectory("examples/accounts.yaml")
+	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml", SenderAuth: SenderAuthConfig{
+		SenderAuth: rules.SenderAuth{Mode: rules.AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}}}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		tk, _, err := routeMessage(bytes.NewReader(raw), policy, dir)
+		tk, _, err := m.routeMessage(context.Background(), bytes.NewReader(raw))
 		if err != nil {
 			t.Fatalf("route failed on a byte slice: %v", err)
 		}
@@ -246,4 +246,123 @@ func FuzzRoute(f *testing.F) {
 			t.Fatalf("ticket does not serialise: %v", err)
 		}
 	})
+}
+
+// TestRouteSenderAuth tries sender authentication on saved mails, from a
+// config file and from flags.
+func TestRouteSenderAuth(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	accounts, err := os.ReadFile("examples/accounts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("accounts.yaml", string(accounts))
+	cfg := write("config.yaml", "accounts: accounts.yaml\nsender_auth:\n  mode: authentication-results\n  trusted_authserv_ids: [mx.ca.example]\n")
+	const mail = "From: Acme Admin <admin@acmecorp.example>\r\nSubject: Password reset\r\n\r\nplease reset my password\r\n"
+	trusted := write("trusted.eml", "Authentication-Results: mx.ca.example; dmarc=pass header.from=acmecorp.example\r\n"+mail)
+	forged := write("forged.eml", "Authentication-Results: mx.evil.test; dmarc=pass header.from=acmecorp.example\r\n"+mail)
+
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		queues []string
+	}{
+		{"config, trusted results", []string{"--config", cfg, trusted}, []string{"helpdesk.tickets.green.verified"}},
+		{"config, forged results", []string{"--config", cfg, forged}, []string{"helpdesk.tickets.green.needs-verification"}},
+		{"flag turns it off", []string{"--config", cfg, "--sender-auth", "off", forged}, []string{"helpdesk.tickets.green.verified"}},
+		{"flag trusts another id", []string{"--config", cfg, "--trust-authserv-id", "mx.evil.test", forged, trusted},
+			[]string{"helpdesk.tickets.green.verified", "helpdesk.tickets.green.needs-verification"}},
+		{"flags without a config", []string{"--accounts", "examples/accounts.yaml", "--sender-auth", "authentication-results",
+			"--trust-authserv-id", "mx.ca.example", trusted, forged},
+			[]string{"helpdesk.tickets.green.verified", "helpdesk.tickets.green.needs-verification"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCmd(t, "", append([]string{"route"}, tt.args...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var queues []string
+			for _, tk := range decodeTickets(t, out) {
+				queues = append(queues, tk.Queue)
+				if tk.Checks.SenderAuthenticated.Reason == "" {
+					t.Error("sender_authenticated without a reason")
+				}
+			}
+			if strings.Join(queues, " ") != strings.Join(tt.queues, " ") {
+				t.Errorf("queues %v, want %v", queues, tt.queues)
+			}
+		})
+	}
+
+	for _, tt := range []struct {
+		name, config string
+		args         []string
+		code         int
+		stderr       string
+	}{
+		{"bad mode flag", "", []string{"--sender-auth", "spf"}, exitUsage, `sender_auth.mode: "spf" is not one of`},
+		{"results without trusted ids", "", []string{"--sender-auth", "both"}, exitUsage, "trusted_authserv_ids: mode both needs"},
+		{"unknown config key", "accounts: accounts.yaml\nsender_auth:\n  mode: dkim\n  trust: [x]\n", nil, exitError, `config.yaml:4: sender_auth.trust: unknown field`},
+		{"bad mode in config", "accounts: accounts.yaml\nsender_auth:\n  mode: spf\n", nil, exitError, `config.yaml:3: sender_auth.mode: "spf" is not one of`},
+		{"bad prefix", "accounts: accounts.yaml\nsubject_prefix: help desk\n", nil, exitError, `config.yaml:2: subject_prefix: "help desk" is no NATS subject prefix`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"route", "--accounts", "examples/accounts.yaml"}
+			if tt.config != "" {
+				args = []string{"route", "--config", write("config.yaml", tt.config)}
+			}
+			code, _, errOut := runCmd(t, "", append(append(args, tt.args...), trusted)...)
+			if code != tt.code || !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, tt.code, tt.stderr)
+			}
+		})
+	}
+}
+
+// TestRouteRateLimit: the sixth request of one sender in a run goes to the
+// rate-limited queue.
+func TestRouteRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 6 {
+		p := filepath.Join(dir, fmt.Sprintf("m%d.eml", i))
+		mail := fmt.Sprintf("From: someone@elsewhere.example\r\nSubject: reset %d\r\n\r\nreset acmecorp.example\r\n", i)
+		if err := os.WriteFile(p, []byte(mail), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	code, out, errOut := runCmd(t, "", append([]string{"route", "--accounts", "examples/accounts.yaml"}, files...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	tickets := decodeTickets(t, out)
+	for i, tk := range tickets {
+		want := "helpdesk.tickets.green.needs-verification"
+		if i == 5 {
+			want = "helpdesk.tickets.green.rate-limited"
+		}
+		if tk.Queue != want || tk.RateLimited != (i == 5) || tk.Disposition != "needs-verification" {
+			t.Errorf("ticket %d: queue %s rate_limited %v disposition %s", i, tk.Queue, tk.RateLimited, tk.Disposition)
+		}
+	}
+}
+
+// TestExampleConfig: the shipped production example loads, and turns
+// sender authentication on.
+func TestExampleConfig(t *testing.T) {
+	c, err := loadConfig("../../deploy/ticketrouter.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SenderAuth.Mode != rules.AuthBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 || c.dkimVerifier() == nil {
+		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
+	}
 }
