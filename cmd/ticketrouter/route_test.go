@@ -107,18 +107,25 @@ func TestRouteStdinAndExplain(t *testing.T) {
 	}
 }
 
-func TestRouteErrors(t *testing.T) {
+// tempWriter returns a function that writes a file into a fresh temporary
+// directory and returns its path.
+func tempWriter(t *testing.T) func(name, content string) string {
 	dir := t.TempDir()
-	write := func(name, content string) string {
+	return func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+func TestRouteErrors(t *testing.T) {
+	write := tempWriter(t)
 	good := write("good.eml", "From: a@b.example\r\nSubject: x\r\n\r\nhello\r\n")
 	badAccounts := write("bad.jsonl", `{"id":"A","colour":"green","admin_email":"a@b.example"}`+"\n"+`{"id":"B","colour":"purple","admin_email":"b@b.example"}`+"\n")
 	badPolicy := write("policy.yaml", "version: 2\n")
+	dir := filepath.Dir(good)
 	missing := filepath.Join(dir, "missing.eml")
 
 	for _, tt := range []struct {
@@ -251,14 +258,7 @@ func FuzzRoute(f *testing.F) {
 // TestRouteSenderAuth tries sender authentication on saved mails, from a
 // config file and from flags.
 func TestRouteSenderAuth(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	accounts, err := os.ReadFile("examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
