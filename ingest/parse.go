@@ -136,7 +136,9 @@ func (p *parser) read(hb headerBlock) {
 
 // sourceReader counts and (when h is set) hashes the raw bytes and
 // remembers the first error of the underlying reader, so that a failing
-// source is never taken for a malformed message.
+// source is never taken for a malformed message. After an error it returns
+// that error without reading again (an IMAP literal must not be read once
+// its connection failed: the client has moved on).
 type sourceReader struct {
 	r   io.Reader
 	h   hash.Hash
@@ -145,6 +147,9 @@ type sourceReader struct {
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)
 	if s.h != nil {

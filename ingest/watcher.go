@@ -1,0 +1,257 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/rs/zerolog"
+)
+
+// Mail is one message of a watched mailbox, handed to the Handler while its
+// raw bytes stream from the server.
+type Mail struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         imap.UID
+	Size        int64     // RFC822.SIZE as the server reports it
+	Body        io.Reader // the raw message; valid only during HandleMail
+	Attempt     int       // 1 on the first try
+}
+
+// Quarantined describes a mail about to be moved to the quarantine folder.
+type Quarantined struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         imap.UID
+	Size        int64
+	Reason      string
+	Attempts    int // handler attempts made; 0 for a mail never read
+}
+
+// Handler is what the watcher hands mail to.
+type Handler interface {
+	// HandleMail processes one mail. A nil error promises the mail is safe
+	// elsewhere (its ticket published and acknowledged): only then is it
+	// moved out of the watched mailbox. An error is retried with backoff;
+	// after MaxAttempts the mail is quarantined.
+	HandleMail(ctx context.Context, m *Mail) error
+	// Quarantine records why a mail is quarantined (the dead-letter
+	// record); only after it returned nil is the mail moved.
+	Quarantine(ctx context.Context, q *Quarantined) error
+}
+
+// Security is how the connection to the IMAP server is protected.
+const (
+	SecurityTLS      = "tls"      // implicit TLS (port 993)
+	SecurityStartTLS = "starttls" // plaintext upgraded by STARTTLS (port 143)
+	SecurityPlain    = "plain"    // no TLS: loopback only unless AllowInsecure
+)
+
+// WatcherConfig says which server and mailboxes to watch and how.
+type WatcherConfig struct {
+	Addr          string      // host:port
+	Security      string      // tls (default), starttls or plain
+	AllowInsecure bool        // allow plaintext to a host that is not loopback
+	TLSConfig     *tls.Config // nil: the system roots, ServerName from Addr
+
+	Username  string
+	Mechanism string  // login (default), plain, xoauth2, oauthbearer
+	Secret    *Secret // the password or the access token
+
+	Mailboxes  []string // watched; INBOX when empty
+	Processed  string   // where handled mail goes; "Processed"
+	Quarantine string   // where mail that cannot be handled goes; "Quarantine"
+	// DoneKeyword marks handled mail when it cannot be moved away safely
+	// (a server without MOVE and UIDPLUS); "$TicketRouterDone".
+	DoneKeyword string
+
+	MaxSize      int64         // larger mail is quarantined unread; 25 MiB
+	MaxAttempts  int           // handler tries before quarantine; 5
+	PollInterval time.Duration // without IDLE; 30s
+	// Liveness is how often an idle connection is checked (IDLE stopped,
+	// NOOP sent, IDLE again): a dead connection shows within it plus
+	// CommandTimeout. 30s.
+	Liveness       time.Duration
+	CommandTimeout time.Duration // for a command's answer; 20s
+	BackoffMin     time.Duration // first reconnect or retry delay; 1s
+	BackoffMax     time.Duration // largest delay; 1m
+	// CheckpointEvery is how many handled mails may go by between
+	// checkpoint writes (a pass over the mailbox always ends with one); 100.
+	CheckpointEvery int
+}
+
+func (c WatcherConfig) withDefaults() WatcherConfig {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Security == "" {
+		c.Security = SecurityTLS
+	}
+	if len(c.Mailboxes) == 0 {
+		c.Mailboxes = []string{"INBOX"}
+	}
+	if c.Processed == "" {
+		c.Processed = "Processed"
+	}
+	if c.Quarantine == "" {
+		c.Quarantine = "Quarantine"
+	}
+	if c.DoneKeyword == "" {
+		c.DoneKeyword = "$TicketRouterDone"
+	}
+	if c.MaxSize <= 0 {
+		c.MaxSize = 25 << 20
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = 100
+	}
+	def(&c.PollInterval, 30*time.Second)
+	def(&c.Liveness, 30*time.Second)
+	def(&c.CommandTimeout, 20*time.Second)
+	def(&c.BackoffMin, time.Second)
+	def(&c.BackoffMax, time.Minute)
+	return c
+}
+
+// Check reports what is wrong with the settings, naming the field.
+func (c WatcherConfig) Check() error {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("addr: %q is not host:port", c.Addr)
+	}
+	switch c.Security {
+	case "", SecurityTLS, SecurityStartTLS:
+	case SecurityPlain:
+		if !isLoopback(host) && !c.AllowInsecure {
+			return fmt.Errorf("security: plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
+		}
+	default:
+		return fmt.Errorf("security: %q is not tls, starttls or plain", c.Security)
+	}
+	if c.Username == "" {
+		return errors.New("username: missing")
+	}
+	if c.Secret == nil {
+		return errors.New("secret: missing (env, file or command)")
+	}
+	if err := c.Secret.Check(); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	if _, err := saslClient(c.Mechanism, "", ""); err != nil {
+		return fmt.Errorf("mechanism: %w", err)
+	}
+	d := c.withDefaults()
+	for _, m := range d.Mailboxes {
+		if m == d.Processed || m == d.Quarantine {
+			return fmt.Errorf("mailboxes: %q is also the processed or quarantine folder", m)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Watcher watches mailboxes and hands their mail to a Handler, one
+// connection per mailbox, changing a mailbox only after the Handler said
+// the mail is safe. It survives lost connections, server restarts and
+// poison mail; nothing it does can delete a mail that was not handled.
+type Watcher struct {
+	cfg         WatcherConfig
+	handler     Handler
+	checkpoints CheckpointStore
+	log         zerolog.Logger
+	now         func() time.Time
+}
+
+// NewWatcher checks the settings and returns a Watcher.
+func NewWatcher(cfg WatcherConfig, h Handler, cp CheckpointStore, log zerolog.Logger) (*Watcher, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	return &Watcher{cfg: cfg.withDefaults(), handler: h, checkpoints: cp, log: log, now: time.Now}, nil
+}
+
+// Run watches every mailbox until ctx is done, then returns nil once no
+// mail is in flight. It returns an error only for settings that can never
+// work; connection trouble is retried forever.
+func (w *Watcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, mb := range w.cfg.Mailboxes {
+		wg.Go(func() { w.watch(ctx, mb) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// watch keeps a session open on one mailbox, reconnecting after any loss
+// with exponential backoff and jitter.
+func (w *Watcher) watch(ctx context.Context, mailbox string) {
+	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}}
+	log := w.log.With().Str("mailbox", mailbox).Logger()
+	for fails := 0; ctx.Err() == nil; {
+		s := &session{w: w, state: state, log: log}
+		err := s.run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if s.selected { // it got going: start the backoff afresh
+			fails = 0
+		}
+		fails++
+		delay := w.backoff(fails)
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("reconnecting")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff returns the delay before attempt n (n >= 1): doubling from
+// BackoffMin up to BackoffMax, with "full jitter" in its upper half.
+func (w *Watcher) backoff(n int) time.Duration {
+	d := w.cfg.BackoffMin
+	for i := 1; i < n && d < w.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, w.cfg.BackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// mailboxState outlives sessions: which mails failed, how often, and when
+// they may be tried again.
+type mailboxState struct {
+	name     string
+	failures map[failureKey]*failure
+}
+
+type failureKey struct {
+	uidValidity uint32
+	uid         imap.UID
+}
+
+type failure struct {
+	attempts int
+	next     time.Time
+	lastErr  error
+}

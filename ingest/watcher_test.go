@@ -1,0 +1,652 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/rs/zerolog"
+)
+
+// recorder is a Handler for tests: it parses each mail (as the service
+// does), remembers which mails it completed, and fails on command.
+type recorder struct {
+	mu          sync.Mutex
+	completed   map[string]int // Message-ID -> completions
+	calls       map[string]int // Message-ID -> calls
+	quarantined []*Quarantined
+	fail        func(m *Mail, id string) error // nil: never fails
+	onStart     func(m *Mail)                  // called before the body is read
+	arrived     chan string                    // Message-IDs as they complete, when not nil
+}
+
+func newRecorder() *recorder {
+	return &recorder{completed: map[string]int{}, calls: map[string]int{}}
+}
+
+func (r *recorder) HandleMail(ctx context.Context, m *Mail) error {
+	if r.onStart != nil {
+		r.onStart(m)
+	}
+	req, err := Parse(m.Body, Limits{})
+	if err != nil {
+		return err
+	}
+	id := req.MessageID
+	r.mu.Lock()
+	r.calls[id]++
+	fail := r.fail
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(m, id); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.completed[id]++
+	r.mu.Unlock()
+	if r.arrived != nil {
+		r.arrived <- id
+	}
+	return nil
+}
+
+func (r *recorder) Quarantine(ctx context.Context, q *Quarantined) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.quarantined = append(r.quarantined, q)
+	return nil
+}
+
+func (r *recorder) completedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.completed)
+}
+
+func (r *recorder) quarantinedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.quarantined)
+}
+
+// testMail returns a small support mail with the given Message-ID.
+func testMail(id string) []byte {
+	return fmt.Appendf(nil, "From: customer@example.com\r\nTo: support@ca.example\r\nSubject: reset %s\r\nMessage-ID: <%s>\r\n\r\nPlease reset my password. %s\r\n", id, id, id)
+}
+
+// startWatcher runs a watcher against srv until the test ends (or the
+// returned stop is called), with fast timings for tests.
+func startWatcher(t *testing.T, srv testServer, h Handler, cp CheckpointStore, adjust func(*WatcherConfig)) (stop func()) {
+	t.Helper()
+	t.Setenv("TICKETROUTER_TEST_IMAP_PASSWORD", srv.Password())
+	cfg := WatcherConfig{
+		Addr: srv.Addr(), Security: SecurityPlain, Username: srv.Username(),
+		Secret:       &Secret{Env: "TICKETROUTER_TEST_IMAP_PASSWORD"},
+		PollInterval: time.Minute, Liveness: 5 * time.Second, CommandTimeout: 5 * time.Second,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, MaxAttempts: 3,
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	level := zerolog.InfoLevel
+	if os.Getenv("TICKETROUTER_TEST_DEBUG") != "" {
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level)
+	w, err := NewWatcher(cfg, h, cp, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		w.Run(ctx)
+		close(done)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("the watcher did not stop within 10 s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// servers are the IMAP servers every scenario runs against.
+var servers = []struct {
+	name  string
+	start func(*testing.T, serverOptions) testServer
+}{
+	{"memserver", startMemServer},
+	{"dovecot", startDovecot},
+}
+
+func forEachServer(t *testing.T, f func(t *testing.T, start func(*testing.T, serverOptions) testServer)) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) { f(t, s.start) })
+	}
+}
+
+func TestWatcherDrainsBacklog(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		const n = 2000
+		began := time.Now()
+		raws := make([][]byte, n)
+		for i := range raws {
+			raws[i] = testMail(fmt.Sprintf("backlog-%d@test", i))
+		}
+		srv.AppendAll(t, "INBOX", raws)
+		appended := time.Now()
+		rec := newRecorder()
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+		eventually(t, 2*time.Minute, "the backlog drained", func() bool { return rec.completedCount() == n })
+		t.Logf("%d mails appended in %s, drained in %s", n, appended.Sub(began).Round(time.Millisecond), time.Since(appended).Round(time.Millisecond))
+		eventually(t, 10*time.Second, "INBOX emptied", func() bool { return len(srv.UIDs(t, "INBOX")) == 0 })
+		if got := len(srv.UIDs(t, "Processed")); got != n {
+			t.Errorf("Processed holds %d mails, want %d", got, n)
+		}
+		for id, c := range rec.completed {
+			if c != 1 {
+				t.Errorf("%s handled %d times", id, c)
+			}
+		}
+	})
+}
+
+func TestWatcherIdlePicksUpNewMail(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		rec := newRecorder()
+		rec.arrived = make(chan string, 10)
+		// Polling every minute: only IDLE can bring mail in a second.
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+		srv.Append(t, "INBOX", testMail("warmup@test"))
+		select {
+		case <-rec.arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first mail did not arrive")
+		}
+		time.Sleep(300 * time.Millisecond) // let the watcher go idle again
+		for i := range 3 {
+			sent := time.Now()
+			srv.Append(t, "INBOX", testMail(fmt.Sprintf("idle-%d@test", i)))
+			select {
+			case <-rec.arrived:
+				if d := time.Since(sent); d > time.Second {
+					t.Errorf("mail %d picked up after %s, want under a second", i, d)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("mail %d not picked up", i)
+			}
+		}
+	})
+}
+
+func TestWatcherWithoutMove(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		t.Run("uidplus", func(t *testing.T) {
+			srv := start(t, serverOptions{NoMove: true})
+			if srv.Caps().Has(imap.CapMove) {
+				t.Fatal("the server still advertises MOVE")
+			}
+			srv.Append(t, "INBOX", testMail("keep@test")) // someone else's \Deleted mail must survive
+			rec := newRecorder()
+			for i := range 5 {
+				srv.Append(t, "INBOX", testMail(fmt.Sprintf("nomove-%d@test", i)))
+			}
+			startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+			eventually(t, 30*time.Second, "all handled and moved", func() bool { return len(srv.UIDs(t, "Processed")) == 6 })
+			eventually(t, 10*time.Second, "INBOX emptied", func() bool { return len(srv.UIDs(t, "INBOX")) == 0 })
+		})
+		t.Run("no uidplus: keyword", func(t *testing.T) {
+			srv := start(t, serverOptions{NoMove: true, NoUIDPlus: true})
+			rec := newRecorder()
+			for i := range 5 {
+				srv.Append(t, "INBOX", testMail(fmt.Sprintf("keyword-%d@test", i)))
+			}
+			cp := FileCheckpoints{Dir: t.TempDir()}
+			stop := startWatcher(t, srv, rec, cp, nil)
+			eventually(t, 30*time.Second, "all copied", func() bool { return len(srv.UIDs(t, "Processed")) == 5 })
+			stop()
+			uids := srv.UIDs(t, "INBOX")
+			if len(uids) != 5 {
+				t.Fatalf("INBOX holds %d mails: without UIDPLUS nothing may be expunged", len(uids))
+			}
+			for _, uid := range uids {
+				// Keywords are case-insensitive; imapmemserver lower-cases them.
+				if !slices.ContainsFunc(srv.Flags(t, "INBOX", uid), func(f imap.Flag) bool { return strings.EqualFold(string(f), "$TicketRouterDone") }) {
+					t.Errorf("uid %d is not marked done", uid)
+				}
+			}
+			// A restart without a checkpoint handles none of them again.
+			rec2 := newRecorder()
+			startWatcher(t, srv, rec2, FileCheckpoints{Dir: t.TempDir()}, nil)
+			srv.Append(t, "INBOX", testMail("after@test"))
+			eventually(t, 30*time.Second, "the new mail handled", func() bool { return rec2.completedCount() == 1 })
+			if rec2.completed["after@test"] != 1 {
+				t.Errorf("after a restart: %v", rec2.completed)
+			}
+		})
+		t.Run("failing copy deletes nothing", func(t *testing.T) {
+			srv := start(t, serverOptions{NoMove: true, ReadOnly: []string{"Processed"}})
+			rec := newRecorder()
+			srv.Append(t, "INBOX", testMail("stuck@test"))
+			startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+			eventually(t, 30*time.Second, "the mail handled", func() bool { return rec.completedCount() == 1 })
+			// Every COPY fails: the mail is retried, then quarantined, never lost.
+			eventually(t, 30*time.Second, "the mail quarantined", func() bool { return len(srv.UIDs(t, "Quarantine")) == 1 })
+			if got := srv.UIDs(t, "INBOX"); len(got) != 0 {
+				t.Errorf("INBOX still holds %v after the quarantine", got)
+			}
+			if n := len(srv.UIDs(t, "Processed")); n != 0 {
+				t.Errorf("Processed holds %d mails", n)
+			}
+			if rec.quarantinedCount() != 1 || !strings.Contains(rec.quarantined[0].Reason, "copy") {
+				t.Errorf("quarantine records: %+v", rec.quarantined)
+			}
+		})
+	})
+}
+
+// TestWatcherFailingCopyKeepsMail checks the first step of the story above:
+// after a failed COPY the mail is still in INBOX and not \Deleted.
+func TestWatcherFailingCopyKeepsMail(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{NoMove: true, ReadOnly: []string{"Processed", "Quarantine"}})
+		rec := newRecorder()
+		uid := srv.Append(t, "INBOX", testMail("kept@test"))
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+		eventually(t, 30*time.Second, "handled at least twice (retried)", func() bool {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return rec.calls["kept@test"] >= 2
+		})
+		if got := srv.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{uid}) {
+			t.Fatalf("INBOX holds %v, want [%d]", got, uid)
+		}
+		if slices.Contains(srv.Flags(t, "INBOX", uid), imap.FlagDeleted) {
+			t.Fatal("the mail was flagged \\Deleted although COPY failed")
+		}
+	})
+}
+
+func TestWatcherPoisonMail(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		rec := newRecorder()
+		rec.fail = func(m *Mail, id string) error {
+			if id == "poison@test" {
+				return errors.New("cannot publish")
+			}
+			return nil
+		}
+		srv.Append(t, "INBOX", testMail("poison@test"))
+		for i := range 10 {
+			srv.Append(t, "INBOX", testMail(fmt.Sprintf("good-%d@test", i)))
+		}
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+		eventually(t, 30*time.Second, "the good mails handled", func() bool { return rec.completedCount() == 10 })
+		eventually(t, 30*time.Second, "the poison mail quarantined", func() bool { return len(srv.UIDs(t, "Quarantine")) == 1 })
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if rec.calls["poison@test"] != 3 || len(rec.quarantined) != 1 || rec.quarantined[0].Attempts != 3 ||
+			!strings.Contains(rec.quarantined[0].Reason, "cannot publish") {
+			t.Errorf("poison: %d calls, records %+v", rec.calls["poison@test"], rec.quarantined)
+		}
+		if n := len(srv.UIDs(t, "Processed")); n != 10 {
+			t.Errorf("Processed holds %d", n)
+		}
+	})
+}
+
+func TestWatcherOversizeMailQuarantinedUnread(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		rec := newRecorder()
+		big := append(testMail("big@test"), bytes.Repeat([]byte("x"), 20000)...)
+		srv.Append(t, "INBOX", big)
+		srv.Append(t, "INBOX", testMail("small@test"))
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) { c.MaxSize = 10000 })
+		eventually(t, 30*time.Second, "both dealt with", func() bool {
+			return rec.completedCount() == 1 && len(srv.UIDs(t, "Quarantine")) == 1
+		})
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if rec.calls["big@test"] != 0 {
+			t.Error("the oversize mail was read")
+		}
+		if len(rec.quarantined) != 1 || rec.quarantined[0].Attempts != 0 || !strings.Contains(rec.quarantined[0].Reason, "over the 10000-byte limit") {
+			t.Errorf("quarantine records: %+v", rec.quarantined)
+		}
+	})
+}
+
+func TestWatcherReconnectsMidFetch(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		const n = 30
+		for i := range n {
+			pad := 20000
+			if i == 9 { // uid 10: too big to sit in socket buffers when the connection dies
+				pad = 2 << 20
+			}
+			srv.Append(t, "INBOX", append(testMail(fmt.Sprintf("kill-%d@test", i)), bytes.Repeat([]byte("y\r\n"), pad)...))
+		}
+		rec := newRecorder()
+		var once sync.Once
+		kicked := make(chan struct{})
+		rec.onStart = func(m *Mail) {
+			if m.UID == 10 {
+				once.Do(func() {
+					srv.KickConnections(t) // the handler has begun: mid-fetch
+					close(kicked)
+				})
+			}
+		}
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+		select { // the test's own connections must not be in the way of the kick
+		case <-kicked:
+		case <-time.After(time.Minute):
+			t.Fatal("the fetch of uid 10 never started")
+		}
+		eventually(t, time.Minute, "all moved after the reconnect", func() bool { return len(srv.UIDs(t, "Processed")) == n })
+		eventually(t, 10*time.Second, "INBOX emptied", func() bool { return len(srv.UIDs(t, "INBOX")) == 0 })
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for i := range n {
+			id := fmt.Sprintf("kill-%d@test", i)
+			c := rec.completed[id]
+			// The interrupted mail may have been completed once before the
+			// connection broke and once after: the retry that ticket ids
+			// de-duplicate. Any other mail exactly once.
+			if c < 1 || c > 1 && id != "kill-9@test" || c > 2 {
+				t.Errorf("%s completed %d times", id, c)
+			}
+		}
+		if len(rec.completed) != n {
+			t.Errorf("completions: %v", rec.completed)
+		}
+	})
+}
+
+func TestWatcherUIDValidityChange(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		cp := FileCheckpoints{Dir: t.TempDir()}
+		rec := newRecorder()
+		for i := range 5 {
+			srv.Append(t, "INBOX", testMail(fmt.Sprintf("before-%d@test", i)))
+		}
+		stop := startWatcher(t, srv, rec, cp, nil)
+		eventually(t, 30*time.Second, "the first mails handled", func() bool { return rec.completedCount() == 5 })
+		stop()
+		saved, err := cp.Load(context.Background(), "INBOX")
+		if err != nil || saved.LastUID < 5 {
+			t.Fatalf("checkpoint %+v, %v", saved, err)
+		}
+		for i := range 3 {
+			srv.Append(t, "INBOX", testMail(fmt.Sprintf("after-%d@test", i)))
+		}
+		srv.ResetUIDValidity(t, "INBOX") // the three new mails get new, low UIDs
+		rec2 := newRecorder()
+		startWatcher(t, srv, rec2, cp, nil)
+		eventually(t, 30*time.Second, "the mails after the reset handled", func() bool { return rec2.completedCount() == 3 })
+		if now, _ := cp.Load(context.Background(), "INBOX"); now.UIDValidity == saved.UIDValidity {
+			t.Errorf("the checkpoint kept the old UIDVALIDITY %d", now.UIDValidity)
+		}
+	})
+}
+
+// TestWatcherStreamsLargeMail: a 50 MB mail streams through the handler
+// (which parses it, as the service does) with the process's memory staying
+// within 64 MiB of what it was before.
+func TestWatcherStreamsLargeMail(t *testing.T) {
+	srv := startDovecot(t, serverOptions{}) // imapmemserver would hold the mail in this process
+	const size = 50 << 20
+	head := "From: customer@example.com\r\nSubject: big\r\nMessage-ID: <huge@test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	tail := "\r\n--b--\r\n"
+	line := strings.Repeat("QUJD", 19) + "\r\n" // 78 bytes of base64 a line
+	lines := (size - len(head) - len(tail)) / len(line)
+	total := int64(len(head) + lines*len(line) + len(tail))
+	r := io.MultiReader(strings.NewReader(head), &repeatReader{line: line, n: lines}, strings.NewReader(tail))
+	srv.AppendStream(t, "INBOX", total, r)
+
+	runtime.GC()
+	base := processMemory()
+	var peak uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			peak = max(peak, processMemory())
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	rec := newRecorder()
+	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) { c.MaxSize = 100 << 20 })
+	eventually(t, 2*time.Minute, "the large mail handled", func() bool { return rec.completedCount() == 1 })
+	close(stopSampling)
+	<-sampled
+	growth := int64(peak) - int64(base)
+	t.Logf("memory: baseline %d MiB, peak %d MiB, growth %d MiB for a %d MiB mail", base>>20, peak>>20, growth>>20, total>>20)
+	if growth > 64<<20 {
+		t.Errorf("memory grew by %d MiB while streaming a %d MiB mail, want under 64 MiB", growth>>20, total>>20)
+	}
+}
+
+// processMemory is the memory the Go runtime holds from the OS.
+func processMemory() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Sys - m.HeapReleased
+}
+
+// repeatReader yields line n times.
+type repeatReader struct {
+	line string
+	n    int
+	off  int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	w := 0
+	for w < len(p) && r.n > 0 {
+		c := copy(p[w:], r.line[r.off:])
+		w += c
+		if r.off += c; r.off == len(r.line) {
+			r.off = 0
+			r.n--
+		}
+	}
+	if w == 0 {
+		return 0, io.EOF
+	}
+	return w, nil
+}
+
+func TestWatcherConfigCheck(t *testing.T) {
+	secret := &Secret{Env: "X"}
+	for _, tt := range []struct {
+		cfg  WatcherConfig
+		want string
+	}{
+		{WatcherConfig{Addr: "imap.example.com:993", Username: "u", Secret: secret}, ""},
+		{WatcherConfig{Addr: "127.0.0.1:143", Security: SecurityPlain, Username: "u", Secret: secret}, ""},
+		{WatcherConfig{Addr: "imap.example.com:143", Security: SecurityPlain, Username: "u", Secret: secret}, "security: plaintext IMAP to imap.example.com"},
+		{WatcherConfig{Addr: "imap.example.com:143", Security: SecurityPlain, AllowInsecure: true, Username: "u", Secret: secret}, ""},
+		{WatcherConfig{Addr: "imap.example.com", Username: "u", Secret: secret}, "addr:"},
+		{WatcherConfig{Addr: "h:1", Security: "ssl", Username: "u", Secret: secret}, "security:"},
+		{WatcherConfig{Addr: "h:1", Secret: secret}, "username: missing"},
+		{WatcherConfig{Addr: "h:1", Username: "u"}, "secret: missing"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: &Secret{Env: "X", File: "f"}}, "secret: want exactly one"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mechanism: "cram-md5"}, "mechanism:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Processed"}}, "mailboxes:"},
+	} {
+		err := tt.cfg.Check()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%+v: Check() = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	w := &Watcher{cfg: WatcherConfig{BackoffMin: time.Second, BackoffMax: time.Minute}}
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: time.Minute, 100: time.Minute} {
+		for range 50 {
+			if d := w.backoff(n); d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", n, d, want/2, want)
+			}
+		}
+	}
+}
+
+func TestSecret(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/secret"
+	os.WriteFile(file, []byte("s3cret\n"), 0o600)
+	t.Setenv("TR_TEST_SECRET", "from-env")
+	counter := dir + "/count"
+	cmd := []string{"sh", "-c", "echo x >> " + counter + "; echo token-$(wc -l < " + counter + ")"}
+	ctx := context.Background()
+	for _, tt := range []struct {
+		s    *Secret
+		want string
+	}{
+		{&Secret{Env: "TR_TEST_SECRET"}, "from-env"},
+		{&Secret{File: file}, "s3cret"},
+		{&Secret{Command: cmd}, "token-1"},
+	} {
+		if got, err := tt.s.Get(ctx); err != nil || got != tt.want {
+			t.Errorf("%+v: Get = %q, %v; want %q", tt.s, got, err, tt.want)
+		}
+	}
+	// A command's value is reused until it is invalidated (a rejected token).
+	s := &Secret{Command: cmd}
+	first, _ := s.Get(ctx)
+	again, _ := s.Get(ctx)
+	s.Invalidate()
+	fresh, _ := s.Get(ctx)
+	if first != again || fresh == first {
+		t.Errorf("cache: %q %q %q", first, again, fresh)
+	}
+	// Errors name the source, never the value.
+	if _, err := (&Secret{Env: "TR_TEST_UNSET_VARIABLE"}).Get(ctx); err == nil || !strings.Contains(err.Error(), "TR_TEST_UNSET_VARIABLE") {
+		t.Errorf("unset env: %v", err)
+	}
+}
+
+func TestSASLClients(t *testing.T) {
+	c, err := saslClient(AuthXOAuth2, "user@example.com", "ya29.token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mech, ir, err := c.Start()
+	if mech != "XOAUTH2" || string(ir) != "user=user@example.com\x01auth=Bearer ya29.token\x01\x01" || err != nil {
+		t.Errorf("XOAUTH2 start = %q %q %v", mech, ir, err)
+	}
+	if resp, err := c.Next([]byte(`{"status":"401"}`)); len(resp) != 0 || err != nil {
+		t.Errorf("XOAUTH2 error challenge answered %q, %v", resp, err)
+	}
+	c, _ = saslClient(AuthOAuthBearer, "user@example.com", "tok")
+	if mech, ir, _ := c.Start(); mech != "OAUTHBEARER" || !strings.Contains(string(ir), "auth=Bearer tok") {
+		t.Errorf("OAUTHBEARER start = %q %q", mech, ir)
+	}
+	if c, err := saslClient(AuthLogin, "u", "p"); c != nil || err != nil {
+		t.Errorf("login: %v %v", c, err)
+	}
+}
+
+func TestFileCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	cp := FileCheckpoints{Dir: t.TempDir() + "/state"}
+	if got, err := cp.Load(ctx, "INBOX/Support desk"); err != nil || got != (Checkpoint{}) {
+		t.Fatalf("empty store: %+v %v", got, err)
+	}
+	want := Checkpoint{UIDValidity: 42, LastUID: 1000}
+	if err := cp.Save(ctx, "INBOX/Support desk", want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cp.Load(ctx, "INBOX/Support desk"); err != nil || got != want {
+		t.Fatalf("Load = %+v %v", got, err)
+	}
+	if got, _ := cp.Load(ctx, "INBOX"); got != (Checkpoint{}) {
+		t.Errorf("another mailbox shares the checkpoint: %+v", got)
+	}
+	entries, _ := os.ReadDir(cp.Dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+// TestWatcherTLS: implicit TLS and STARTTLS against Dovecot with a
+// certificate made for the test; a certificate the client does not trust
+// is refused.
+func TestWatcherTLS(t *testing.T) {
+	srv := startDovecot(t, serverOptions{TLS: true}).(*dovecotServer)
+	for _, tt := range []struct {
+		security, addr string
+	}{
+		{SecurityTLS, srv.TLSAddr()},
+		{SecurityStartTLS, srv.Addr()},
+	} {
+		t.Run(tt.security, func(t *testing.T) {
+			rec := newRecorder()
+			id := tt.security + "@test"
+			srv.Append(t, "INBOX", testMail(id))
+			stop := startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) {
+				c.Security, c.Addr, c.TLSConfig = tt.security, tt.addr, srv.ClientTLS()
+			})
+			eventually(t, 30*time.Second, "the mail handled over "+tt.security, func() bool { return rec.completedCount() == 1 })
+			stop()
+		})
+	}
+	t.Run("untrusted certificate", func(t *testing.T) {
+		w, err := NewWatcher(WatcherConfig{
+			Addr: srv.TLSAddr(), Username: srv.Username(), Secret: &Secret{Env: "TR_UNUSED"},
+		}, newRecorder(), FileCheckpoints{Dir: t.TempDir()}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &session{w: w, state: &mailboxState{name: "INBOX"}, log: zerolog.Nop()}
+		err = s.connect(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("connect with an untrusted certificate: %v", err)
+		}
+	})
+}
