@@ -1373,6 +1373,23 @@ func (s *dovecotServer) KickConnections(t testing.TB) {
 	}
 }
 
+// FreezeConnections stops (SIGSTOP) the IMAP processes serving the
+// current connections: their sockets stay open but nothing answers, as
+// with a silently dead network path. New connections get new processes.
+// The frozen ones are killed when the test ends.
+func (s *dovecotServer) FreezeConnections(t testing.TB) {
+	t.Helper()
+	pids := dovecotChildren(s.pid, []string{"imap"})
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 func (s *dovecotServer) doveadmRun(args ...string) (string, error) {
 	cmd := exec.Command(s.doveadm, append([]string{"-c", s.cfg}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.dir, "home"))

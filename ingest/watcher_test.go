@@ -650,3 +650,121 @@ func TestWatcherTLS(t *testing.T) {
 		}
 	})
 }
+
+// TestWatcherNoticesDeadConnection: a connection whose server stops
+// answering (its sockets stay open) is noticed by the liveness check and
+// replaced; mail keeps flowing.
+func TestWatcherNoticesDeadConnection(t *testing.T) {
+	srv := startDovecot(t, serverOptions{}).(*dovecotServer)
+	rec := newRecorder()
+	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) {
+		c.Liveness, c.CommandTimeout = 500*time.Millisecond, time.Second
+	})
+	srv.Append(t, "INBOX", testMail("before@test"))
+	eventually(t, 10*time.Second, "the first mail handled", func() bool { return rec.completedCount() == 1 })
+	srv.FreezeConnections(t)
+	frozen := time.Now()
+	srv.Append(t, "INBOX", testMail("after@test"))
+	eventually(t, 30*time.Second, "the mail after the freeze handled", func() bool { return rec.completedCount() == 2 })
+	t.Logf("handled %s after the connection froze (liveness 0.5 s, command timeout 1 s)", time.Since(frozen).Round(10*time.Millisecond))
+}
+
+// TestWatcherPollsWithoutIdle: a server without IDLE is polled.
+func TestWatcherPollsWithoutIdle(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{NoIdle: true})
+		if srv.Caps().Has(imap.CapIdle) {
+			t.Fatal("the server still advertises IDLE")
+		}
+		rec := newRecorder()
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) { c.PollInterval = 200 * time.Millisecond })
+		time.Sleep(300 * time.Millisecond) // past the first scan
+		srv.Append(t, "INBOX", testMail("polled@test"))
+		eventually(t, 10*time.Second, "the mail found by polling", func() bool { return rec.completedCount() == 1 })
+	})
+}
+
+// TestWatcherSeveralMailboxes: each mailbox is watched on its own.
+func TestWatcherSeveralMailboxes(t *testing.T) {
+	srv := startMemServer(t, serverOptions{})
+	rec := newRecorder()
+	srv.Append(t, "INBOX", testMail("inbox@test"))
+	srv.Append(t, "Support", testMail("support@test"))
+	cp := FileCheckpoints{Dir: t.TempDir()}
+	startWatcher(t, srv, rec, cp, func(c *WatcherConfig) { c.Mailboxes = []string{"INBOX", "Support"} })
+	eventually(t, 10*time.Second, "both handled", func() bool { return rec.completedCount() == 2 })
+	eventually(t, 10*time.Second, "both moved", func() bool { return len(srv.UIDs(t, "Processed")) == 2 })
+	for _, mb := range []string{"INBOX", "Support"} {
+		if c, err := cp.Load(context.Background(), mb); err != nil || c.LastUID == 0 {
+			t.Errorf("checkpoint of %s: %+v %v", mb, c, err)
+		}
+	}
+}
+
+// TestWatcherShutdownAbandonsSafely: cancelled while a handler is busy,
+// the watcher returns, the mail stays in the mailbox (neither moved nor
+// deleted), and the next run handles it.
+func TestWatcherShutdownAbandonsSafely(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+		srv := start(t, serverOptions{})
+		uid := srv.Append(t, "INBOX", testMail("slow@test"))
+		rec := newRecorder()
+		busy := make(chan struct{})
+		rec.onStart = func(m *Mail) {
+			close(busy)
+			time.Sleep(200 * time.Millisecond) // still handling when the stop comes
+		}
+		cp := FileCheckpoints{Dir: t.TempDir()}
+		stop := startWatcher(t, srv, rec, cp, nil)
+		<-busy
+		stop()
+		if got := srv.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{uid}) {
+			t.Fatalf("after the stop INBOX holds %v, want [%d]", got, uid)
+		}
+		rec2 := newRecorder()
+		startWatcher(t, srv, rec2, cp, nil)
+		eventually(t, 10*time.Second, "handled by the next run", func() bool { return rec2.completedCount() == 1 })
+	})
+}
+
+// TestWatcherLogsNoSecret: the password appears in no log line, even when
+// it is wrong.
+func TestWatcherLogsNoSecret(t *testing.T) {
+	srv := startMemServer(t, serverOptions{})
+	var logs syncBuffer
+	t.Setenv("TR_TEST_WRONG_PASSWORD", "wrong-Pa55word-xyz")
+	w, err := NewWatcher(WatcherConfig{
+		Addr: srv.Addr(), Security: SecurityPlain, Username: srv.Username(), Secret: &Secret{Env: "TR_TEST_WRONG_PASSWORD"},
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
+	}, newRecorder(), FileCheckpoints{Dir: t.TempDir()}, zerolog.New(&logs).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	w.Run(ctx)
+	out := logs.String()
+	if !strings.Contains(out, "reconnecting") || !strings.Contains(out, "authenticate as "+srv.Username()) {
+		t.Fatalf("no failed login logged:\n%s", out)
+	}
+	if strings.Contains(out, "wrong-Pa55word-xyz") {
+		t.Fatalf("the password is in the logs:\n%s", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
