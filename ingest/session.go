@@ -190,6 +190,7 @@ func (s *session) prepare(ctx context.Context) error {
 	}
 	s.cp = cp
 	s.selected = true
+	s.w.cfg.Observer.Connected(s.state.name)
 	s.log.Info().Uint32("uidvalidity", sel.UIDValidity).Uint32("messages", sel.NumMessages).
 		Uint32("last_uid", uint32(cp.LastUID)).Msg("selected")
 	return nil
@@ -222,9 +223,10 @@ func (s *session) ensureFolder(ctx context.Context, folder string) error {
 
 // meta is what a scan learns of a message before reading it.
 type meta struct {
-	uid   imap.UID
-	size  int64
-	flags []imap.Flag
+	uid     imap.UID
+	size    int64
+	flags   []imap.Flag
+	arrived time.Time // INTERNALDATE
 }
 
 // scan works every message above the checkpoint, oldest first. worked
@@ -262,6 +264,9 @@ func (s *session) scan(ctx context.Context) (worked bool, err error) {
 		if err != nil {
 			return worked, err
 		}
+		if len(metas) > 0 {
+			s.w.cfg.Observer.Backlog(s.state.name, len(uids), metas[0].arrived)
+		}
 		for _, m := range metas {
 			if ctx.Err() != nil {
 				return worked, nil
@@ -289,6 +294,16 @@ func (s *session) scan(ctx context.Context) (worked bool, err error) {
 		uids = uids[n:]
 	}
 	s.saveCheckpoint(ctx)
+	waiting, oldest := 0, time.Time{}
+	for k, f := range s.state.failures {
+		if k.uidValidity == s.cp.UIDValidity {
+			waiting++
+			if oldest.IsZero() || f.arrived.Before(oldest) {
+				oldest = f.arrived
+			}
+		}
+	}
+	s.w.cfg.Observer.Backlog(s.state.name, waiting, oldest)
 	return worked, nil
 }
 
@@ -314,7 +329,7 @@ func (s *session) saveCheckpoint(ctx context.Context) {
 func (s *session) fetchMeta(ctx context.Context, uids []imap.UID) ([]meta, error) {
 	var bufs []*imapclient.FetchMessageBuffer
 	err := s.within(ctx, func() (err error) {
-		bufs, err = s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, Flags: true}).Collect()
+		bufs, err = s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, Flags: true, InternalDate: true}).Collect()
 		return err
 	})
 	if err != nil {
@@ -323,7 +338,7 @@ func (s *session) fetchMeta(ctx context.Context, uids []imap.UID) ([]meta, error
 	metas := make([]meta, 0, len(bufs))
 	for _, b := range bufs {
 		if b.UID != 0 && slices.Contains(uids, b.UID) {
-			metas = append(metas, meta{uid: b.UID, size: b.RFC822Size, flags: b.Flags})
+			metas = append(metas, meta{uid: b.UID, size: b.RFC822Size, flags: b.Flags, arrived: b.InternalDate})
 		}
 	}
 	slices.SortFunc(metas, func(a, b meta) int { return int(a.uid) - int(b.uid) })
@@ -346,6 +361,7 @@ func (s *session) process(ctx context.Context, m meta) (done bool, err error) {
 	if f != nil {
 		attempt = f.attempts + 1
 	}
+	s.w.cfg.Observer.Fetched(s.state.name)
 	vanished, herr, err := s.handle(ctx, m, attempt)
 	switch {
 	case err != nil:
@@ -367,6 +383,7 @@ func (s *session) process(ctx context.Context, m meta) (done bool, err error) {
 	}
 	delete(s.state.failures, key)
 	s.handledOK++
+	s.w.cfg.Observer.Moved(s.state.name)
 	log.Info().Str("to", s.w.cfg.Processed).Msg("moved")
 	return true, nil
 }
@@ -377,11 +394,18 @@ func (s *session) process(ctx context.Context, m meta) (done bool, err error) {
 func (s *session) failed(ctx context.Context, m meta, key failureKey, cause error) (bool, error) {
 	f := s.state.failures[key]
 	if f == nil {
-		f = &failure{}
+		f = &failure{arrived: m.arrived}
 		s.state.failures[key] = f
 	}
-	f.attempts++
 	f.lastErr = cause
+	if errors.Is(cause, ErrUnavailable) { // not the mail's fault: wait it out
+		f.unavailable++
+		f.next = s.w.now().Add(s.w.backoff(f.unavailable))
+		s.log.Warn().Uint32("uid", uint32(m.uid)).Err(cause).Time("next_try", f.next).Msg("mail not handled: waiting for what is unavailable")
+		return false, nil
+	}
+	f.unavailable = 0
+	f.attempts++
 	if f.attempts >= s.w.cfg.MaxAttempts {
 		return s.quarantine(ctx, m, f.attempts, fmt.Sprintf("failed %d times, last: %v", f.attempts, cause))
 	}
@@ -405,7 +429,7 @@ func (s *session) quarantine(ctx context.Context, m meta, attempts int, reason s
 	if err != nil {
 		f := s.state.failures[key]
 		if f == nil {
-			f = &failure{attempts: attempts}
+			f = &failure{attempts: attempts, arrived: m.arrived}
 			s.state.failures[key] = f
 		}
 		f.next = s.w.now().Add(s.w.cfg.BackoffMax)
@@ -413,6 +437,7 @@ func (s *session) quarantine(ctx context.Context, m meta, attempts int, reason s
 		return false, nil
 	}
 	delete(s.state.failures, key)
+	s.w.cfg.Observer.Quarantined(s.state.name)
 	s.log.Warn().Uint32("uid", uint32(m.uid)).Str("reason", reason).Str("to", s.w.cfg.Quarantine).Msg("quarantined")
 	return true, nil
 }

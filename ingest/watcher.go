@@ -36,6 +36,25 @@ type Quarantined struct {
 	Attempts    int // handler attempts made; 0 for a mail never read
 }
 
+// ErrUnavailable marks a handler error that is not the mail's fault: the
+// ticket store cannot be reached, a DNS lookup failed for now. Such a mail
+// is retried with backoff for as long as it takes, never quarantined for
+// it; wrap it: fmt.Errorf("publish: %w: %w", ingest.ErrUnavailable, err).
+var ErrUnavailable = errors.New("unavailable")
+
+// WatcherObserver hears what a Watcher does, for metrics and health. Its
+// methods are called from the mailboxes' goroutines and must not block.
+type WatcherObserver interface {
+	Connected(mailbox string)
+	Disconnected(mailbox string, err error)
+	// Backlog reports the mails waiting in a mailbox and the arrival time
+	// of the oldest (zero when none).
+	Backlog(mailbox string, waiting int, oldest time.Time)
+	Fetched(mailbox string)
+	Moved(mailbox string)
+	Quarantined(mailbox string)
+}
+
 // Handler is what the watcher hands mail to.
 type Handler interface {
 	// HandleMail processes one mail. A nil error promises the mail is safe
@@ -86,6 +105,9 @@ type WatcherConfig struct {
 	// CheckpointEvery is how many handled mails may go by between
 	// checkpoint writes (a pass over the mailbox always ends with one); 100.
 	CheckpointEvery int
+
+	// Observer, when set, hears every state change.
+	Observer WatcherObserver
 }
 
 func (c WatcherConfig) withDefaults() WatcherConfig {
@@ -117,6 +139,9 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	def(&c.PollInterval, 30*time.Second)
 	def(&c.Liveness, 30*time.Second)
@@ -218,6 +243,7 @@ func (w *Watcher) watch(ctx context.Context, mailbox string) {
 		}
 		fails++
 		delay := w.backoff(fails)
+		w.cfg.Observer.Disconnected(mailbox, err)
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("reconnecting")
 		select {
 		case <-ctx.Done():
@@ -251,7 +277,18 @@ type failureKey struct {
 }
 
 type failure struct {
-	attempts int
-	next     time.Time
-	lastErr  error
+	attempts    int // failures counted toward quarantine
+	unavailable int // failures that were not the mail's fault, in a row
+	next        time.Time
+	lastErr     error
+	arrived     time.Time // the mail's INTERNALDATE
 }
+
+type nopObserver struct{}
+
+func (nopObserver) Connected(string)               {}
+func (nopObserver) Disconnected(string, error)     {}
+func (nopObserver) Backlog(string, int, time.Time) {}
+func (nopObserver) Fetched(string)                 {}
+func (nopObserver) Moved(string)                   {}
+func (nopObserver) Quarantined(string)             {}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
 )
@@ -87,7 +89,7 @@ func testMail(id string) []byte {
 
 // startWatcher runs a watcher against srv until the test ends (or the
 // returned stop is called), with fast timings for tests.
-func startWatcher(t *testing.T, srv testServer, h Handler, cp CheckpointStore, adjust func(*WatcherConfig)) (stop func()) {
+func startWatcher(t *testing.T, srv imaptest.Server, h Handler, cp CheckpointStore, adjust func(*WatcherConfig)) (stop func()) {
 	t.Helper()
 	t.Setenv("TICKETROUTER_TEST_IMAP_PASSWORD", srv.Password())
 	cfg := WatcherConfig{
@@ -144,21 +146,21 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // servers are the IMAP servers every scenario runs against.
 var servers = []struct {
 	name  string
-	start func(*testing.T, serverOptions) testServer
+	start func(*testing.T, imaptest.Options) imaptest.Server
 }{
-	{"memserver", startMemServer},
-	{"dovecot", startDovecot},
+	{"memserver", imaptest.StartMemServer},
+	{"dovecot", imaptest.StartDovecot},
 }
 
-func forEachServer(t *testing.T, f func(t *testing.T, start func(*testing.T, serverOptions) testServer)) {
+func forEachServer(t *testing.T, f func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server)) {
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) { f(t, s.start) })
 	}
 }
 
 func TestWatcherDrainsBacklog(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		const n = 2000
 		began := time.Now()
 		raws := make([][]byte, n)
@@ -184,8 +186,8 @@ func TestWatcherDrainsBacklog(t *testing.T) {
 }
 
 func TestWatcherIdlePicksUpNewMail(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		rec := newRecorder()
 		rec.arrived = make(chan string, 10)
 		// Polling every minute: only IDLE can bring mail in a second.
@@ -213,9 +215,9 @@ func TestWatcherIdlePicksUpNewMail(t *testing.T) {
 }
 
 func TestWatcherWithoutMove(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
 		t.Run("uidplus", func(t *testing.T) {
-			srv := start(t, serverOptions{NoMove: true})
+			srv := start(t, imaptest.Options{NoMove: true})
 			if srv.Caps().Has(imap.CapMove) {
 				t.Fatal("the server still advertises MOVE")
 			}
@@ -229,7 +231,7 @@ func TestWatcherWithoutMove(t *testing.T) {
 			eventually(t, 10*time.Second, "INBOX emptied", func() bool { return len(srv.UIDs(t, "INBOX")) == 0 })
 		})
 		t.Run("no uidplus: keyword", func(t *testing.T) {
-			srv := start(t, serverOptions{NoMove: true, NoUIDPlus: true})
+			srv := start(t, imaptest.Options{NoMove: true, NoUIDPlus: true})
 			rec := newRecorder()
 			for i := range 5 {
 				srv.Append(t, "INBOX", testMail(fmt.Sprintf("keyword-%d@test", i)))
@@ -258,7 +260,7 @@ func TestWatcherWithoutMove(t *testing.T) {
 			}
 		})
 		t.Run("failing copy deletes nothing", func(t *testing.T) {
-			srv := start(t, serverOptions{NoMove: true, ReadOnly: []string{"Processed"}})
+			srv := start(t, imaptest.Options{NoMove: true, ReadOnly: []string{"Processed"}})
 			rec := newRecorder()
 			srv.Append(t, "INBOX", testMail("stuck@test"))
 			startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
@@ -281,8 +283,8 @@ func TestWatcherWithoutMove(t *testing.T) {
 // TestWatcherFailingCopyKeepsMail checks the first step of the story above:
 // after a failed COPY the mail is still in INBOX and not \Deleted.
 func TestWatcherFailingCopyKeepsMail(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{NoMove: true, ReadOnly: []string{"Processed", "Quarantine"}})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{NoMove: true, ReadOnly: []string{"Processed", "Quarantine"}})
 		rec := newRecorder()
 		uid := srv.Append(t, "INBOX", testMail("kept@test"))
 		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
@@ -301,8 +303,8 @@ func TestWatcherFailingCopyKeepsMail(t *testing.T) {
 }
 
 func TestWatcherPoisonMail(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		rec := newRecorder()
 		rec.fail = func(m *Mail, id string) error {
 			if id == "poison@test" {
@@ -330,8 +332,8 @@ func TestWatcherPoisonMail(t *testing.T) {
 }
 
 func TestWatcherOversizeMailQuarantinedUnread(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		rec := newRecorder()
 		big := append(testMail("big@test"), bytes.Repeat([]byte("x"), 20000)...)
 		srv.Append(t, "INBOX", big)
@@ -352,8 +354,8 @@ func TestWatcherOversizeMailQuarantinedUnread(t *testing.T) {
 }
 
 func TestWatcherReconnectsMidFetch(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		const n = 30
 		for i := range n {
 			pad := 20000
@@ -400,8 +402,8 @@ func TestWatcherReconnectsMidFetch(t *testing.T) {
 }
 
 func TestWatcherUIDValidityChange(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		cp := FileCheckpoints{Dir: t.TempDir()}
 		rec := newRecorder()
 		for i := range 5 {
@@ -431,7 +433,7 @@ func TestWatcherUIDValidityChange(t *testing.T) {
 // (which parses it, as the service does) with the process's memory staying
 // within 64 MiB of what it was before.
 func TestWatcherStreamsLargeMail(t *testing.T) {
-	srv := startDovecot(t, serverOptions{}) // imapmemserver would hold the mail in this process
+	srv := imaptest.StartDovecot(t, imaptest.Options{}) // imapmemserver would hold the mail in this process
 	const size = 50 << 20
 	head := "From: customer@example.com\r\nSubject: big\r\nMessage-ID: <huge@test>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -618,7 +620,7 @@ func TestFileCheckpoints(t *testing.T) {
 // certificate made for the test; a certificate the client does not trust
 // is refused.
 func TestWatcherTLS(t *testing.T) {
-	srv := startDovecot(t, serverOptions{TLS: true}).(*dovecotServer)
+	srv := imaptest.StartDovecot(t, imaptest.Options{TLS: true}).(*imaptest.Dovecot)
 	for _, tt := range []struct {
 		security, addr string
 	}{
@@ -655,7 +657,7 @@ func TestWatcherTLS(t *testing.T) {
 // answering (its sockets stay open) is noticed by the liveness check and
 // replaced; mail keeps flowing.
 func TestWatcherNoticesDeadConnection(t *testing.T) {
-	srv := startDovecot(t, serverOptions{}).(*dovecotServer)
+	srv := imaptest.StartDovecot(t, imaptest.Options{}).(*imaptest.Dovecot)
 	rec := newRecorder()
 	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) {
 		c.Liveness, c.CommandTimeout = 500*time.Millisecond, time.Second
@@ -671,8 +673,8 @@ func TestWatcherNoticesDeadConnection(t *testing.T) {
 
 // TestWatcherPollsWithoutIdle: a server without IDLE is polled.
 func TestWatcherPollsWithoutIdle(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{NoIdle: true})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{NoIdle: true})
 		if srv.Caps().Has(imap.CapIdle) {
 			t.Fatal("the server still advertises IDLE")
 		}
@@ -686,7 +688,7 @@ func TestWatcherPollsWithoutIdle(t *testing.T) {
 
 // TestWatcherSeveralMailboxes: each mailbox is watched on its own.
 func TestWatcherSeveralMailboxes(t *testing.T) {
-	srv := startMemServer(t, serverOptions{})
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
 	rec := newRecorder()
 	srv.Append(t, "INBOX", testMail("inbox@test"))
 	srv.Append(t, "Support", testMail("support@test"))
@@ -705,8 +707,8 @@ func TestWatcherSeveralMailboxes(t *testing.T) {
 // the watcher returns, the mail stays in the mailbox (neither moved nor
 // deleted), and the next run handles it.
 func TestWatcherShutdownAbandonsSafely(t *testing.T) {
-	forEachServer(t, func(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-		srv := start(t, serverOptions{})
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
 		uid := srv.Append(t, "INBOX", testMail("slow@test"))
 		rec := newRecorder()
 		busy := make(chan struct{})
@@ -730,7 +732,7 @@ func TestWatcherShutdownAbandonsSafely(t *testing.T) {
 // TestWatcherLogsNoSecret: the password appears in no log line, even when
 // it is wrong.
 func TestWatcherLogsNoSecret(t *testing.T) {
-	srv := startMemServer(t, serverOptions{})
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
 	var logs syncBuffer
 	t.Setenv("TR_TEST_WRONG_PASSWORD", "wrong-Pa55word-xyz")
 	w, err := NewWatcher(WatcherConfig{

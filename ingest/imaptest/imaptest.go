@@ -1,11 +1,14 @@
-package ingest
+// Package imaptest runs IMAP servers for tests, the way net/http/httptest
+// runs HTTP servers: a real Dovecot daemon and go-imap's in-memory
+// imapmemserver behind one interface (Server).
+package imaptest
 
 // Shared IMAP test harness: a real Dovecot daemon and an in-memory
-// imapmemserver behind one interface (testServer), plus its self-test
+// imapmemserver behind one interface (Server), plus its self-test
 // TestIMAPTestServers.
 //
 // Both servers have two accounts on the same mailboxes: the worker's
-// (Username/Password, subject to serverOptions) and a private "harness" account
+// (Username/Password, subject to Options) and a private "harness" account
 // that the helpers (Append, UIDs, Bodies, Flags, ResetUIDValidity) use over
 // their own short-lived connections. The harness account is never read-only,
 // is never counted by Connections, and its connections are not the worker's.
@@ -16,7 +19,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -46,8 +48,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 )
 
-// testServer is an IMAP server the worker's tests run against.
-type testServer interface {
+// Server is an IMAP server the worker's tests run against.
+type Server interface {
 	Addr() string // "127.0.0.1:PORT", plaintext IMAP (no TLS)
 	Username() string
 	Password() string
@@ -75,7 +77,7 @@ type testServer interface {
 	Connections() int
 }
 
-type serverOptions struct {
+type Options struct {
 	NoMove    bool     // do not advertise MOVE
 	NoUIDPlus bool     // do not advertise UIDPLUS
 	NoIdle    bool     // do not advertise IDLE
@@ -95,7 +97,7 @@ const (
 )
 
 // removedCaps lists the capabilities the options take away.
-func (o serverOptions) removedCaps() []imap.Cap {
+func (o Options) removedCaps() []imap.Cap {
 	var l []imap.Cap
 	if o.NoMove {
 		l = append(l, imap.CapMove)
@@ -116,7 +118,7 @@ func imaptestSameMailbox(a, b string) bool {
 	return a == b
 }
 
-func (o serverOptions) isReadOnly(mailbox string) bool {
+func (o Options) isReadOnly(mailbox string) bool {
 	for _, ro := range o.ReadOnly {
 		if imaptestSameMailbox(ro, mailbox) {
 			return true
@@ -420,7 +422,7 @@ func (h *imapHarness) Flags(t testing.TB, mailbox string, uid imap.UID) []imap.F
 
 type memServer struct {
 	imapHarness
-	opts   serverOptions
+	opts   Options
 	user   *imapmemserver.User
 	server *imapserver.Server
 
@@ -580,8 +582,8 @@ func (l *memServerLogger) Printf(format string, args ...any) {
 	}
 }
 
-// startMemServer starts an imapmemserver on 127.0.0.1 on a free port with the options applied.
-func startMemServer(t *testing.T, opts serverOptions) testServer {
+// StartMemServer starts an imapmemserver on 127.0.0.1 on a free port with the options applied.
+func StartMemServer(t *testing.T, opts Options) Server {
 	t.Helper()
 	s := &memServer{
 		imapHarness: imapHarness{harnessPorts: map[int]bool{}},
@@ -817,9 +819,9 @@ func (c *imaptestCapFilterConn) Write(p []byte) (int, error) {
 // ---------------------------------------------------------------------------
 // Dovecot
 
-type dovecotServer struct {
+type Dovecot struct {
 	imapHarness
-	opts    serverOptions
+	opts    Options
 	dir     string
 	cfg     string
 	doveadm string
@@ -830,18 +832,18 @@ type dovecotServer struct {
 	clientTLS *tls.Config // trusts the server's certificate
 }
 
-// TLSAddr is the implicit-TLS listener (with serverOptions.TLS).
-func (s *dovecotServer) TLSAddr() string {
+// TLSAddr is the implicit-TLS listener (with Options.TLS).
+func (s *Dovecot) TLSAddr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.tlsPort))
 }
 
 // ClientTLS returns a client configuration that trusts the server's certificate.
-func (s *dovecotServer) ClientTLS() *tls.Config { return s.clientTLS.Clone() }
+func (s *Dovecot) ClientTLS() *tls.Config { return s.clientTLS.Clone() }
 
 // writeCertificate makes a self-signed certificate for 127.0.0.1 and
 // localhost, writes it and its key for Dovecot, and keeps a client
 // configuration that trusts it.
-func (s *dovecotServer) writeCertificate() error {
+func (s *Dovecot) writeCertificate() error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -1002,7 +1004,7 @@ func dovecotACLName(t testing.TB, name string) string {
 	return name
 }
 
-func (s *dovecotServer) writeConfig(imapCapability string) error {
+func (s *Dovecot) writeConfig(imapCapability string) error {
 	d := s.dir
 	ssl := "ssl = no"
 	if s.opts.TLS {
@@ -1070,17 +1072,17 @@ service anvil {
 	return os.WriteFile(s.cfg, []byte(b.String()), 0o644)
 }
 
-func (s *dovecotServer) groupName() string {
+func (s *Dovecot) groupName() string {
 	if _, err := user.LookupGroup("nogroup"); err == nil {
 		return "nogroup"
 	}
 	return "nobody"
 }
 
-// startDovecot starts a real Dovecot daemon listening on 127.0.0.1 on a free port, with a
+// StartDovecot starts a real Dovecot daemon listening on 127.0.0.1 on a free port, with a
 // throw-away directory, one passwd-file user, and the options applied; it is stopped (by its PID)
 // when the test ends. When Dovecot is not installed it calls t.Skip with a clear message.
-func startDovecot(t *testing.T, opts serverOptions) testServer {
+func StartDovecot(t *testing.T, opts Options) Server {
 	t.Helper()
 	dovecot := imaptestFindBinary("dovecot", "/usr/sbin/dovecot")
 	doveadm := imaptestFindBinary("doveadm", "/usr/bin/doveadm")
@@ -1105,7 +1107,7 @@ func startDovecot(t *testing.T, opts serverOptions) testServer {
 		}
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) }) // runs after the daemon is stopped (cleanups are LIFO)
-	s := &dovecotServer{
+	s := &Dovecot{
 		imapHarness: imapHarness{harnessPorts: map[int]bool{}},
 		opts:        opts,
 		dir:         dir,
@@ -1219,7 +1221,7 @@ func startDovecot(t *testing.T, opts serverOptions) testServer {
 
 // startDaemon runs `dovecot -F` and waits until it greets on s.port. retry
 // reports a failure that another port may cure (the port was taken).
-func (s *dovecotServer) startDaemon(t *testing.T, dovecot string) (retry bool, err error) {
+func (s *Dovecot) startDaemon(t *testing.T, dovecot string) (retry bool, err error) {
 	stderrPath := filepath.Join(s.dir, "dovecot.stderr")
 	stderr, err := os.Create(stderrPath)
 	if err != nil {
@@ -1362,7 +1364,7 @@ func imaptestWaitGone(pids []int, timeout time.Duration) bool {
 
 // KickConnections SIGKILLs every imap and imap-login process of this Dovecot:
 // the kernel closes their sockets at once, with no BYE, like a crash.
-func (s *dovecotServer) KickConnections(t testing.TB) {
+func (s *Dovecot) KickConnections(t testing.TB) {
 	t.Helper()
 	pids := dovecotChildren(s.pid, []string{"imap", "imap-login"})
 	for _, pid := range pids {
@@ -1377,7 +1379,7 @@ func (s *dovecotServer) KickConnections(t testing.TB) {
 // current connections: their sockets stay open but nothing answers, as
 // with a silently dead network path. New connections get new processes.
 // The frozen ones are killed when the test ends.
-func (s *dovecotServer) FreezeConnections(t testing.TB) {
+func (s *Dovecot) FreezeConnections(t testing.TB) {
 	t.Helper()
 	pids := dovecotChildren(s.pid, []string{"imap"})
 	for _, pid := range pids {
@@ -1390,7 +1392,7 @@ func (s *dovecotServer) FreezeConnections(t testing.TB) {
 	})
 }
 
-func (s *dovecotServer) doveadmRun(args ...string) (string, error) {
+func (s *Dovecot) doveadmRun(args ...string) (string, error) {
 	cmd := exec.Command(s.doveadm, append([]string{"-c", s.cfg}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.dir, "home"))
 	var out bytes.Buffer
@@ -1415,7 +1417,7 @@ func (s *dovecotServer) doveadmRun(args ...string) (string, error) {
 // with the mailbox selected are dropped (see below); one that slips through
 // gets Dovecot's own BYE at its next command ("IMAP session state is
 // inconsistent, please relogin").
-func (s *dovecotServer) ResetUIDValidity(t testing.TB, mailbox string) {
+func (s *Dovecot) ResetUIDValidity(t testing.TB, mailbox string) {
 	t.Helper()
 	status := func() uint32 {
 		hc := s.admin(t)
@@ -1464,7 +1466,7 @@ func (s *dovecotServer) ResetUIDValidity(t testing.TB, mailbox string) {
 
 // Connections counts the established TCP connections to Dovecot's port
 // (from /proc/net/tcp), leaving out the harness's own.
-func (s *dovecotServer) Connections() int {
+func (s *Dovecot) Connections() int {
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		return -1
@@ -1491,411 +1493,4 @@ func imaptestHexPort(addr string) (int, bool) {
 	}
 	v, err := strconv.ParseUint(p, 16, 16)
 	return int(v), err == nil
-}
-
-// ---------------------------------------------------------------------------
-// Self-test
-
-func TestIMAPTestServers(t *testing.T) {
-	servers := []struct {
-		name  string
-		start func(*testing.T, serverOptions) testServer
-	}{
-		{"memserver", startMemServer},
-		{"dovecot", startDovecot},
-	}
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			t.Parallel()
-			testIMAPTestServer(t, srv.start)
-		})
-	}
-}
-
-func imaptestMail(subject string) []byte {
-	return []byte("From: Alice <alice@example.com>\r\nTo: support@example.com\r\nSubject: " + subject +
-		"\r\nMessage-Id: <" + strings.ReplaceAll(subject, " ", ".") + "@example.com>\r\n\r\nHello,\r\nthis is " + subject + ".\r\n")
-}
-
-// imaptestClient logs in as the worker would.
-func imaptestClient(t *testing.T, s testServer, opts *imapclient.Options) *imapclient.Client {
-	t.Helper()
-	c, err := imapclient.DialInsecure(s.Addr(), opts)
-	if err != nil {
-		t.Fatalf("dial %s: %v", s.Addr(), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(s.Username(), s.Password()).Wait(); err != nil {
-		t.Fatalf("login: %v", err)
-	}
-	return c
-}
-
-func imaptestHasFlag(flags []imap.Flag, want imap.Flag) bool {
-	return slices.ContainsFunc(flags, func(f imap.Flag) bool { return strings.EqualFold(string(f), string(want)) })
-}
-
-func imaptestWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// imaptestStream is a deterministic mail of n bytes produced on the fly.
-type imaptestStream struct {
-	n, off int64
-	header []byte
-}
-
-func newImaptestStream(n int64) *imaptestStream {
-	return &imaptestStream{n: n, header: []byte("From: big@example.com\r\nSubject: big\r\n\r\n")}
-}
-
-func (m *imaptestStream) Read(p []byte) (int, error) {
-	if m.off >= m.n {
-		return 0, io.EOF
-	}
-	i := 0
-	for ; i < len(p) && m.off < m.n; i++ {
-		switch {
-		case m.off < int64(len(m.header)):
-			p[i] = m.header[m.off]
-		case m.off == m.n-2 || (m.off-int64(len(m.header)))%78 == 76:
-			p[i] = '\r'
-		case m.off == m.n-1 || (m.off-int64(len(m.header)))%78 == 77:
-			p[i] = '\n'
-		default:
-			p[i] = 'a' + byte(m.off%26)
-		}
-		m.off++
-	}
-	return i, nil
-}
-
-func testIMAPTestServer(t *testing.T, start func(*testing.T, serverOptions) testServer) {
-	t.Run("basics", func(t *testing.T) {
-		t.Parallel()
-		s := start(t, serverOptions{})
-		for _, c := range []imap.Cap{imap.CapMove, imap.CapUIDPlus, imap.CapIdle} {
-			if !s.Caps().Has(c) {
-				t.Errorf("default caps lack %s: %v", c, s.Caps())
-			}
-		}
-		if !strings.HasPrefix(s.Addr(), "127.0.0.1:") {
-			t.Errorf("Addr = %q", s.Addr())
-		}
-		if got := s.UIDs(t, "Nope"); len(got) != 0 {
-			t.Errorf("UIDs of a missing mailbox = %v", got)
-		}
-		if got := s.Bodies(t, "INBOX"); len(got) != 0 {
-			t.Errorf("Bodies of empty INBOX = %d", len(got))
-		}
-		m1, m2, m3 := imaptestMail("first mail"), imaptestMail("second mail"), imaptestMail("nested mail")
-		u1 := s.Append(t, "INBOX", m1)
-		u2 := s.Append(t, "INBOX", m2)
-		u3 := s.Append(t, "Support/Done", m3)
-		if u1 == 0 || u2 <= u1 || u3 == 0 {
-			t.Fatalf("Append UIDs: %d %d %d", u1, u2, u3)
-		}
-		if got := s.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{u1, u2}) {
-			t.Fatalf("UIDs(INBOX) = %v, want [%d %d]", got, u1, u2)
-		}
-		if got := s.UIDs(t, "Support/Done"); !slices.Equal(got, []imap.UID{u3}) {
-			t.Fatalf("UIDs(Support/Done) = %v", got)
-		}
-		if got := s.Bodies(t, "INBOX"); len(got) != 2 || !bytes.Equal(got[0], m1) || !bytes.Equal(got[1], m2) {
-			t.Fatalf("Bodies(INBOX) = %q", got)
-		}
-		if f := s.Flags(t, "INBOX", u1); imaptestHasFlag(f, imap.FlagSeen) || imaptestHasFlag(f, imap.FlagDeleted) {
-			t.Fatalf("fresh mail has flags %v", f)
-		}
-
-		// Flags set by the worker's own connection show up; \Deleted hides a message.
-		c := imaptestClient(t, s, nil)
-		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		err := c.Store(imap.UIDSetNum(u1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, "$Ticketed"}}, nil).Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f := s.Flags(t, "INBOX", u1); !imaptestHasFlag(f, imap.FlagSeen) || !imaptestHasFlag(f, "$Ticketed") {
-			t.Fatalf("Flags after STORE = %v", f)
-		}
-		if err := c.Store(imap.UIDSetNum(u2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			t.Fatal(err)
-		}
-		if got := s.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{u1}) {
-			t.Fatalf("UIDs after \\Deleted = %v", got)
-		}
-		if got := s.Bodies(t, "INBOX"); len(got) != 1 || !bytes.Equal(got[0], m1) {
-			t.Fatalf("Bodies after \\Deleted = %d", len(got))
-		}
-		if f := s.Flags(t, "INBOX", u2); !imaptestHasFlag(f, imap.FlagDeleted) {
-			t.Fatalf("Flags of deleted = %v", f)
-		}
-		// The helpers left the worker's view alone: Bodies did not set \Seen.
-		if f := s.Flags(t, "Support/Done", u3); imaptestHasFlag(f, imap.FlagSeen) {
-			t.Fatalf("Bodies set \\Seen: %v", f)
-		}
-
-		// A streamed mail (8 MiB, never in memory on the way in).
-		const big = 8 << 20
-		ub := s.AppendStream(t, "Big", big, newImaptestStream(big))
-		want := sha256.New()
-		io.Copy(want, newImaptestStream(big))
-		bodies := s.Bodies(t, "Big")
-		if got := s.UIDs(t, "Big"); !slices.Equal(got, []imap.UID{ub}) || len(bodies) != 1 ||
-			sha256.Sum256(bodies[0]) != [32]byte(want.Sum(nil)) {
-			t.Fatalf("streamed mail: UIDs %v, %d bodies", got, len(bodies))
-		}
-
-		// IDLE wakes up on Append.
-		newMail := make(chan uint32, 16)
-		ic := imaptestClient(t, s, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
-					select {
-					case newMail <- *d.NumMessages:
-					default:
-					}
-				}
-			},
-		}})
-		if _, err := ic.Select("Support/Done", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		idle, err := ic.Idle()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Append(t, "Support/Done", imaptestMail("wake up"))
-		select {
-		case n := <-newMail:
-			if n != 2 {
-				t.Errorf("IDLE reported %d messages, want 2", n)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("IDLE did not report the appended mail within 5 s")
-		}
-		if err := idle.Close(); err != nil {
-			t.Fatal(err)
-		}
-		idle.Wait()
-
-		// Connections: the two worker clients, not the harness's own.
-		if n := s.Connections(); n != 2 {
-			t.Errorf("Connections = %d, want 2", n)
-		}
-		c.Logout().Wait()
-		c.Close()
-		ic.Close()
-		imaptestWaitFor(t, "Connections() == 0", 5*time.Second, func() bool { return s.Connections() == 0 })
-	})
-
-	t.Run("kick", func(t *testing.T) {
-		t.Parallel()
-		s := start(t, serverOptions{})
-		s.Append(t, "INBOX", imaptestMail("kick"))
-		selected := imaptestClient(t, s, nil)
-		if _, err := selected.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		idling := imaptestClient(t, s, nil)
-		if _, err := idling.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		idle, err := idling.Idle()
-		if err != nil {
-			t.Fatal(err)
-		}
-		preLogin, err := imapclient.DialInsecure(s.Addr(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer preLogin.Close()
-		if err := preLogin.WaitGreeting(); err != nil {
-			t.Fatal(err)
-		}
-		imaptestWaitFor(t, "3 connections", 5*time.Second, func() bool { return s.Connections() == 3 })
-		began := time.Now()
-		s.KickConnections(t)
-		for name, c := range map[string]*imapclient.Client{"selected": selected, "idling": idling, "pre-login": preLogin} {
-			select {
-			case <-c.Closed():
-			case <-time.After(5 * time.Second):
-				t.Errorf("%s client not closed 5 s after KickConnections", name)
-			}
-		}
-		t.Logf("clients saw the kick within %v", time.Since(began))
-		if err := idle.Wait(); err == nil {
-			t.Errorf("IDLE ended without error after a kick")
-		}
-		imaptestWaitFor(t, "Connections() == 0", 5*time.Second, func() bool { return s.Connections() == 0 })
-		// The server still serves.
-		c := imaptestClient(t, s, nil)
-		if sel, err := c.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 1 {
-			t.Fatalf("after kick: select %v, %v", sel, err)
-		}
-	})
-
-	t.Run("uidvalidity", func(t *testing.T) {
-		t.Parallel()
-		s := start(t, serverOptions{})
-		for _, mbox := range []string{"INBOX", "Queue/Billing"} {
-			raw1, raw2 := imaptestMail(mbox+" one"), imaptestMail(mbox+" two")
-			u1 := s.Append(t, mbox, raw1)
-			s.Append(t, mbox, raw2)
-			c := imaptestClient(t, s, nil)
-			before, err := c.Select(mbox, nil).Wait()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Store(imap.UIDSetNum(u1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
-				t.Fatal(err)
-			}
-			ic := imaptestClient(t, s, nil)
-			if _, err := ic.Select(mbox, nil).Wait(); err != nil {
-				t.Fatal(err)
-			}
-			idle, err := ic.Idle()
-			if err != nil {
-				t.Fatal(err)
-			}
-			began := time.Now()
-			s.ResetUIDValidity(t, mbox)
-			// Stale sessions are dropped: an idling one by itself, a quiet one at its next command.
-			select {
-			case <-ic.Closed():
-				t.Logf("%s: idling session dropped %v after the reset began", mbox, time.Since(began))
-			case <-time.After(5 * time.Second):
-				t.Errorf("%s: idling session survived the UIDVALIDITY change", mbox)
-				ic.Close()
-			}
-			idle.Wait()
-			noopErr := c.Noop().Wait()
-			select {
-			case <-c.Closed():
-			case <-time.After(5 * time.Second):
-				t.Errorf("%s: session with the mailbox selected survived the UIDVALIDITY change (NOOP: %v)", mbox, noopErr)
-			}
-			c2 := imaptestClient(t, s, nil)
-			after, err := c2.Select(mbox, nil).Wait()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if after.UIDValidity == before.UIDValidity || after.NumMessages != 2 {
-				t.Fatalf("%s: UIDVALIDITY %d -> %d, messages %d -> %d", mbox, before.UIDValidity, after.UIDValidity, before.NumMessages, after.NumMessages)
-			}
-			uids := s.UIDs(t, mbox)
-			if bodies := s.Bodies(t, mbox); len(uids) != 2 || len(bodies) != 2 || !bytes.Equal(bodies[0], raw1) || !bytes.Equal(bodies[1], raw2) {
-				t.Fatalf("%s after reset: UIDs %v, %d bodies", mbox, uids, len(bodies))
-			}
-			if f := s.Flags(t, mbox, uids[0]); !imaptestHasFlag(f, imap.FlagSeen) {
-				t.Errorf("%s: flags lost in the reset: %v", mbox, f)
-			}
-			t.Logf("%s: UIDVALIDITY %d -> %d, UIDs now %v", mbox, before.UIDValidity, after.UIDValidity, uids)
-			c2.Close()
-		}
-	})
-
-	capCases := []struct {
-		name   string
-		opts   serverOptions
-		absent []imap.Cap
-	}{
-		{"NoMove", serverOptions{NoMove: true}, []imap.Cap{imap.CapMove}},
-		{"NoUIDPlus", serverOptions{NoUIDPlus: true}, []imap.Cap{imap.CapUIDPlus}},
-		{"NoIdle", serverOptions{NoIdle: true}, []imap.Cap{imap.CapIdle}},
-		{"NoAll", serverOptions{NoMove: true, NoUIDPlus: true, NoIdle: true}, []imap.Cap{imap.CapMove, imap.CapUIDPlus, imap.CapIdle}},
-	}
-	for _, tc := range capCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := start(t, tc.opts)
-			c := imaptestClient(t, s, nil)
-			seen := c.Caps() // as a fresh client sees it after login
-			for _, cs := range []imap.CapSet{s.Caps(), seen} {
-				for _, cp := range []imap.Cap{imap.CapMove, imap.CapUIDPlus, imap.CapIdle} {
-					if want := !slices.Contains(tc.absent, cp); cs.Has(cp) != want {
-						t.Errorf("caps %v: has %s = %v, want %v", cs, cp, cs.Has(cp), want)
-					}
-				}
-			}
-			// Mail still flows.
-			u := s.Append(t, "INBOX", imaptestMail(tc.name))
-			if got := s.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{u}) {
-				t.Fatalf("UIDs = %v", got)
-			}
-		})
-	}
-
-	t.Run("ReadOnly", func(t *testing.T) {
-		t.Parallel()
-		ro := []string{"Archive/Locked", "Frozen Folder"}
-		s := start(t, serverOptions{ReadOnly: ro})
-		c := imaptestClient(t, s, nil)
-		list, err := c.List("", "*", nil).Collect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range ro {
-			if !slices.ContainsFunc(list, func(l *imap.ListData) bool { return l.Mailbox == name }) {
-				t.Errorf("read-only folder %q not listed", name)
-			}
-		}
-		raw := imaptestMail("keep me")
-		u := s.Append(t, "INBOX", raw)
-		s.Append(t, "Open", imaptestMail("make Open exist"))
-		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		isNo := func(err error) bool {
-			var ie *imap.Error
-			return errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo
-		}
-		for _, name := range ro {
-			if _, err := c.Copy(imap.UIDSetNum(u), name).Wait(); !isNo(err) {
-				t.Errorf("COPY into %q: %v, want NO", name, err)
-			}
-			if _, err := c.Move(imap.UIDSetNum(u), name).Wait(); !isNo(err) {
-				t.Errorf("MOVE into %q: %v, want NO", name, err)
-			}
-			cmd := c.Append(name, int64(len(raw)), nil)
-			cmd.Write(raw)
-			cmd.Close()
-			if _, err := cmd.Wait(); !isNo(err) {
-				t.Errorf("APPEND into %q: %v, want NO", name, err)
-			}
-			if got := s.UIDs(t, name); len(got) != 0 {
-				t.Errorf("read-only %q got messages %v", name, got)
-			}
-		}
-		// The source message is untouched.
-		if got := s.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{u}) {
-			t.Fatalf("INBOX UIDs after refused COPY/MOVE = %v", got)
-		}
-		if f := s.Flags(t, "INBOX", u); imaptestHasFlag(f, imap.FlagDeleted) {
-			t.Fatalf("source flagged %v", f)
-		}
-		if b := s.Bodies(t, "INBOX"); len(b) != 1 || !bytes.Equal(b[0], raw) {
-			t.Fatal("source body changed")
-		}
-		// Other folders stay writable, and the harness can still deliver into read-only ones.
-		if _, err := c.Copy(imap.UIDSetNum(u), "Open").Wait(); err != nil {
-			t.Fatalf("COPY into a normal folder: %v", err)
-		}
-		if got := s.UIDs(t, "Open"); len(got) != 2 {
-			t.Fatalf("Open UIDs = %v", got)
-		}
-		ru := s.Append(t, ro[0], imaptestMail("harness delivery"))
-		if got := s.UIDs(t, ro[0]); !slices.Equal(got, []imap.UID{ru}) {
-			t.Fatalf("harness Append into read-only folder: UIDs %v", got)
-		}
-	})
 }
