@@ -56,6 +56,14 @@ type Ticket struct {
 	Attachments   []ingest.Attachment `json:"attachments"`
 	KeyExposed    bool                `json:"key_exposed"`
 	ParseProblems []string            `json:"parse_problems"`
+	// Raw names the raw mail in the object store; null in a dry run.
+	Raw *RawRef `json:"raw"`
+}
+
+// RawRef names a raw mail kept in a JetStream object store.
+type RawRef struct {
+	Bucket string `json:"bucket"`
+	Name   string `json:"name"`
 }
 
 // From is the sender as the From header gives it. Problem is set when the

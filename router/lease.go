@@ -1,0 +1,161 @@
+package router
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Leases spreads mailboxes across the replicas that share one NATS: each
+// mailbox is worked by one replica at a time, under a lease kept in a
+// key-value bucket whose entries expire after TTL unless renewed. A
+// replica that dies stops renewing, and the others take its mailboxes
+// over within TTL plus one renewal period; as replicas come and go, each
+// holds about its fair share of the mailboxes.
+type Leases struct {
+	JS      *JetStream
+	Replica string        // this replica's id
+	TTL     time.Duration // the buckets' entry TTL (Provision's leaseTTL)
+	Log     zerolog.Logger
+}
+
+// lease is a mailbox this replica holds.
+type lease struct {
+	revision uint64
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Run holds leases and runs work for each mailbox it holds, until ctx is
+// done. work's context ends when the lease is lost or given up, and work
+// must then return. On return every lease is released at once, so that
+// another replica takes over without waiting for the TTL.
+func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx context.Context, mailbox string)) {
+	held := map[string]*lease{}
+	stop := func(mailbox string, release bool) {
+		h := held[mailbox]
+		h.cancel()
+		<-h.done
+		delete(held, mailbox)
+		if release {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := l.JS.Leases.Delete(rctx, mailboxKey(mailbox), jetstream.LastRevision(h.revision)); err != nil {
+				l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease not released; it expires by itself")
+			}
+		}
+	}
+	defer func() {
+		for mailbox := range held {
+			stop(mailbox, true)
+		}
+	}()
+
+	tick := time.NewTicker(l.TTL / 3)
+	defer tick.Stop()
+	for {
+		l.round(ctx, mailboxes, held, stop, work)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// round renews the leases held, gives up those beyond the fair share, and
+// takes free mailboxes up to it.
+func (l *Leases) round(ctx context.Context, mailboxes []string, held map[string]*lease, stop func(string, bool), work func(context.Context, string)) {
+	rctx, cancel := context.WithTimeout(ctx, l.TTL/3)
+	defer cancel()
+	if _, err := l.JS.Replicas.Put(rctx, replicaKey(l.Replica), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		l.Log.Warn().Err(err).Msg("replica heartbeat failed")
+	}
+	for mailbox, h := range held {
+		rev, err := l.JS.Leases.Update(rctx, mailboxKey(mailbox), []byte(l.Replica), h.revision)
+		if err != nil {
+			l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease lost: stopping work on the mailbox")
+			stop(mailbox, false)
+			continue
+		}
+		h.revision = rev
+	}
+	share := l.share(rctx, len(mailboxes))
+	for len(held) > share { // others joined: hand back the surplus
+		mailbox := slices.Max(keysOf(held))
+		l.Log.Info().Str("mailbox", mailbox).Int("share", share).Msg("lease given up for another replica")
+		stop(mailbox, true)
+	}
+	for _, mailbox := range l.order(mailboxes) {
+		if len(held) >= share {
+			break
+		}
+		if held[mailbox] != nil {
+			continue
+		}
+		rev, err := l.JS.Leases.Create(rctx, mailboxKey(mailbox), []byte(l.Replica))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease not taken")
+			}
+			continue
+		}
+		wctx, wcancel := context.WithCancel(ctx)
+		h := &lease{revision: rev, cancel: wcancel, done: make(chan struct{})}
+		held[mailbox] = h
+		l.Log.Info().Str("mailbox", mailbox).Msg("lease taken")
+		go func() {
+			defer close(h.done)
+			work(wctx, mailbox)
+		}()
+	}
+}
+
+// share is this replica's fair share of n mailboxes among the live
+// replicas (at least one: this one).
+func (l *Leases) share(ctx context.Context, n int) int {
+	live := 1
+	if keys, err := l.JS.Replicas.Keys(ctx); err == nil {
+		live = max(len(keys), 1)
+	}
+	return (n + live - 1) / live
+}
+
+// order lists the mailboxes starting at a place that depends on the
+// replica, so that replicas starting together reach for different ones.
+func (l *Leases) order(mailboxes []string) []string {
+	if len(mailboxes) == 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(l.Replica))
+	start := int(h.Sum32() % uint32(len(mailboxes)))
+	return append(slices.Clone(mailboxes[start:]), mailboxes[:start]...)
+}
+
+func replicaKey(id string) string {
+	return "replica." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Holder returns the replica holding mailbox's lease, or "".
+func (l *Leases) Holder(ctx context.Context, mailbox string) string {
+	e, err := l.JS.Leases.Get(ctx, mailboxKey(mailbox))
+	if err != nil {
+		return ""
+	}
+	return string(e.Value())
+}
