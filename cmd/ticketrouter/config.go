@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,53 @@ type Config struct {
 	SubjectPrefix string `yaml:"subject_prefix"`
 	// SenderAuth says how senders are authenticated.
 	SenderAuth SenderAuthConfig `yaml:"sender_auth"`
+
+	// IMAP is the support mailbox (run only).
+	IMAP IMAPConfig `yaml:"imap"`
+	// NATS is where tickets go (run, queue).
+	NATS router.NATSConfig `yaml:"nats"`
+	// HTTP serves /healthz, /readyz and /metrics (run only).
+	HTTP HTTPConfig `yaml:"http"`
+	// Log sets the log level and format.
+	Log LogConfig `yaml:"log"`
+	// Replica identifies this process among several working one NATS.
+	Replica ReplicaConfig `yaml:"replica"`
+}
+
+// IMAPConfig is the mailbox side of the service: ingest.WatcherConfig as
+// a file spells it.
+type IMAPConfig struct {
+	Addr          string         `yaml:"addr"`     // host:port
+	Security      string         `yaml:"security"` // tls (default), starttls, plain
+	AllowInsecure bool           `yaml:"allow_insecure"`
+	CAFile        string         `yaml:"ca_file"` // trust this CA instead of the system roots
+	Username      string         `yaml:"username"`
+	Mechanism     string         `yaml:"mechanism"` // login (default), plain, xoauth2, oauthbearer
+	Secret        *ingest.Secret `yaml:"secret"`    // the password or the OAuth2 access token
+	Mailboxes     []string       `yaml:"mailboxes"`
+	Processed     string         `yaml:"processed"`
+	Quarantine    string         `yaml:"quarantine"`
+	MaxSize       int64          `yaml:"max_size"` // bytes
+	MaxAttempts   int            `yaml:"max_attempts"`
+	PollInterval  time.Duration  `yaml:"poll_interval"`
+	Liveness      time.Duration  `yaml:"liveness"`
+}
+
+// HTTPConfig is the operator's HTTP listener.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // host:port; 127.0.0.1:8080 when empty; "off" turns it off
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // auto (default: console on a terminal, else JSON), json, console
+}
+
+// ReplicaConfig identifies a replica and paces its mailbox leases.
+type ReplicaConfig struct {
+	ID       string        `yaml:"id"`        // hostname-pid when empty
+	LeaseTTL time.Duration `yaml:"lease_ttl"` // a dead replica's mailboxes are taken over within it; 10s
 }
 
 // SenderAuthConfig is rules.SenderAuth with the settings of the DKIM
@@ -48,18 +96,101 @@ func loadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
-		// Errors start with the field they are about: find its line.
-		section, field, _ := strings.Cut(err.Error(), ":")
-		section, field, _ = strings.Cut(section, ".")
-		return nil, fmt.Errorf("%s:%d: %w", path, rules.YAMLLine(data, section, strings.TrimSpace(field)), err)
+		return nil, fieldError(path, data, err)
 	}
+	c.applyDefaults()
+	// Paths in the file are relative to the file; those in the
+	// environment (applied after) to the working directory.
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.Accounts, &c.Policy} {
+	for _, p := range c.paths() {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	c.applyEnv()
 	return &c, nil
+}
+
+// Environment variables that override the file's secrets, so that a
+// deployment can keep every secret out of the file.
+const (
+	envIMAPSecret      = "TICKETROUTER_IMAP_SECRET"      // the IMAP password or OAuth2 token
+	envNATSPassword    = "TICKETROUTER_NATS_PASSWORD"    // with nats.user
+	envNATSNKeySeed    = "TICKETROUTER_NATS_NKEY_SEED"   // an NKey seed
+	envNATSCredentials = "TICKETROUTER_NATS_CREDENTIALS" // path of a credentials file
+)
+
+func (c *Config) applyEnv() {
+	if os.Getenv(envIMAPSecret) != "" {
+		c.IMAP.Secret = &ingest.Secret{Env: envIMAPSecret}
+	}
+	if os.Getenv(envNATSPassword) != "" {
+		c.NATS.Password = &ingest.Secret{Env: envNATSPassword}
+	}
+	if os.Getenv(envNATSNKeySeed) != "" {
+		c.NATS.NKeySeed = &ingest.Secret{Env: envNATSNKeySeed}
+	}
+	if v := os.Getenv(envNATSCredentials); v != "" {
+		c.NATS.Credentials = v
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Replica.ID == "" {
+		host, _ := os.Hostname()
+		c.Replica.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Replica.LeaseTTL <= 0 {
+		c.Replica.LeaseTTL = 10 * time.Second
+	}
+	if len(c.IMAP.Mailboxes) == 0 {
+		c.IMAP.Mailboxes = []string{"INBOX"}
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+}
+
+// paths lists the file paths of the configuration, to resolve relative ones.
+func (c *Config) paths() []*string {
+	ps := []*string{&c.Accounts, &c.Policy, &c.IMAP.CAFile, &c.NATS.Credentials, &c.NATS.CAFile,
+		&c.NATS.CertFile, &c.NATS.KeyFile, &c.NATS.Embedded.StoreDir}
+	for _, s := range []*ingest.Secret{c.IMAP.Secret, c.NATS.Password, c.NATS.NKeySeed} {
+		if s != nil {
+			ps = append(ps, &s.File)
+		}
+	}
+	return ps
+}
+
+// checkRun reports what the service needs that route does not: the
+// accounts, the mailbox, NATS. The error begins with the field.
+func (c *Config) checkRun() error {
+	if c.Accounts == "" {
+		return errors.New("accounts: missing")
+	}
+	w := ingest.WatcherConfig{
+		Addr: c.IMAP.Addr, Security: c.IMAP.Security, AllowInsecure: c.IMAP.AllowInsecure,
+		Username: c.IMAP.Username, Mechanism: c.IMAP.Mechanism, Secret: c.IMAP.Secret,
+		Mailboxes: c.IMAP.Mailboxes, Processed: c.IMAP.Processed, Quarantine: c.IMAP.Quarantine,
+	}
+	if err := w.Check(); err != nil {
+		return fmt.Errorf("imap.%w", err)
+	}
+	if err := c.NATS.Check(); err != nil {
+		return err
+	}
+	if c.Replica.LeaseTTL < 3*time.Second {
+		return fmt.Errorf("replica.lease_ttl: %s is too short (want at least 3s)", c.Replica.LeaseTTL)
+	}
+	return nil
+}
+
+// fieldError prefixes err, which begins with a field path ("imap.addr:"),
+// with the file and the line where that field is written.
+func fieldError(path string, data []byte, err error) error {
+	head, _, _ := strings.Cut(err.Error(), ":")
+	return fmt.Errorf("%s:%d: %w", path, rules.YAMLLine(data, strings.Split(strings.TrimSpace(head), ".")...), err)
 }
 
 // check reports what is wrong with the settings; the error begins with the

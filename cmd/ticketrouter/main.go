@@ -33,7 +33,9 @@ const (
 const usage = `usage: ticketrouter <command> [flags]
 
 commands:
-  route    route saved mails through the policy and print their tickets
+  run      watch the mailbox and publish tickets (the service)
+  route    route saved mails through the policy and print their tickets (a dry run)
+  config   check a configuration file: ticketrouter config check FILE
 
 Run 'ticketrouter <command> -h' for a command's flags.
 `
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "route":
 		return route(ctx, args[1:], stdin, stdout, stderr)
+	case "run":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
@@ -110,16 +110,17 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return code
 }
 
-// mailRouter holds what routing a mail needs: the policy, the directory,
-// the sender authentication settings and the rate limiter.
+// mailRouter holds what deciding a mail needs: the policy, the directory
+// (swapped whole when the accounts file changes), the sender
+// authentication settings and the rate limiter. route and run share it,
+// so a dry run decides exactly as the service does.
 type mailRouter struct {
 	policy  *rules.Policy
-	dir     *rules.Directory
+	dir     atomic.Pointer[rules.Directory]
 	auth    rules.SenderAuth
 	dkim    *ingest.DKIMVerifier // nil: DKIM not checked
 	limiter rules.RateLimiter
 	prefix  string
-	parser  ingest.Parser
 }
 
 func newRouter(cfg *Config) (*mailRouter, error) {
@@ -135,11 +136,17 @@ func newRouter(cfg *Config) (*mailRouter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mailRouter{
-		policy: policy, dir: dir, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.dkimVerifier(),
+	m := &mailRouter{
+		policy: policy, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.dkimVerifier(),
 		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.prefix(),
-	}, nil
+	}
+	m.dir.Store(dir)
+	return m, nil
 }
+
+// spoolMemory is how much of a mail is held in memory; the rest of a
+// larger one goes to a temporary file.
+const spoolMemory = 1 << 20
 
 // routeFile reads one mail ("-" is stdin) and returns its ticket.
 func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader) (*router.Ticket, *rules.Decision, error) {
@@ -159,28 +166,30 @@ func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader
 	return t, d, nil
 }
 
-// routeMessage is the whole route of one raw mail: parse, check its DKIM
-// signatures when the settings ask for it, decide, rate-limit, ticket.
+// routeMessage is the whole route of one raw mail.
 func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Ticket, *rules.Decision, error) {
-	var raw []byte
-	if m.dkim != nil { // the message is read twice: keep it
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, nil, err
-		}
-		raw, r = b, bytes.NewReader(b)
+	sp, err := ingest.NewSpool(r, spoolMemory, "")
+	if err != nil {
+		return nil, nil, err
 	}
-	req, err := m.parser.Parse(r)
+	defer sp.Close()
+	return m.ticket(ctx, &ingest.Parser{}, sp)
+}
+
+// ticket decides one spooled mail: parse, check its DKIM signatures when
+// the settings ask for it, decide, rate-limit, and build its ticket.
+func (m *mailRouter) ticket(ctx context.Context, p *ingest.Parser, sp *ingest.Spool) (*router.Ticket, *rules.Decision, error) {
+	req, err := p.Parse(sp.Reader())
 	if err != nil {
 		return nil, nil, err
 	}
 	if m.dkim != nil {
-		if req.DKIM, err = m.dkim.Verify(ctx, bytes.NewReader(raw)); err != nil {
+		if req.DKIM, err = m.dkim.Verify(ctx, sp.Reader()); err != nil {
 			return nil, nil, err
 		}
 		req.DKIMChecked = true
 	}
-	d := rules.Decide(m.policy, m.dir, m.auth, req)
+	d := rules.Decide(m.policy, m.dir.Load(), m.auth, req)
 	m.policy.RateLimit(req, d, m.limiter, time.Now())
 	return router.NewTicket(m.prefix, req, d), d, nil
 }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ticketrouter/ticketrouter/router"
+)
+
+// metrics counts what the service does, for Prometheus, and keeps the
+// state /readyz reports. It is the watchers' ingest.WatcherObserver.
+type metrics struct {
+	reg         *prometheus.Registry
+	fetched     *prometheus.CounterVec
+	tickets     *prometheus.CounterVec
+	duplicates  prometheus.Counter
+	quarantined *prometheus.CounterVec
+	reconnects  *prometheus.CounterVec
+	backlog     *prometheus.GaugeVec
+	oldest      *prometheus.GaugeVec
+	latency     prometheus.Histogram
+
+	mu        sync.Mutex
+	connected map[string]bool      // mailboxes this replica works, and whether connected
+	since     map[string]time.Time // arrival of each mailbox's oldest waiting mail
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketrouter_mails_fetched_total", Help: "Mails read from the mailbox to be handled."}, []string{"mailbox"}),
+		tickets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketrouter_tickets_published_total", Help: "Tickets published, by colour and disposition."}, []string{"colour", "disposition"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketrouter_tickets_duplicate_total", Help: "Mails whose ticket was already published (a retry)."}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketrouter_mails_quarantined_total", Help: "Mails moved to the quarantine folder."}, []string{"mailbox"}),
+		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketrouter_imap_reconnects_total", Help: "IMAP connections lost and retried."}, []string{"mailbox"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketrouter_backlog_mails", Help: "Mails waiting in the mailbox."}, []string{"mailbox"}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketrouter_oldest_unprocessed_age_seconds", Help: "Age of the oldest mail waiting in the mailbox (0: none)."}, []string{"mailbox"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ticketrouter_publish_seconds", Help: "Time to store a raw mail and publish its ticket, acknowledged.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		connected: map[string]bool{},
+		since:     map[string]time.Time{},
+	}
+	m.reg.MustRegister(m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) published(t *router.Ticket, d time.Duration, new bool) {
+	if !new {
+		m.duplicates.Inc()
+		return
+	}
+	m.tickets.WithLabelValues(t.Colour, t.Disposition).Inc()
+	m.latency.Observe(d.Seconds())
+}
+
+// The ingest.WatcherObserver methods.
+
+func (m *metrics) Connected(mailbox string)   { m.setConnected(mailbox, true) }
+func (m *metrics) Fetched(mailbox string)     { m.fetched.WithLabelValues(mailbox).Inc() }
+func (m *metrics) Moved(mailbox string)       {}
+func (m *metrics) Quarantined(mailbox string) { m.quarantined.WithLabelValues(mailbox).Inc() }
+
+func (m *metrics) Disconnected(mailbox string, err error) {
+	m.reconnects.WithLabelValues(mailbox).Inc()
+	m.setConnected(mailbox, false)
+}
+
+func (m *metrics) Backlog(mailbox string, waiting int, oldest time.Time) {
+	m.backlog.WithLabelValues(mailbox).Set(float64(waiting))
+	m.mu.Lock()
+	m.since[mailbox] = oldest
+	m.mu.Unlock()
+}
+
+func (m *metrics) setConnected(mailbox string, up bool) {
+	m.mu.Lock()
+	m.connected[mailbox] = up
+	m.mu.Unlock()
+}
+
+// working marks a mailbox this replica holds (or, with up false, no
+// longer holds) the lease of.
+func (m *metrics) working(mailbox string, holds bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if holds {
+		m.connected[mailbox] = false
+	} else {
+		delete(m.connected, mailbox)
+		delete(m.since, mailbox)
+	}
+}
+
+// refresh updates the gauges that age with time.
+func (m *metrics) refresh() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for mailbox, t := range m.since {
+		age := 0.0
+		if !t.IsZero() {
+			age = time.Since(t).Seconds()
+		}
+		m.oldest.WithLabelValues(mailbox).Set(age)
+	}
+}
+
+// notReady lists why the replica is not ready: NATS, and each mailbox it
+// holds that is not connected. A replica holding no mailbox (a standby)
+// is ready.
+func (m *metrics) notReady(nc *nats.Conn, provisioned bool) []string {
+	var why []string
+	if nc == nil || !nc.IsConnected() {
+		why = append(why, "NATS not connected")
+	}
+	if !provisioned {
+		why = append(why, "JetStream not provisioned")
+	}
+	m.mu.Lock()
+	for mailbox, up := range m.connected {
+		if !up {
+			why = append(why, "IMAP mailbox "+mailbox+" not connected")
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(why)
+	return why
+}
+
+// handler serves /healthz, /readyz and /metrics.
+func (m *metrics) handler(ready func() []string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if why := ready(); len(why) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, strings.Join(why, "\n"))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	prom := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		m.refresh()
+		prom.ServeHTTP(w, r)
+	})
+	return mux
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+	"github.com/ticketrouter/ticketrouter/router"
+)
+
+// startService runs a replica in-process against srv with an embedded
+// NATS (or natsURL), until the test ends; it returns once the replica
+// serves.
+func startService(t *testing.T, srv imaptest.Server, natsURL string, adjust func(*Config)) (*service, context.CancelFunc) {
+	t.Helper()
+	accounts, err := filepath.Abs("examples/accounts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TICKETROUTER_TEST_IMAP_PW", srv.Password())
+	cfg := fmt.Sprintf(`accounts: %s
+imap:
+  addr: %s
+  security: plain
+  username: %s
+  secret: {env: TICKETROUTER_TEST_IMAP_PW}
+  liveness: 2s
+nats:
+  url: %q
+  embedded: {store_dir: nats, port: -1}
+http:
+  listen: 127.0.0.1:0
+replica:
+  lease_ttl: 3s
+`, accounts, srv.Addr(), srv.Username(), natsURL)
+	if natsURL != "" {
+		cfg = strings.Replace(cfg, "  embedded: {store_dir: nats, port: -1}\n", "", 1)
+	}
+	path := filepath.Join(t.TempDir(), "ticketrouter.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadRunConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adjust != nil {
+		adjust(c)
+	}
+	s := &service{cfg: c, log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), metrics: newMetrics(), ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("service: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("the service did not stop within 20 s")
+		}
+	})
+	select {
+	case <-s.ready:
+	case err := <-done:
+		t.Fatalf("service stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the service was not ready within 30 s")
+	}
+	return s, cancel
+}
+
+// streamTickets returns every ticket in the stream, by subject.
+func streamTickets(t *testing.T, js jetstream.JetStream, stream string) map[string][]router.Ticket {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := info.CachedInfo().State.Msgs
+	out := map[string][]router.Ticket{}
+	for i := uint64(0); i < n; i++ {
+		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("message %d of %d: %v", i+1, n, err)
+		}
+		var tk router.Ticket
+		if err := json.Unmarshal(msg.Data(), &tk); err != nil {
+			t.Fatalf("%s: not a ticket: %v", msg.Subject(), err)
+		}
+		out[msg.Subject()] = append(out[msg.Subject()], tk)
+	}
+	return out
+}
+
+// TestRunEndToEnd: the example mails delivered to Dovecot come out as
+// tickets on the subjects of their policy rows, their raw mails stored,
+// the mails moved to the processed folder; health and metrics answer.
+func TestRunEndToEnd(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	files, _ := filepath.Glob("examples/mail/*.eml")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Append(t, "INBOX", raw)
+	}
+	s, _ := startService(t, srv, "", nil)
+	deadline := time.Now().Add(60 * time.Second)
+	for len(srv.UIDs(t, "Processed")) < len(files) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d mails processed", len(srv.UIDs(t, "Processed")), len(files))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(srv.UIDs(t, "INBOX")); n != 0 {
+		t.Errorf("INBOX still holds %d mails", n)
+	}
+	tickets := streamTickets(t, s.js.JS, "TICKETS")
+	want := map[string]int{
+		"helpdesk.tickets.deadletter": 1, "helpdesk.tickets.ignored": 1, "helpdesk.tickets.red.blocked": 1,
+		"helpdesk.tickets.green.code-signing": 1, "helpdesk.tickets.blue.verified": 1, "helpdesk.tickets.blue.refer-to-web-host": 1,
+		"helpdesk.tickets.red.verified": 1, "helpdesk.tickets.red.refer-to-reseller": 1, "helpdesk.tickets.pink.self-service": 1,
+		"helpdesk.tickets.pink.verified": 1, "helpdesk.tickets.pink.needs-verification": 1, "helpdesk.tickets.green.self-service": 1,
+		"helpdesk.tickets.green.verified": 1, "helpdesk.tickets.green.needs-verification": 1, "helpdesk.tickets.unknown.unmatched": 1,
+	}
+	for subject, n := range want {
+		if len(tickets[subject]) != n {
+			t.Errorf("%s: %d tickets, want %d", subject, len(tickets[subject]), n)
+		}
+	}
+	if len(tickets) != len(want) {
+		t.Errorf("subjects %v", keysOf(tickets))
+	}
+	// Every ticket names its raw mail, which holds the mail's bytes.
+	for _, list := range tickets {
+		for _, tk := range list {
+			if tk.Raw == nil {
+				t.Fatalf("ticket %s has no raw mail", tk.ID)
+			}
+			raw, err := s.js.Raw.GetBytes(context.Background(), tk.Raw.Name)
+			if err != nil || int64(len(raw)) != tk.Size {
+				t.Errorf("raw mail of %s: %d bytes, %v; want %d", tk.ID, len(raw), err, tk.Size)
+			}
+		}
+	}
+	// The operator's endpoints.
+	addr := "http://" + s.httpAddr
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "ticketrouter_tickets_published_total"} {
+		resp, err := http.Get(addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
