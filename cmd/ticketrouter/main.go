@@ -36,6 +36,7 @@ commands:
   run      watch the mailbox and publish tickets (the service)
   route    route saved mails through the policy and print their tickets (a dry run)
   config   check a configuration file: ticketrouter config check FILE
+  queue    list the agents' queues, or claim the next ticket of one (agents)
 
 Run 'ticketrouter <command> -h' for a command's flags.
 `
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "queue":
+		return queueCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,0 +1,717 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/router"
+)
+
+func queueUsage() string {
+	return `usage: ticketrouter queue list [--config FILE] [--nats URL] [--json]
+       ticketrouter queue next COLOUR [--config FILE] [--nats URL] [--json] [--ack | --nak | --term] [--wait DURATION]
+
+list  shows, for each queue, the tickets waiting (not yet delivered), claimed
+      (delivered, not yet acknowledged) and the age of the oldest of each.
+next  claims one ticket of a queue and shows it. --ack: done; --nak: put it
+      back, it is delivered again; --term: never delivered again. Without
+      them the ticket stays claimed until the queue's ack wait runs out.
+
+queues: ` + strings.Join(router.Queues(), ", ") + "\n"
+}
+
+// defaultNATSURL is the embedded server's default listener.
+const defaultNATSURL = "nats://127.0.0.1:4222"
+
+// queueCmd implements 'ticketrouter queue': the agents' view of the
+// JetStream consumers that Provision creates, one per queue.
+func queueCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, queueUsage())
+		return exitUsage
+	}
+	switch args[0] {
+	case "list":
+		return queueList(ctx, args[1:], stdout, stderr)
+	case "next":
+		return queueNext(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, queueUsage())
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "ticketrouter queue: unknown subcommand %q\n\n%s", args[0], queueUsage())
+		return exitUsage
+	}
+}
+
+// queueFlags are the flags list and next share.
+type queueFlags struct {
+	config  string
+	natsURL string
+	json    bool
+}
+
+func (q *queueFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&q.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
+	fs.StringVar(&q.natsURL, "nats", "", "NATS server `URL`, overriding the config; "+defaultNATSURL+" without either")
+	fs.BoolVar(&q.json, "json", false, "print JSON instead of the readable view")
+}
+
+// parseInterspersed parses flags placed before, between and after the
+// positional arguments ("next green --ack" as well as "next --ack green"),
+// and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// queueConn is a connection to the service's JetStream.
+type queueConn struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	url    string
+	stream string
+	prefix string
+}
+
+// connect reads the configuration, if any, and connects: --nats wins over
+// the config's nats.url; a config without a URL means the embedded server
+// on its configured listener; nothing at all means defaultNATSURL.
+func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
+	cfg := &Config{}
+	if q.config != "" {
+		c, err := loadConfig(q.config)
+		if err != nil {
+			return nil, err
+		}
+		cfg = c
+		if err := cfg.NATS.Check(); err != nil {
+			return nil, fmt.Errorf("%s: %w", q.config, err)
+		}
+	}
+	ncfg := cfg.NATS
+	if q.natsURL != "" {
+		ncfg.URL = q.natsURL
+	}
+	if ncfg.URL == "" {
+		ncfg.URL = defaultNATSURL
+		if q.config != "" {
+			e := ncfg.WithDefaults().Embedded
+			if e.Port < 0 {
+				return nil, fmt.Errorf("%s: nats.embedded.port is %d (any free port): pass --nats URL", q.config, e.Port)
+			}
+			host := e.Host
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				host = "127.0.0.1"
+			}
+			ncfg.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(e.Port))
+		}
+	}
+	ncfg.Embedded = router.EmbeddedConfig{}
+	nc, err := router.Connect(ctx, ncfg, nil, "ticketrouter queue", zerolog.Nop())
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("JetStream: %w", err)
+	}
+	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: cfg.prefix()}, nil
+}
+
+// streamError explains a missing stream or consumer.
+func (c *queueConn) streamError(err error, what string) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("stream %s not found at %s: 'ticketrouter run' creates it (or pass the service's --config)", c.stream, c.url)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("consumer %s not found in stream %s at %s: 'ticketrouter run' creates it", what, c.stream, c.url)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrJetStreamNotEnabled):
+		return fmt.Errorf("JetStream is not enabled at %s", c.url)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// queueStatus is one row of 'queue list'.
+type queueStatus struct {
+	Queue   string `json:"queue"`
+	Subject string `json:"subject"` // the consumer's filter
+	// Waiting have not been delivered yet (consumer NumPending).
+	Waiting uint64 `json:"waiting"`
+	// Claimed were delivered and are not acknowledged yet (NumAckPending):
+	// being worked, or put back (nak, ack wait expired) and due again.
+	Claimed uint64 `json:"claimed"`
+	Pending uint64 `json:"pending"` // waiting + claimed
+	// OldestWaiting is the next ticket never delivered; OldestClaimed the
+	// oldest one delivered and not acknowledged. Null when there is none.
+	OldestWaiting *oldestTicket `json:"oldest_waiting"`
+	OldestClaimed *oldestTicket `json:"oldest_claimed"`
+	Error         string        `json:"error,omitempty"`
+}
+
+// oldestTicket locates a ticket in the stream and says how long it has
+// been there.
+type oldestTicket struct {
+	StreamSeq  uint64    `json:"stream_seq"`
+	Subject    string    `json:"subject"`
+	TicketID   string    `json:"ticket_id,omitempty"` // the Nats-Msg-Id it was published with
+	Published  time.Time `json:"published"`
+	AgeSeconds float64   `json:"age_seconds"`
+}
+
+// queueListing is the document 'queue list --json' prints.
+type queueListing struct {
+	Stream string        `json:"stream"`
+	Prefix string        `json:"prefix"`
+	At     time.Time     `json:"at"`
+	Queues []queueStatus `json:"queues"`
+}
+
+func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("queue list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var qf queueFlags
+	qf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ticketrouter queue list [--config FILE] [--nats URL] [--json]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "ticketrouter queue list: unexpected argument %q\n", pos[0])
+		fs.Usage()
+		return exitUsage
+	}
+	conn, err := qf.connect(ctx)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	defer conn.nc.Close()
+
+	stream, err := conn.js.Stream(ctx, conn.stream)
+	if err != nil {
+		printError(stderr, conn.streamError(err, "stream "+conn.stream))
+		return exitError
+	}
+	listing := queueListing{Stream: conn.stream, Prefix: conn.prefix, At: time.Now().UTC().Truncate(time.Millisecond)}
+	code := exitOK
+	for _, q := range router.Queues() {
+		st := conn.status(ctx, stream, q)
+		if st.Error != "" {
+			code = exitError
+		}
+		listing.Queues = append(listing.Queues, st)
+	}
+	if ctx.Err() != nil {
+		printError(stderr, ctx.Err())
+		return exitError
+	}
+
+	if qf.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(listing); err != nil {
+			printError(stderr, fmt.Errorf("write: %w", err))
+			return exitError
+		}
+	} else {
+		fmt.Fprintf(stdout, "stream %s at %s, subjects %s.>\n\n", listing.Stream, conn.url, listing.Prefix)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "%-10s\tWAITING\tCLAIMED\tPENDING\tOLDEST WAITING\tOLDEST CLAIMED\t\n", "QUEUE")
+		for _, st := range listing.Queues {
+			if st.Error != "" {
+				fmt.Fprintf(tw, "%-10s\t-\t-\t-\t-\t-\t  %s\n", st.Queue, st.Error)
+				continue
+			}
+			fmt.Fprintf(tw, "%-10s\t%d\t%d\t%d\t%s\t%s\t\n", st.Queue, st.Waiting, st.Claimed, st.Pending,
+				formatAge(st.OldestWaiting), formatAge(st.OldestClaimed))
+		}
+		if err := tw.Flush(); err != nil {
+			printError(stderr, fmt.Errorf("write: %w", err))
+			return exitError
+		}
+		fmt.Fprintln(stdout, "\nwaiting: not delivered yet; claimed: delivered to an agent, not acknowledged yet")
+		fmt.Fprintln(stdout, "(tickets put back with --nak or whose ack wait ran out count as claimed until delivered again)")
+	}
+	for _, st := range listing.Queues {
+		if st.Error != "" {
+			printError(stderr, fmt.Errorf("queue %s: %s", st.Queue, st.Error))
+		}
+	}
+	return code
+}
+
+// status reads one queue's consumer and finds its oldest tickets.
+//
+// How the oldest tickets are found: the consumer info gives Delivered.Stream,
+// the stream sequence of the last ticket delivered, and AckFloor.Stream, the
+// sequence below which every ticket of this consumer is acknowledged (the
+// server moves the floor to just below the first unacknowledged one). The
+// stream's message-get API with next_by_subj (jetstream Stream.GetMsg with
+// WithGetMsgSubject) returns the first message at or after a sequence on a
+// subject filter, wildcards allowed. So:
+//   - oldest waiting = first message on the filter after Delivered.Stream:
+//     exactly the next new ticket the consumer will deliver;
+//   - oldest claimed = first message on the filter after AckFloor.Stream:
+//     the oldest delivered and unacknowledged ticket (tickets put back with
+//     a nak are delivered again before new ones, and are counted here).
+//
+// Its age is the time since the server stored it (publish time). This is
+// read-only: unlike fetching, it claims nothing and leaves the consumer as
+// it is; it costs one consumer info and at most two message gets a queue.
+func (c *queueConn) status(ctx context.Context, stream jetstream.Stream, q string) queueStatus {
+	st := queueStatus{Queue: q, Subject: router.QueueSubject(c.prefix, q)}
+	cons, err := stream.Consumer(ctx, q)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			st.Error = "consumer not found ('ticketrouter run' creates it)"
+		} else {
+			st.Error = err.Error()
+		}
+		return st
+	}
+	info := cons.CachedInfo()
+	if f := info.Config.FilterSubject; f != "" {
+		st.Subject = f
+	}
+	st.Waiting = info.NumPending
+	if info.NumAckPending > 0 {
+		st.Claimed = uint64(info.NumAckPending)
+	}
+	st.Pending = st.Waiting + st.Claimed
+	now := time.Now()
+	if st.Waiting > 0 {
+		st.OldestWaiting, err = oldestFrom(ctx, stream, info.Delivered.Stream+1, st.Subject, now)
+	}
+	if err == nil && st.Claimed > 0 {
+		st.OldestClaimed, err = oldestFrom(ctx, stream, info.AckFloor.Stream+1, st.Subject, now)
+	}
+	if err != nil {
+		st.Error = "oldest ticket: " + err.Error()
+	}
+	return st
+}
+
+// oldestFrom returns the first message at or after seq on subject filter, or
+// nil when there is none (the stream's limits may have removed it).
+func oldestFrom(ctx context.Context, stream jetstream.Stream, seq uint64, filter string, now time.Time) (*oldestTicket, error) {
+	m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	o := &oldestTicket{StreamSeq: m.Sequence, Subject: m.Subject, Published: m.Time.UTC(), AgeSeconds: now.Sub(m.Time).Seconds()}
+	if o.AgeSeconds < 0 {
+		o.AgeSeconds = 0
+	}
+	if m.Header != nil {
+		o.TicketID = m.Header.Get(jetstream.MsgIDHeader)
+	}
+	return o, nil
+}
+
+// formatAge prints an age as 45s, 12m5s, 3h4m or 2d5h; "-" for none.
+func formatAge(o *oldestTicket) string {
+	if o == nil {
+		return "-"
+	}
+	d := time.Duration(o.AgeSeconds * float64(time.Second)).Round(time.Second)
+	switch {
+	case d < time.Hour:
+		return d.String()
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+// queueNext implements 'queue next': claim one ticket and show it.
+func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("queue next", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var qf queueFlags
+	qf.register(fs)
+	ack := fs.Bool("ack", false, "acknowledge the ticket once shown: done, never delivered again")
+	nak := fs.Bool("nak", false, "put the ticket back once shown: it is delivered again")
+	term := fs.Bool("term", false, "terminate the ticket once shown: never delivered again")
+	wait := fs.Duration("wait", 2*time.Second, "how long to wait for a ticket")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ticketrouter queue next COLOUR [--config FILE] [--nats URL] [--json] [--ack | --nak | --term] [--wait DURATION]")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "queues: %s\n", strings.Join(router.Queues(), ", "))
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	q := pos[0]
+	if !isQueue(q) {
+		fmt.Fprintf(stderr, "ticketrouter queue next: unknown queue %q: want one of %s\n", q, strings.Join(router.Queues(), ", "))
+		return exitUsage
+	}
+	action := ""
+	for _, a := range []struct {
+		set  bool
+		name string
+	}{{*ack, "ack"}, {*nak, "nak"}, {*term, "term"}} {
+		if !a.set {
+			continue
+		}
+		if action != "" {
+			fmt.Fprintf(stderr, "ticketrouter queue next: --%s and --%s exclude each other\n", action, a.name)
+			return exitUsage
+		}
+		action = a.name
+	}
+	if *wait <= 0 {
+		fmt.Fprintf(stderr, "ticketrouter queue next: --wait %s: want a positive duration\n", *wait)
+		return exitUsage
+	}
+
+	conn, err := qf.connect(ctx)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	defer conn.nc.Close()
+	cons, err := conn.js.Consumer(ctx, conn.stream, q)
+	if err != nil {
+		printError(stderr, conn.streamError(err, q))
+		return exitError
+	}
+	fctx, cancel := context.WithTimeout(ctx, *wait)
+	msg, err := cons.Next(jetstream.FetchContext(fctx))
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && (errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded)) {
+			w := stdout
+			if qf.json {
+				w = stderr // keep stdout for JSON
+			}
+			fmt.Fprintf(w, "no ticket waiting in %s\n", q)
+			return exitOK
+		}
+		printError(stderr, fmt.Errorf("claim a ticket from %s: %w", q, err))
+		return exitError
+	}
+
+	// Show first, act after: a ticket is acknowledged only once written out.
+	shown := &errWriter{w: stdout}
+	if qf.json {
+		data := msg.Data()
+		shown.Write(data)
+		if len(data) == 0 || data[len(data)-1] != '\n' {
+			shown.Write([]byte("\n"))
+		}
+	} else {
+		meta, _ := msg.Metadata()
+		var t router.Ticket
+		if err := json.Unmarshal(msg.Data(), &t); err != nil {
+			printError(stderr, fmt.Errorf("%s: message on %s is not a ticket (%v): shown raw", q, msg.Subject(), err))
+			fmt.Fprintf(shown, "raw message on %s:\n%s\n", msg.Subject(), sanitize(string(msg.Data()), true))
+		} else {
+			if t.Version > router.TicketVersion {
+				printError(stderr, fmt.Errorf("ticket version %d is newer than this ticketrouter knows (%d): some fields may not be shown", t.Version, router.TicketVersion))
+			}
+			renderTicket(shown, &t, msg.Subject(), meta)
+		}
+	}
+	if shown.err != nil {
+		printError(stderr, fmt.Errorf("write: %w (the ticket stays claimed until its ack wait runs out)", shown.err))
+		return exitError
+	}
+
+	out := stdout
+	if qf.json {
+		out = stderr
+	}
+	switch action {
+	case "ack":
+		if err := msg.DoubleAck(ctx); err != nil { // waits for the server's confirmation
+			printError(stderr, fmt.Errorf("acknowledge: %w", err))
+			return exitError
+		}
+		fmt.Fprintf(out, "acknowledged: done, %s will not deliver this ticket again.\n", q)
+	case "nak", "term":
+		do, what := msg.Nak, fmt.Sprintf("put back: %s will deliver this ticket again, to you or another agent.", q)
+		if action == "term" {
+			do, what = msg.Term, fmt.Sprintf("terminated: %s will never deliver this ticket again (it stays in the stream for the record).", q)
+		}
+		err := do()
+		if err == nil { // the nak or term is sent once the server answers a ping after it
+			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = conn.nc.FlushWithContext(fctx)
+			cancel()
+		}
+		if err != nil {
+			printError(stderr, fmt.Errorf("%s: %w", action, err))
+			return exitError
+		}
+		fmt.Fprintln(out, what)
+	default:
+		ackWait := cons.CachedInfo().Config.AckWait
+		fmt.Fprintf(out, "claimed: this ticket is yours for %s (until %s); not acknowledged, it then goes back to %s.\n",
+			ackWait, time.Now().Add(ackWait).Format("15:04:05"), q)
+		fmt.Fprintf(out, "to finish it before then: nats pub '%s' '+ACK'   (or '-NAK' to put it back, '+TERM' to drop it)\n", msg.Reply())
+	}
+	return exitOK
+}
+
+func isQueue(q string) bool {
+	for _, name := range router.Queues() {
+		if q == name {
+			return true
+		}
+	}
+	return false
+}
+
+// renderTicket writes the readable view of a ticket for an agent. Every
+// string from the mail is sanitized: a mail cannot move the cursor, change
+// colours or reorder text on the agent's terminal.
+func renderTicket(w io.Writer, t *router.Ticket, subject string, meta *jetstream.MsgMetadata) {
+	line := func(s string) string { return sanitize(s, false) }
+	rule := strings.Repeat("=", 72)
+	fmt.Fprintln(w, rule)
+	fmt.Fprintf(w, "TICKET %s\n", line(t.ID))
+	fmt.Fprintf(w, "queue %s", line(subject))
+	if meta != nil {
+		fmt.Fprintf(w, "  (stream seq %d, delivery #%d", meta.Sequence.Stream, meta.NumDelivered)
+		if meta.NumDelivered > 1 {
+			fmt.Fprint(w, ": delivered before and not finished")
+		}
+		fmt.Fprintf(w, ", %d more waiting)", meta.NumPending)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, rule)
+
+	if t.KeyExposed {
+		fmt.Fprintln(w)
+		banner := strings.Repeat("#", 72)
+		fmt.Fprintln(w, banner)
+		fmt.Fprintln(w, "##   K E Y   E X P O S E D")
+		fmt.Fprintln(w, "##   KEY_EXPOSED: a private key or PFX was in this mail: a key compromise.")
+		fmt.Fprintln(w, "##   The revocation team must see this ticket. Never reply with or forward the key.")
+		fmt.Fprintln(w, banner)
+	}
+	if t.RateLimited {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "!! RATE LIMITED: more requests than the policy allows: a possible flood. Answer at most once.")
+	}
+
+	fmt.Fprintln(w, "\nWHO WROTE")
+	from := line(t.From.Address)
+	if t.From.Name != "" {
+		from = fmt.Sprintf("%q <%s>", line(t.From.Name), from)
+	}
+	if from == "" {
+		from = "(none)"
+	}
+	fmt.Fprintf(w, "  From:        %s\n", from)
+	if t.From.Problem != "" {
+		fmt.Fprintf(w, "  !! From problem: %s\n", line(t.From.Problem))
+	}
+	if len(t.ReplyTo) > 0 {
+		rt := make([]string, len(t.ReplyTo))
+		for i, a := range t.ReplyTo {
+			rt[i] = line(a)
+		}
+		fmt.Fprintf(w, "  Reply-To:    %s (never used to identify the sender)\n", strings.Join(rt, ", "))
+	}
+	fmt.Fprintf(w, "  Subject:     %s\n", line(t.EmailSubject))
+	date := "(missing or unreadable)"
+	if t.Date != nil {
+		date = t.Date.Format(time.RFC1123Z)
+	}
+	fmt.Fprintf(w, "  Date:        %s\n", date)
+	if t.MessageID != "" {
+		fmt.Fprintf(w, "  Message-ID:  %s\n", line(t.MessageID))
+	}
+
+	fmt.Fprintln(w, "\nACCOUNT")
+	if a := t.Account; a != nil {
+		name := ""
+		if a.Name != "" {
+			name = "  " + line(a.Name)
+		}
+		fmt.Fprintf(w, "  Account:     %s (%s)%s\n", line(a.ID), line(a.Colour), name)
+		fmt.Fprintf(w, "  Admin email: %s\n", line(a.AdminEmail))
+		if a.Partner != "" || a.PartnerName != "" {
+			fmt.Fprintf(w, "  Partner:     %s %s\n", line(a.PartnerName), parens(line(a.Partner)))
+		}
+		fmt.Fprintf(w, "  Matched by:  %s\n", line(a.MatchedBy))
+	} else {
+		fmt.Fprintf(w, "  no account matched (colour %s)\n", line(t.Colour))
+	}
+	if len(t.Candidates) > 0 {
+		fmt.Fprintf(w, "  Candidates:  %s\n", line(strings.Join(t.Candidates, ", ")))
+	}
+
+	fmt.Fprintln(w, "\nREQUEST")
+	intent := line(t.Intent)
+	if t.IntentReason != "" {
+		intent += " (" + line(t.IntentReason) + ")"
+	}
+	fmt.Fprintf(w, "  Intent:      %s\n", intent)
+	fmt.Fprintf(w, "  Disposition: %s (policy row %d)\n", line(t.Disposition), t.PolicyRow)
+	if t.IgnoredReason != "" {
+		fmt.Fprintf(w, "  Ignored:     %s\n", line(t.IgnoredReason))
+	}
+
+	fmt.Fprintln(w, "\nCHECKS")
+	for _, c := range []struct {
+		name string
+		ok   bool
+		why  string
+	}{
+		{"sender_authenticated", t.Checks.SenderAuthenticated.OK, t.Checks.SenderAuthenticated.Reason},
+		{"sender_is_admin", t.Checks.SenderIsAdmin.OK, t.Checks.SenderIsAdmin.Reason},
+		{"sender_is_partner_admin", t.Checks.SenderIsPartnerAdmin.OK, t.Checks.SenderIsPartnerAdmin.Reason},
+		{"domain_named", t.Checks.DomainNamed.OK, t.Checks.DomainNamed.Reason},
+		{"order_matched", t.Checks.OrderMatched.OK, t.Checks.OrderMatched.Reason},
+		{"username_named", t.Checks.UsernameNamed.OK, t.Checks.UsernameNamed.Reason},
+	} {
+		mark := "[ no]"
+		if c.ok {
+			mark = "[yes]"
+		}
+		fmt.Fprintf(w, "  %s %-24s %s\n", mark, c.name, line(c.why))
+	}
+
+	fmt.Fprintln(w, "\nWHAT TO DO, AND NEVER TO DO  (!! marks what must never be done)")
+	if len(t.Guidance) == 0 {
+		fmt.Fprintln(w, "  (no guidance)")
+	}
+	for _, g := range t.Guidance {
+		mark := "  - "
+		if l := strings.ToLower(g); strings.Contains(l, "never") || strings.Contains(l, "do not") {
+			mark = "  !! "
+		}
+		fmt.Fprintf(w, "%s%s\n", mark, line(g))
+	}
+
+	fmt.Fprintln(w, "\nBODY (secrets redacted)")
+	if strings.TrimSpace(t.Body) == "" {
+		fmt.Fprintln(w, "  (empty)")
+	} else {
+		for l := range strings.SplitSeq(strings.TrimRight(sanitize(t.Body, true), "\n"), "\n") {
+			fmt.Fprintf(w, "  | %s\n", l)
+		}
+	}
+
+	fmt.Fprintln(w, "\nATTACHMENTS")
+	if len(t.Attachments) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, a := range t.Attachments {
+		name := line(a.Name)
+		if name == "" {
+			name = "(unnamed)"
+		}
+		fmt.Fprintf(w, "  - %s  %s  %d bytes", name, line(a.ContentType), a.Size)
+		if a.Secret != "" {
+			fmt.Fprintf(w, "  !! SECRET: %s (content removed)", line(a.Secret))
+		} else if a.SHA256 != "" {
+			fmt.Fprintf(w, "  sha256 %s", line(a.SHA256))
+		}
+		if a.Truncated {
+			fmt.Fprint(w, "  (truncated)")
+		}
+		fmt.Fprintln(w)
+	}
+	if len(t.ParseProblems) > 0 {
+		fmt.Fprintln(w, "\nPARSE PROBLEMS")
+		for _, p := range t.ParseProblems {
+			fmt.Fprintf(w, "  - %s\n", line(p))
+		}
+	}
+	fmt.Fprintln(w, rule)
+}
+
+func parens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+// sanitize makes text from a mail safe to print on a terminal: control
+// characters (escape sequences) and bidirectional overrides become U+FFFD;
+// tabs stay, and line ends stay when multiline, else become spaces.
+func sanitize(s string, multiline bool) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return r
+		case r == '\n':
+			if multiline {
+				return r
+			}
+			return ' '
+		case unicode.IsControl(r), r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F:
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// errWriter remembers the first write error and writes nothing after it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
