@@ -151,13 +151,17 @@ func StartEmbedded(cfg EmbeddedConfig, log zerolog.Logger) (*server.Server, erro
 
 // Connect connects to the configured servers, or in-process to embedded
 // when it is not nil. The connection reconnects by itself for ever; name
-// shows in the server's connection list.
-func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name string, log zerolog.Logger) (*nats.Conn, error) {
+// shows in the server's connection list; extra options come last (the
+// service adds nats.RetryOnFailedConnect to start before its NATS).
+func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name string, log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() || nc.IsDraining() {
+				return // our own shutdown
+			}
 			log.Warn().Err(err).Msg("NATS disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -196,7 +200,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name 
 		}
 		opts = append(opts, nats.Secure(t))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
 	}

@@ -110,10 +110,12 @@ func (s *service) run(ctx context.Context) error {
 		}
 		defer s.embedded.Shutdown()
 	}
-	if s.nc, err = router.Connect(ctx, nc, s.embedded, "ticketrouter "+s.cfg.Replica.ID, s.log); err != nil {
+	// The service may start before its NATS: keep trying, and let
+	// provisioning report how it goes.
+	if s.nc, err = router.Connect(ctx, nc, s.embedded, "ticketrouter "+s.cfg.Replica.ID, s.log, nats.RetryOnFailedConnect(true)); err != nil {
 		return err
 	}
-	defer s.nc.Drain() // publishes in flight are awaited
+	defer drain(s.nc)
 
 	httpSrv, err := s.serveHTTP()
 	if err != nil {
@@ -230,6 +232,19 @@ func (s *service) watcherConfig(mailbox string) ingest.WatcherConfig {
 		}
 	}
 	return w
+}
+
+// drain closes nc after its publishes in flight are acknowledged, waiting
+// up to ten seconds, so that the embedded server stops after its clients.
+func drain(nc *nats.Conn) {
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.Close()
 }
 
 // serveHTTP starts the /healthz, /readyz and /metrics listener.
