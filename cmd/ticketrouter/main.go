@@ -1,10 +1,15 @@
 // Command ticketrouter turns a certificate authority's support mailbox into
 // routed tickets. Subcommands:
 //
-//	ticketrouter route --accounts FILE [--policy FILE] [--explain] MSG.eml...
+//	ticketrouter demo [--keep]
+//	ticketrouter run --config FILE
+//	ticketrouter route [--config FILE] [--accounts FILE] [--explain] MSG.eml...
+//	ticketrouter config check FILE
+//	ticketrouter queue list | next COLOUR [--ack|--nak|--term] [--json]
 //
-// route applies the routing policy to saved mails and prints one JSON ticket
-// per mail: a dry run of exactly what the service would publish.
+// demo runs the whole service on sample mails with nothing to set up; run
+// is the service; route is a dry run of the policy on saved mails; config
+// check validates a configuration; queue is what agents use.
 package main
 
 import (
@@ -33,6 +38,7 @@ const (
 const usage = `usage: ticketrouter <command> [flags]
 
 commands:
+  demo     route sample mails through the whole service on this machine, no setup
   run      watch the mailbox and publish tickets (the service)
   route    route saved mails through the policy and print their tickets (a dry run)
   config   check a configuration file: ticketrouter config check FILE
@@ -50,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "route":
 		return route(ctx, args[1:], stdin, stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
 	case "run":
 		return serve(ctx, args[1:], stdout, stderr)
 	case "config":

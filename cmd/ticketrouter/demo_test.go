@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo: with nothing set up, the demo routes every sample mail through
+// the real worker and prints each queue with its tickets, then exits 0
+// leaving no files behind.
+func TestDemo(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"demo"}, nil, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the demo left %v in its temporary directory", left)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"== queue blue: 2 (helpdesk.tickets.blue.>)",
+		"== queue red: 3 (helpdesk.tickets.red.>)",
+		"== queue pink: 3 (helpdesk.tickets.pink.>)",
+		"== queue dark-green: 0 (helpdesk.tickets.dark-green.>)",
+		"== queue green: 4 (helpdesk.tickets.green.>)",
+		"== queue unknown: 1 (helpdesk.tickets.unknown.>)",
+		"== queue ignored: 1 (helpdesk.tickets.ignored)",
+		"== queue deadletter: 1 (helpdesk.tickets.deadletter)",
+		"helpdesk.tickets.red.blocked  row 2  colour red  disposition blocked",
+		"Never reset this account's password",
+		"helpdesk.tickets.green.needs-verification  row 13  colour green  disposition needs-verification",
+		"treat as a likely spoof",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// One line per ticket, each policy row once.
+	rows := regexp.MustCompile(`(?m)^  helpdesk\.tickets\.\S+  row (\d+) `).FindAllStringSubmatch(got, -1)
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r[1]] {
+			t.Errorf("row %s printed twice", r[1])
+		}
+		seen[r[1]] = true
+	}
+	if len(seen) != 15 {
+		t.Errorf("%d policy rows printed, want 15:\n%s", len(seen), got)
+	}
+	if strings.Contains(errOut.String(), "WRN") || strings.Contains(errOut.String(), "ERR") {
+		t.Errorf("warnings on stderr:\n%s", errOut.String())
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}
+
+// TestDemoKeep: --keep leaves NATS running after the tickets are printed,
+// says how to connect, and the printed queue command works against it;
+// an interrupt then stops it cleanly.
+func TestDemoKeep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var errOut bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"demo", "--keep", "--dir", t.TempDir()}, nil, pw, &errOut)
+		pw.Close()
+	}()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	listCmd := regexp.MustCompile(`ticketrouter (queue list --nats nats://127\.0\.0\.1:\d+)$`)
+	var args []string
+	timeout := time.After(time.Minute)
+	for args == nil {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the demo ended (exit %d) before saying how to connect; stderr:\n%s", <-code, errOut.String())
+			}
+			if m := listCmd.FindStringSubmatch(line); m != nil {
+				args = strings.Fields(m[1])
+			}
+		case <-timeout:
+			t.Fatal("the demo did not say how to connect within a minute")
+		}
+	}
+	go func() { // keep the pipe flowing
+		for range lines {
+		}
+	}()
+	var out, qErr bytes.Buffer
+	if c := run(ctx, args, nil, &out, &qErr); c != exitOK {
+		t.Fatalf("%v: exit %d: %s", args, c, qErr.String())
+	}
+	if !regexp.MustCompile(`(?m)^\s*green\s+4\s`).MatchString(out.String()) {
+		t.Errorf("queue list against the demo's NATS:\n%s", out.String())
+	}
+	cancel()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("exit %d after the interrupt; stderr:\n%s", c, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo did not stop within 30 s of the interrupt")
+	}
+}
