@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,10 +166,12 @@ func (c *Config) paths() []*string {
 }
 
 // checkRun reports what the service needs that route does not: the
-// accounts, the mailbox, NATS. The error begins with the field.
+// accounts, the mailbox, NATS, HTTP, logs, replicas. It reports every
+// problem it finds, joined, each beginning with its field.
 func (c *Config) checkRun() error {
+	var errs []error
 	if c.Accounts == "" {
-		return errors.New("accounts: missing")
+		errs = append(errs, errors.New("accounts: missing"))
 	}
 	w := ingest.WatcherConfig{
 		Addr: c.IMAP.Addr, Security: c.IMAP.Security, AllowInsecure: c.IMAP.AllowInsecure,
@@ -175,22 +179,50 @@ func (c *Config) checkRun() error {
 		Mailboxes: c.IMAP.Mailboxes, Processed: c.IMAP.Processed, Quarantine: c.IMAP.Quarantine,
 	}
 	if err := w.Check(); err != nil {
-		return fmt.Errorf("imap.%w", err)
+		errs = append(errs, fmt.Errorf("imap.%w", err))
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"poll_interval", c.IMAP.PollInterval}, {"liveness", c.IMAP.Liveness}} {
+		if f.d < 0 {
+			errs = append(errs, fmt.Errorf("imap.%s: %s is negative", f.name, f.d))
+		}
+	}
+	if c.IMAP.MaxSize < 0 || c.IMAP.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("imap: max_size %d and max_attempts %d must not be negative", c.IMAP.MaxSize, c.IMAP.MaxAttempts))
 	}
 	if err := c.NATS.Check(); err != nil {
-		return err
+		errs = append(errs, err)
+	}
+	if l := c.HTTP.Listen; l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port or off", l))
+		}
+	}
+	if _, err := newLogger(c.Log, io.Discard); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Replica.LeaseTTL < 3*time.Second {
-		return fmt.Errorf("replica.lease_ttl: %s is too short (want at least 3s)", c.Replica.LeaseTTL)
+		errs = append(errs, fmt.Errorf("replica.lease_ttl: %s is too short (want at least 3s)", c.Replica.LeaseTTL))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// fieldError prefixes err, which begins with a field path ("imap.addr:"),
-// with the file and the line where that field is written.
+// fieldError prefixes each of err's problems, which begin with a field
+// path ("imap.addr:"), with the file and the line where that field is
+// written.
 func fieldError(path string, data []byte, err error) error {
-	head, _, _ := strings.Cut(err.Error(), ":")
-	return fmt.Errorf("%s:%d: %w", path, rules.YAMLLine(data, strings.Split(strings.TrimSpace(head), ".")...), err)
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		head, _, _ := strings.Cut(e.Error(), ":")
+		out[i] = fmt.Errorf("%s:%d: %w", path, rules.YAMLLine(data, strings.Split(strings.TrimSpace(head), ".")...), e)
+	}
+	return errors.Join(out...)
 }
 
 // check reports what is wrong with the settings; the error begins with the
