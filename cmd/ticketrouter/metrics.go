@@ -26,6 +26,11 @@ type metrics struct {
 	reconnects  *prometheus.CounterVec
 	backlog     *prometheus.GaugeVec
 	oldest      *prometheus.GaugeVec
+	moved       *prometheus.CounterVec
+	accounts    prometheus.Gauge
+	reloadFails prometheus.Counter
+	held        *prometheus.GaugeVec // mailboxes whose lease this replica holds
+	imapUp      *prometheus.GaugeVec
 	latency     prometheus.Histogram
 
 	mu        sync.Mutex
@@ -50,13 +55,23 @@ func newMetrics() *metrics {
 			Name: "ticketrouter_backlog_mails", Help: "Mails waiting in the mailbox."}, []string{"mailbox"}),
 		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ticketrouter_oldest_unprocessed_age_seconds", Help: "Age of the oldest mail waiting in the mailbox (0: none)."}, []string{"mailbox"}),
+		accounts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ticketrouter_accounts", Help: "Accounts in the directory in use."}),
+		reloadFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ticketrouter_accounts_reload_failures_total", Help: "Changed account files that did not load (the accounts in use were kept)."}),
+		moved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ticketrouter_mails_moved_total", Help: "Mails moved to the processed folder once their ticket was safe."}, []string{"mailbox"}),
+		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketrouter_mailbox_held", Help: "1 for each mailbox this replica holds the lease of and works."}, []string{"mailbox"}),
+		imapUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ticketrouter_imap_connected", Help: "1 while the mailbox's IMAP connection is up."}, []string{"mailbox"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ticketrouter_publish_seconds", Help: "Time to store a raw mail and publish its ticket, acknowledged.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		connected: map[string]bool{},
 		since:     map[string]time.Time{},
 	}
-	m.reg.MustRegister(m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.latency,
+	m.reg.MustRegister(m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.moved, m.accounts, m.reloadFails, m.held, m.imapUp, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,7 +89,7 @@ func (m *metrics) published(t *router.Ticket, d time.Duration, new bool) {
 
 func (m *metrics) Connected(mailbox string)   { m.setConnected(mailbox, true) }
 func (m *metrics) Fetched(mailbox string)     { m.fetched.WithLabelValues(mailbox).Inc() }
-func (m *metrics) Moved(mailbox string)       {}
+func (m *metrics) Moved(mailbox string)       { m.moved.WithLabelValues(mailbox).Inc() }
 func (m *metrics) Quarantined(mailbox string) { m.quarantined.WithLabelValues(mailbox).Inc() }
 
 func (m *metrics) Disconnected(mailbox string, err error) {
@@ -93,6 +108,14 @@ func (m *metrics) setConnected(mailbox string, up bool) {
 	m.mu.Lock()
 	m.connected[mailbox] = up
 	m.mu.Unlock()
+	m.imapUp.WithLabelValues(mailbox).Set(b2f(up))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // working marks a mailbox this replica holds (or, with up false, no
@@ -102,10 +125,17 @@ func (m *metrics) working(mailbox string, holds bool) {
 	defer m.mu.Unlock()
 	if holds {
 		m.connected[mailbox] = false
-	} else {
-		delete(m.connected, mailbox)
-		delete(m.since, mailbox)
+		m.held.WithLabelValues(mailbox).Set(1)
+		m.imapUp.WithLabelValues(mailbox).Set(0)
+		return
 	}
+	// Another replica works it now: its gauges are that replica's.
+	delete(m.connected, mailbox)
+	delete(m.since, mailbox)
+	m.held.WithLabelValues(mailbox).Set(0)
+	m.imapUp.DeleteLabelValues(mailbox)
+	m.backlog.DeleteLabelValues(mailbox)
+	m.oldest.DeleteLabelValues(mailbox)
 }
 
 // refresh updates the gauges that age with time.

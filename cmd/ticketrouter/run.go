@@ -102,6 +102,7 @@ func (s *service) run(ctx context.Context) error {
 	if s.router, err = newRouter(s.cfg); err != nil {
 		return err
 	}
+	s.metrics.accounts.Set(float64(s.router.dir.Load().Len()))
 	s.log.Info().Int("accounts", s.router.dir.Load().Len()).Str("file", s.cfg.Accounts).Msg("accounts loaded")
 	nc := s.cfg.NATS.WithDefaults()
 	if nc.URL == "" {
@@ -156,6 +157,9 @@ func (s *service) run(ctx context.Context) error {
 	return nil
 }
 
+// accountsPoll is how often the account file is looked at.
+const accountsPoll = time.Second
+
 // provision sets up JetStream, retrying until NATS answers: the service
 // may start before its NATS cluster.
 func (s *service) provision(ctx context.Context) error {
@@ -181,8 +185,10 @@ func (s *service) provision(ctx context.Context) error {
 	}
 }
 
-// reloadAccounts reloads the account directory whenever its file changes;
-// a file that does not load is reported and the directory in use kept.
+// reloadAccounts reloads the account directory whenever its file changes
+// and then stays unchanged for one more poll, so that a file still being
+// written is not loaded half-way; a file that does not load is reported
+// and the directory in use kept.
 func (s *service) reloadAccounts(ctx context.Context) {
 	stamp := func() string {
 		fi, err := os.Stat(s.cfg.Accounts)
@@ -191,24 +197,30 @@ func (s *service) reloadAccounts(ctx context.Context) {
 		}
 		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
 	}
-	last := stamp()
+	loaded, seen := stamp(), ""
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Second):
+		case <-time.After(accountsPoll):
 		}
 		now := stamp()
-		if now == last || now == "" {
+		if now == loaded || now == "" {
 			continue
 		}
-		last = now
+		if now != seen { // changed since the last poll: let it settle
+			seen = now
+			continue
+		}
+		loaded = now
 		dir, err := rules.LoadDirectory(s.cfg.Accounts)
 		if err != nil {
+			s.metrics.reloadFails.Inc()
 			s.log.Error().Err(err).Msg("accounts file changed but does not load: keeping the accounts in use")
 			continue
 		}
 		s.router.dir.Store(dir)
+		s.metrics.accounts.Set(float64(dir.Len()))
 		s.log.Info().Int("accounts", dir.Len()).Msg("accounts reloaded")
 	}
 }

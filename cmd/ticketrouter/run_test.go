@@ -165,15 +165,37 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	// The operator's endpoints.
 	addr := "http://" + s.httpAddr
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "ticketrouter_tickets_published_total"} {
-		resp, err := http.Get(addr + path)
-		if err != nil {
-			t.Fatal(err)
+	for _, c := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/readyz", "ready"},
+		{"/metrics", `ticketrouter_tickets_published_total{colour="red",disposition="blocked"} 1` + "\n"},
+		{"/metrics", `ticketrouter_tickets_published_total{colour="unknown",disposition="deadletter"} 1` + "\n"},
+		{"/metrics", fmt.Sprintf("ticketrouter_mails_fetched_total{mailbox=\"INBOX\"} %d\n", len(files))},
+		{"/metrics", fmt.Sprintf("ticketrouter_mails_moved_total{mailbox=\"INBOX\"} %d\n", len(files))},
+		{"/metrics", fmt.Sprintf("ticketrouter_publish_seconds_count %d\n", len(files))},
+		{"/metrics", `ticketrouter_mailbox_held{mailbox="INBOX"} 1` + "\n"},
+		{"/metrics", `ticketrouter_imap_connected{mailbox="INBOX"} 1` + "\n"},
+		{"/metrics", `ticketrouter_backlog_mails{mailbox="INBOX"} 0` + "\n"},
+		{"/metrics", `ticketrouter_oldest_unprocessed_age_seconds{mailbox="INBOX"} 0` + "\n"},
+	} {
+		// The last mail's move and the final backlog count are reported
+		// just after the server shows the mail moved: allow them a moment.
+		var status int
+		var body []byte
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get(addr + c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+			if status == 200 && strings.Contains(string(body), c.want) || time.Now().After(deadline) {
+				break
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		if status != 200 || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s: status %d, want 200 and a body with %q; got:\n%s", c.path, status, c.want, body)
 		}
 	}
 }
@@ -184,4 +206,63 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// waitMetric waits up to 15 s for /metrics to hold line, and fails the
+// test with the last body seen otherwise.
+func waitMetric(t *testing.T, s *service, line string) {
+	t.Helper()
+	var body []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), line+"\n") {
+			return
+		}
+	}
+	t.Fatalf("/metrics never held %q; last:\n%s", line, body)
+}
+
+// TestRunReloadsAccounts: a changed account file is used without a
+// restart; a changed file that does not load is reported and the accounts
+// in use are kept.
+func TestRunReloadsAccounts(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	accounts := filepath.Join(t.TempDir(), "accounts.yaml")
+	example, err := os.ReadFile("examples/accounts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(accounts, example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startService(t, srv, "", func(c *Config) { c.Accounts = accounts })
+	waitMetric(t, s, "ticketrouter_accounts 9")
+
+	mail := func(n int) []byte {
+		return fmt.Appendf(nil, "From: New Co <it@newco.example>\r\nTo: support@ca.example\r\nSubject: Password reset\r\n"+
+			"Message-ID: <reload-%d@newco.example>\r\nDate: Fri, 27 Nov 2026 09:00:00 +0000\r\n\r\nPlease reset my password.\r\n", n)
+	}
+	srv.Append(t, "INBOX", mail(1))
+	waitMetric(t, s, `ticketrouter_tickets_published_total{colour="unknown",disposition="unmatched"} 1`)
+
+	added := string(example) + "  - id: N-1\n    colour: green\n    username: newco\n    admin_email: it@newco.example\n    domains: [newco.example]\n"
+	if err := os.WriteFile(accounts, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, s, "ticketrouter_accounts 10")
+	srv.Append(t, "INBOX", mail(2))
+	waitMetric(t, s, `ticketrouter_tickets_published_total{colour="green",disposition="verified"} 1`)
+
+	if err := os.WriteFile(accounts, []byte(added+"  - id: N-1\n"), 0o600); err != nil { // a duplicate id
+		t.Fatal(err)
+	}
+	waitMetric(t, s, "ticketrouter_accounts_reload_failures_total 1")
+	srv.Append(t, "INBOX", mail(3))
+	waitMetric(t, s, `ticketrouter_tickets_published_total{colour="green",disposition="verified"} 2`)
+	waitMetric(t, s, "ticketrouter_accounts 10")
 }
