@@ -2,10 +2,13 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
@@ -46,12 +49,13 @@ type JetStream struct {
 
 // Provision creates the stream, its consumers, the object store and the
 // buckets, or brings existing ones to the configured settings. It is
-// idempotent: every replica calls it on start.
+// idempotent: every replica calls it on start. What already has the
+// configured settings is only read, never written, so that replicas
+// starting together do not race to change the same things.
 func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, prefix string, leaseTTL time.Duration) (*JetStream, error) {
 	cfg = cfg.WithDefaults()
 	out := &JetStream{JS: js}
-	var err error
-	out.Stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "ticketrouter tickets",
 		Subjects:    []string{prefix + ".>"},
@@ -60,12 +64,24 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		Replicas:    cfg.Replicas,
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.DuplicateWindow,
+	}
+	err := attempt(ctx, "stream "+cfg.Stream, func(ctx context.Context) error {
+		s, err := js.Stream(ctx, cfg.Stream)
+		switch {
+		case err == nil && streamCurrent(s.CachedInfo().Config, want):
+			out.Stream = s
+			return nil
+		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+			return err
+		}
+		out.Stream, err = js.CreateOrUpdateStream(ctx, want)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("provision stream %s: %w", cfg.Stream, err)
+		return nil, err
 	}
 	for _, q := range Queues() {
-		_, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		want := jetstream.ConsumerConfig{
 			Durable:       q,
 			Description:   "tickets of the " + q + " queue",
 			FilterSubject: QueueSubject(prefix, q),
@@ -73,17 +89,40 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 			AckWait:       5 * time.Minute,
 			MaxAckPending: 10000,
 			Replicas:      cfg.Replicas,
+		}
+		err := attempt(ctx, "consumer "+q, func(ctx context.Context) error {
+			c, err := out.Stream.Consumer(ctx, q)
+			switch {
+			case err == nil && consumerCurrent(c.CachedInfo().Config, want):
+				return nil
+			case err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound):
+				return err
+			}
+			_, err = out.Stream.CreateOrUpdateConsumer(ctx, want)
+			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("provision consumer %s: %w", q, err)
+			return nil, err
 		}
 	}
-	out.Raw, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: cfg.Stream + "-raw", Description: "raw mails, by ticket id",
-		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.MaxAge,
+	bucket := cfg.Stream + "-raw"
+	err = attempt(ctx, "object store "+bucket, func(ctx context.Context) error {
+		current, err := backingCurrent(ctx, js, "OBJ_"+bucket, cfg.Replicas, cfg.MaxAge)
+		switch {
+		case err != nil:
+			return err
+		case current:
+			out.Raw, err = js.ObjectStore(ctx, bucket)
+		default:
+			out.Raw, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket: bucket, Description: "raw mails, by ticket id",
+				Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: cfg.MaxAge,
+			})
+		}
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("provision object store: %w", err)
+		return nil, err
 	}
 	for _, b := range []struct {
 		kv   *jetstream.KeyValue
@@ -96,13 +135,94 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		{&out.Replicas, "replicas", leaseTTL, "live replicas"},
 		{&out.Published, "published", cfg.MaxAge, "ticket ids already published"},
 	} {
-		*b.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: cfg.Stream + "-" + b.name, Description: b.desc,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: b.ttl, History: 1,
+		bucket := cfg.Stream + "-" + b.name
+		err := attempt(ctx, "bucket "+bucket, func(ctx context.Context) error {
+			current, err := backingCurrent(ctx, js, "KV_"+bucket, cfg.Replicas, b.ttl)
+			switch {
+			case err != nil:
+				return err
+			case current:
+				*b.kv, err = js.KeyValue(ctx, bucket)
+			default:
+				*b.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+					Bucket: bucket, Description: b.desc,
+					Storage: jetstream.FileStorage, Replicas: cfg.Replicas, TTL: b.ttl, History: 1,
+				})
+			}
+			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("provision bucket %s-%s: %w", cfg.Stream, b.name, err)
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// attemptTimeout bounds one provisioning request. A healthy cluster
+// answers within a second or two.
+const attemptTimeout = 5 * time.Second
+
+// attempt runs op with a short deadline and runs it again, until ctx
+// ends, when it timed out or JetStream was unavailable: in a cluster,
+// JetStream may never answer one of two identical creates sent at the
+// same moment (nats-io/nats-server#3677), and the next attempt then finds
+// the thing made. Other errors (a bad setting) return at once.
+func attempt(ctx context.Context, what string, op func(context.Context) error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !transient(err) {
+			return fmt.Errorf("provision %s: %w", what, err)
+		}
+		// Jitter, so that replicas that timed out together do not
+		// send their identical requests together again.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("provision %s: %w", what, err)
+		case <-time.After(wait + rand.N(time.Second)):
+		}
+	}
+}
+
+// transient reports whether a JetStream request may succeed if sent again.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.As(err, &apiErr) && apiErr.Code == 503
+}
+
+// streamCurrent reports whether the stream has the settings Provision
+// gives it.
+func streamCurrent(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Storage == want.Storage &&
+		have.Retention == want.Retention && have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates
+}
+
+// consumerCurrent reports whether a queue's consumer has the settings
+// Provision gives it.
+func consumerCurrent(have, want jetstream.ConsumerConfig) bool {
+	return have.FilterSubject == want.FilterSubject && len(have.FilterSubjects) == 0 &&
+		have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait &&
+		have.MaxAckPending == want.MaxAckPending && have.Replicas == want.Replicas
+}
+
+// backingCurrent reports whether the stream behind a bucket exists with
+// the replicas and age limit Provision gives it.
+func backingCurrent(ctx context.Context, js jetstream.JetStream, stream string, replicas int, maxAge time.Duration) (bool, error) {
+	s, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c := s.CachedInfo().Config
+	return c.Replicas == replicas && c.MaxAge == maxAge, nil
 }
