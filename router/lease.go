@@ -34,7 +34,8 @@ type lease struct {
 
 // Run holds leases and runs work for each mailbox it holds, until ctx is
 // done. work's context ends when the lease is lost or given up, and work
-// must then return. On return every lease is released at once, so that
+// must then return; should work return before, the lease is released and
+// taken again at a later round. On return every lease is released at once, so that
 // another replica takes over without waiting for the TTL.
 func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx context.Context, mailbox string)) {
 	held := map[string]*lease{}
@@ -52,6 +53,13 @@ func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx cont
 		}
 	}
 	defer func() {
+		// Leave the live replicas first: the others' shares grow at once
+		// to take over every mailbox released below.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := l.JS.Replicas.Delete(rctx, replicaKey(l.Replica)); err != nil {
+			l.Log.Warn().Err(err).Msg("replica heartbeat not removed; it expires by itself")
+		}
 		for mailbox := range held {
 			stop(mailbox, true)
 		}
@@ -78,6 +86,13 @@ func (l *Leases) round(ctx context.Context, mailboxes []string, held map[string]
 		l.Log.Warn().Err(err).Msg("replica heartbeat failed")
 	}
 	for mailbox, h := range held {
+		select {
+		case <-h.done: // work ended by itself: let the mailbox be taken again
+			l.Log.Warn().Str("mailbox", mailbox).Msg("work on the mailbox ended while its lease was held: lease released")
+			stop(mailbox, true)
+			continue
+		default:
+		}
 		rev, err := l.JS.Leases.Update(rctx, mailboxKey(mailbox), []byte(l.Replica), h.revision)
 		if err != nil {
 			l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease lost: stopping work on the mailbox")
