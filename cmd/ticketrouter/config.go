@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:8080"
 	}
+	if c.NATS.URL == "" && c.NATS.Embedded.StoreDir == "" {
+		c.NATS.Embedded.StoreDir = "nats-data" // beside the file
+	}
 }
 
 // paths lists the file paths of the configuration, to resolve relative ones.
@@ -195,6 +199,22 @@ func (c *Config) checkRun() error {
 	if err := c.NATS.Check(); err != nil {
 		errs = append(errs, err)
 	}
+	for _, f := range []struct{ field, path string }{
+		{"imap.ca_file", c.IMAP.CAFile}, {"nats.ca_file", c.NATS.CAFile}, {"nats.cert_file", c.NATS.CertFile},
+		{"nats.key_file", c.NATS.KeyFile}, {"nats.credentials", c.NATS.Credentials},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.field, err))
+		}
+	}
+	if c.IMAP.CAFile != "" {
+		if _, err := certPool(c.IMAP.CAFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("imap.ca_file: %w", err))
+		}
+	}
 	if l := c.HTTP.Listen; l != "off" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port or off", l))
@@ -207,6 +227,19 @@ func (c *Config) checkRun() error {
 		errs = append(errs, fmt.Errorf("replica.lease_ttl: %s is too short (want at least 3s)", c.Replica.LeaseTTL))
 	}
 	return errors.Join(errs...)
+}
+
+// certPool reads a PEM file of CA certificates.
+func certPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // fieldError prefixes each of err's problems, which begin with a field

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -147,7 +146,12 @@ func (s *service) run(ctx context.Context) error {
 		s.metrics.working(mailbox, true)
 		defer s.metrics.working(mailbox, false)
 		h := &mailHandler{router: s.router, pub: pub, metrics: s.metrics, log: s.log}
-		w, err := ingest.NewWatcher(s.watcherConfig(mailbox), h, router.KVCheckpoints{KV: s.js.Checkpoints}, s.log)
+		wc, err := s.watcherConfig(mailbox)
+		if err != nil { // checked at start; the file changed since
+			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")
+			return
+		}
+		w, err := ingest.NewWatcher(wc, h, router.KVCheckpoints{KV: s.js.Checkpoints}, s.log)
 		if err != nil { // checked at start: cannot happen
 			s.log.Error().Err(err).Msg("watcher not started")
 			return
@@ -226,7 +230,7 @@ func (s *service) reloadAccounts(ctx context.Context) {
 }
 
 // watcherConfig is the IMAP section as one mailbox's watcher settings.
-func (s *service) watcherConfig(mailbox string) ingest.WatcherConfig {
+func (s *service) watcherConfig(mailbox string) (ingest.WatcherConfig, error) {
 	c := s.cfg.IMAP
 	w := ingest.WatcherConfig{
 		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
@@ -236,14 +240,13 @@ func (s *service) watcherConfig(mailbox string) ingest.WatcherConfig {
 		Observer: s.metrics,
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err == nil {
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(pem)
-			w.TLSConfig = &tls.Config{RootCAs: roots}
+		roots, err := certPool(c.CAFile)
+		if err != nil {
+			return w, fmt.Errorf("imap.ca_file: %w", err)
 		}
+		w.TLSConfig = &tls.Config{RootCAs: roots}
 	}
-	return w
+	return w, nil
 }
 
 // drain closes nc after its publishes in flight are acknowledged, waiting
