@@ -157,7 +157,11 @@ func (m *metrics) refresh() {
 func (m *metrics) notReady(nc *nats.Conn, provisioned bool) []string {
 	var why []string
 	if nc == nil || !nc.IsConnected() {
-		why = append(why, "NATS not connected")
+		reason := "NATS not connected"
+		if nc != nil && nc.LastError() != nil {
+			reason += ": " + nc.LastError().Error()
+		}
+		why = append(why, reason)
 	}
 	if !provisioned {
 		why = append(why, "JetStream not provisioned")
