@@ -67,14 +67,24 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 	}
 	err := attempt(ctx, "stream "+cfg.Stream, func(ctx context.Context) error {
 		s, err := js.Stream(ctx, cfg.Stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			// Create, not CreateOrUpdate (which updates first): a replica
+			// racing us must not update the stream we just created while
+			// we create its consumers (a data race in nats-server 2.15).
+			out.Stream, err = js.CreateStream(ctx, want)
+			if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return err
+			}
+			s, err = js.Stream(ctx, cfg.Stream)
+		}
 		switch {
-		case err == nil && streamCurrent(s.CachedInfo().Config, want):
+		case err != nil:
+			return err
+		case streamCurrent(s.CachedInfo().Config, want):
 			out.Stream = s
 			return nil
-		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
-			return err
 		}
-		out.Stream, err = js.CreateOrUpdateStream(ctx, want)
+		out.Stream, err = js.UpdateStream(ctx, want)
 		return err
 	})
 	if err != nil {
