@@ -133,13 +133,33 @@ func (l *Leases) round(ctx context.Context, mailboxes []string, held map[string]
 }
 
 // share is this replica's fair share of n mailboxes among the live
-// replicas (at least one: this one).
+// replicas: n divided by their number, one more for the first n mod live
+// of them in the order of their ids, so that the shares add up to n and
+// every replica works when there are mailboxes enough. When the live
+// replicas cannot be listed, every replica may take all.
 func (l *Leases) share(ctx context.Context, n int) int {
-	live := 1
-	if keys, err := l.JS.Replicas.Keys(ctx); err == nil {
-		live = max(len(keys), 1)
+	// Keys can wait until its deadline when an entry expires while it
+	// lists them: bound it well within the round.
+	kctx, cancel := context.WithTimeout(ctx, min(time.Second, l.TTL/6))
+	defer cancel()
+	keys, err := l.JS.Replicas.Keys(kctx)
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrNoKeysFound) {
+			l.Log.Debug().Err(err).Msg("live replicas not listed")
+		}
+		return n
 	}
-	return (n + live - 1) / live
+	me := replicaKey(l.Replica)
+	if !slices.Contains(keys, me) { // our heartbeat is not visible yet
+		keys = append(keys, me)
+	}
+	slices.Sort(keys)
+	live, rank := len(keys), slices.Index(keys, me)
+	share := n / live
+	if rank < n%live {
+		share++
+	}
+	return share
 }
 
 // order lists the mailboxes starting at a place that depends on the
