@@ -105,6 +105,11 @@ func (c NATSConfig) Check() error {
 		return errors.New("nats: cert_file and key_file go together")
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("nats.replicas: %d is not between 1 and 5", c.Replicas)
+	case c.DuplicateWindow < 0 || c.DuplicateWindow > 0 && c.DuplicateWindow < 100*time.Millisecond:
+		return fmt.Errorf("nats.duplicate_window: %s is shorter than JetStream's 100ms", c.DuplicateWindow)
+	case c.WithDefaults().MaxAge < c.WithDefaults().DuplicateWindow:
+		d := c.WithDefaults()
+		return fmt.Errorf("nats.max_age: %s is shorter than the duplicate window %s", d.MaxAge, d.DuplicateWindow)
 	case c.URL != "" && (c.Embedded != EmbeddedConfig{}):
 		return errors.New("nats.embedded: set, but nats.url points at another server")
 	}
@@ -163,6 +168,13 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name 
 				return // our own shutdown
 			}
 			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			e := log.Warn().Err(err)
+			if sub != nil {
+				e = e.Str("subject", sub.Subject)
+			}
+			e.Msg("NATS error")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected")
