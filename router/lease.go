@@ -29,29 +29,23 @@ type Leases struct {
 type lease struct {
 	revision uint64
 	cancel   context.CancelFunc
-	done     chan struct{}
+	done     chan struct{} // closed when work returned
+	// release says, of a lease whose work is stopping, that it is given
+	// up: kept and renewed until the work returned, then deleted.
+	release bool
 }
 
 // Run holds leases and runs work for each mailbox it holds, until ctx is
 // done. work's context ends when the lease is lost or given up, and work
 // must then return; should work return before, the lease is released and
-// taken again at a later round. On return every lease is released at once, so that
-// another replica takes over without waiting for the TTL.
+// taken again at a later round. A lease given up is released only once
+// its work returned, so that two replicas never work a mailbox while both
+// hold a lease; waiting for work never delays the renewal of the others.
+// On return every lease is released at once, so that another replica
+// takes over without waiting for the TTL.
 func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx context.Context, mailbox string)) {
-	held := map[string]*lease{}
-	stop := func(mailbox string, release bool) {
-		h := held[mailbox]
-		h.cancel()
-		<-h.done
-		delete(held, mailbox)
-		if release {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := l.JS.Leases.Delete(rctx, mailboxKey(mailbox), jetstream.LastRevision(h.revision)); err != nil {
-				l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease not released; it expires by itself")
-			}
-		}
-	}
+	held := map[string]*lease{}     // working
+	stopping := map[string]*lease{} // work cancelled, not yet returned
 	defer func() {
 		// Leave the live replicas first: the others' shares grow at once
 		// to take over every mailbox released below.
@@ -60,15 +54,23 @@ func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx cont
 		if err := l.JS.Replicas.Delete(rctx, replicaKey(l.Replica)); err != nil {
 			l.Log.Warn().Err(err).Msg("replica heartbeat not removed; it expires by itself")
 		}
-		for mailbox := range held {
-			stop(mailbox, true)
+		for mailbox, h := range held {
+			h.cancel()
+			h.release = true
+			stopping[mailbox] = h
+		}
+		for mailbox, h := range stopping {
+			<-h.done
+			if h.release {
+				l.release(ctx, mailbox, h)
+			}
 		}
 	}()
 
 	tick := time.NewTicker(l.TTL / 3)
 	defer tick.Stop()
 	for {
-		l.round(ctx, mailboxes, held, stop, work)
+		l.round(ctx, mailboxes, held, stopping, work)
 		select {
 		case <-ctx.Done():
 			return
@@ -77,29 +79,67 @@ func (l *Leases) Run(ctx context.Context, mailboxes []string, work func(ctx cont
 	}
 }
 
+// release deletes a lease this replica holds.
+func (l *Leases) release(ctx context.Context, mailbox string, h *lease) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := l.JS.Leases.Delete(rctx, mailboxKey(mailbox), jetstream.LastRevision(h.revision)); err != nil {
+		l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease not released; it expires by itself")
+	}
+}
+
+// renew renews a lease, reporting whether it is still this replica's.
+func (l *Leases) renew(ctx context.Context, mailbox string, h *lease) bool {
+	rev, err := l.JS.Leases.Update(ctx, mailboxKey(mailbox), []byte(l.Replica), h.revision)
+	if err != nil {
+		l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease lost: stopping work on the mailbox")
+		return false
+	}
+	h.revision = rev
+	return true
+}
+
 // round renews the leases held, gives up those beyond the fair share, and
-// takes free mailboxes up to it.
-func (l *Leases) round(ctx context.Context, mailboxes []string, held map[string]*lease, stop func(string, bool), work func(context.Context, string)) {
+// takes free mailboxes up to it. It never waits for work to return.
+func (l *Leases) round(ctx context.Context, mailboxes []string, held, stopping map[string]*lease, work func(context.Context, string)) {
 	rctx, cancel := context.WithTimeout(ctx, l.TTL/3)
 	defer cancel()
 	if _, err := l.JS.Replicas.Put(rctx, replicaKey(l.Replica), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		l.Log.Warn().Err(err).Msg("replica heartbeat failed")
+	}
+	stop := func(mailbox string, release bool) {
+		h := held[mailbox]
+		h.cancel()
+		h.release = release
+		delete(held, mailbox)
+		stopping[mailbox] = h
 	}
 	for mailbox, h := range held {
 		select {
 		case <-h.done: // work ended by itself: let the mailbox be taken again
 			l.Log.Warn().Str("mailbox", mailbox).Msg("work on the mailbox ended while its lease was held: lease released")
 			stop(mailbox, true)
+		default:
+		}
+	}
+	for mailbox, h := range stopping {
+		select {
+		case <-h.done:
+			if h.release {
+				l.release(ctx, mailbox, h)
+			}
+			delete(stopping, mailbox)
 			continue
 		default:
 		}
-		rev, err := l.JS.Leases.Update(rctx, mailboxKey(mailbox), []byte(l.Replica), h.revision)
-		if err != nil {
-			l.Log.Warn().Err(err).Str("mailbox", mailbox).Msg("lease lost: stopping work on the mailbox")
-			stop(mailbox, false)
-			continue
+		if h.release && !l.renew(rctx, mailbox, h) {
+			h.release = false
 		}
-		h.revision = rev
+	}
+	for mailbox, h := range held {
+		if !l.renew(rctx, mailbox, h) {
+			stop(mailbox, false)
+		}
 	}
 	share := l.share(rctx, len(mailboxes))
 	for len(held) > share { // others joined: hand back the surplus
@@ -111,7 +151,7 @@ func (l *Leases) round(ctx context.Context, mailboxes []string, held map[string]
 		if len(held) >= share {
 			break
 		}
-		if held[mailbox] != nil {
+		if held[mailbox] != nil || stopping[mailbox] != nil {
 			continue
 		}
 		rev, err := l.JS.Leases.Create(rctx, mailboxKey(mailbox), []byte(l.Replica))
