@@ -12,6 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Deadlines of the single requests of a publication; the raw mail's
+// upload, which may be large, has only the caller's.
+const (
+	requestTimeout = 5 * time.Second  // a key-value read or write
+	ackTimeout     = 10 * time.Second // the stream's ack of a ticket
+)
+
 // Publisher puts tickets on their subjects, with the raw mail they came
 // from stored first, and returns only once JetStream has them.
 type Publisher struct {
@@ -25,7 +32,13 @@ type Publisher struct {
 // (within the duplicate window by the stream, or later by the published
 // bucket) is not published again: published reports false for it.
 func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (published bool, err error) {
-	if _, err := p.JS.Published.Get(ctx, t.ID); err == nil {
+	// Each request has its own deadline: one sent to a server that died
+	// is not failed by the reconnect, and must not hold up the mailbox for
+	// the caller's whole deadline.
+	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	_, err = p.JS.Published.Get(gctx, t.ID)
+	cancel()
+	if err == nil {
 		return false, nil
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
@@ -39,11 +52,15 @@ func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (publ
 	if err != nil {
 		return false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
 	}
-	ack, err := p.publish(ctx, t.Queue, t.ID, data)
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	ack, err := p.publish(actx, t.Queue, t.ID, data)
+	cancel()
 	if err != nil {
 		return false, err
 	}
-	if _, err := p.JS.Published.Put(ctx, t.ID, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	mctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if _, err := p.JS.Published.Put(mctx, t.ID, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		// The stream has the ticket; the duplicate window still guards a
 		// retry. Report it, for the mail must not be moved on a doubt.
 		return false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
