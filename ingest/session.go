@@ -128,7 +128,11 @@ func (s *session) connect(ctx context.Context) error {
 		s.c.Close()
 		return fmt.Errorf("authenticate as %s on %s: %w", cfg.Username, cfg.Addr, err)
 	}
-	caps, err := s.c.Capability().Wait()
+	var caps imap.CapSet
+	err = s.within(ctx, func() (err error) {
+		caps, err = s.c.Capability().Wait()
+		return err
+	})
 	if err != nil {
 		s.c.Close()
 		return fmt.Errorf("capabilities of %s: %w", cfg.Addr, err)
@@ -313,10 +317,17 @@ func (s *session) waiting(uid imap.UID) bool {
 	return f != nil && s.w.now().Before(f.next)
 }
 
+// checkpointTimeout bounds one checkpoint save.
+const checkpointTimeout = 2 * time.Second
+
 func (s *session) saveCheckpoint(ctx context.Context) {
 	if s.unsaved == 0 {
 		return
 	}
+	// Bounded: a checkpoint not saved only costs a rescan, and a store
+	// that does not answer must not hold up a stop.
+	ctx, cancel := context.WithTimeout(ctx, checkpointTimeout)
+	defer cancel()
 	if err := s.w.checkpoints.Save(ctx, s.state.name, s.cp); err != nil {
 		s.log.Error().Err(err).Msg("checkpoint not saved") // costs a rescan, nothing else
 		return
@@ -564,8 +575,13 @@ func (s *session) wait(ctx context.Context) error {
 		}
 		return nil
 	}
-	idle, err := s.c.Idle()
-	if err != nil {
+	// Beginning IDLE waits for the server's continuation: a server that
+	// stopped answering just now would keep it waiting for ever.
+	var idle *imapclient.IdleCommand
+	if err := s.within(ctx, func() (err error) {
+		idle, err = s.c.Idle()
+		return err
+	}); err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
 	s.log.Debug().Msg("idle")
