@@ -376,18 +376,24 @@ func TestQueueConfig(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCmd(t, "", "queue", "list", "--json", "--config", cfg)
-	if code != exitOK {
-		t.Fatalf("exit %d, %q", code, errOut)
-	}
+	// A consumer's pending count follows the stream a moment later.
 	var l queueListing
-	if err := json.Unmarshal([]byte(out), &l); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, out, errOut := runCmd(t, "", "queue", "list", "--json", "--config", cfg)
+		if code != exitOK {
+			t.Fatalf("exit %d, %q", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Queues[0].Waiting == 1 || time.Now().After(deadline) {
+			break
+		}
 	}
 	if l.Stream != "ACME" || l.Prefix != p || l.Queues[0].Queue != "blue" || l.Queues[0].Waiting != 1 || l.Queues[0].Subject != p+".blue.>" {
 		t.Errorf("listing %+v", l)
 	}
-	code, out, errOut = runCmd(t, "", "queue", "next", "blue", "--config", cfg, "--ack")
+	code, out, errOut := runCmd(t, "", "queue", "next", "blue", "--config", cfg, "--ack")
 	if code != exitOK || !strings.Contains(out, "queue "+p+".blue.verified") {
 		t.Errorf("exit %d, %q\n%s", code, errOut, out)
 	}
