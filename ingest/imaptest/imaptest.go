@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -38,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -829,7 +831,9 @@ type Dovecot struct {
 	pid     int
 
 	tlsPort   int
-	clientTLS *tls.Config // trusts the server's certificate
+	clientTLS *tls.Config  // trusts the server's certificate
+	stop      func()       // stops the daemon and its children
+	delivered atomic.Int64 // names files Deliver writes
 }
 
 // TLSAddr is the implicit-TLS listener (with Options.TLS).
@@ -994,14 +998,14 @@ func imaptestTail(path string, n int) string {
 }
 
 // dovecotACLName quotes a mailbox name for Dovecot's global ACL file.
-func dovecotACLName(t testing.TB, name string) string {
+func dovecotACLName(name string) (string, error) {
 	if strings.ContainsAny(name, "\"\\*?\r\n") {
-		t.Fatalf("imaptest: dovecot: read-only folder name %q is not supported (quotes, backslashes, wildcards)", name)
+		return "", fmt.Errorf("read-only folder name %q is not supported (quotes, backslashes, wildcards)", name)
 	}
 	if strings.ContainsAny(name, " \t") {
-		return `"` + name + `"`
+		return `"` + name + `"`, nil
 	}
-	return name
+	return name, nil
 }
 
 func (s *Dovecot) writeConfig(imapCapability string) error {
@@ -1079,34 +1083,56 @@ func (s *Dovecot) groupName() string {
 	return "nobody"
 }
 
-// StartDovecot starts a real Dovecot daemon listening on 127.0.0.1 on a free port, with a
-// throw-away directory, one passwd-file user, and the options applied; it is stopped (by its PID)
-// when the test ends. When Dovecot is not installed it calls t.Skip with a clear message.
+// Errors of NewDovecot that say the machine cannot run it, rather than
+// that it failed: tests skip on them.
+var (
+	ErrNoDovecot = errors.New("Dovecot is not installed (no dovecot/doveadm binary; Debian: apt-get install dovecot-imapd)")
+	ErrNotRoot   = errors.New("the Dovecot harness must run as root (it runs the daemon with mail_uid=nobody)")
+)
+
+// StartDovecot starts a real Dovecot daemon (NewDovecot) and stops it
+// when the test ends. When Dovecot is not installed, or the test does not
+// run as root, it calls t.Skip with a clear message.
 func StartDovecot(t *testing.T, opts Options) Server {
 	t.Helper()
+	began := time.Now()
+	s, err := NewDovecot(opts)
+	if errors.Is(err, ErrNoDovecot) || errors.Is(err, ErrNotRoot) {
+		t.Skipf("%v: skipping the Dovecot IMAP test", err)
+	}
+	if err != nil {
+		t.Fatalf("imaptest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	t.Logf("imaptest: Dovecot ready on %s in %v (dir %s)", s.addr, time.Since(began).Round(time.Millisecond), s.dir)
+	return s
+}
+
+// NewDovecot starts a real Dovecot daemon listening on 127.0.0.1 on a
+// free port, with a throw-away directory, one passwd-file user and the
+// options applied. Close stops it (by its PID) and removes the directory.
+// Benchmarks use it outside tests.
+func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	dovecot := imaptestFindBinary("dovecot", "/usr/sbin/dovecot")
 	doveadm := imaptestFindBinary("doveadm", "/usr/bin/doveadm")
 	if dovecot == "" || doveadm == "" {
-		t.Skip("Dovecot is not installed (no dovecot/doveadm binary; Debian: apt-get install dovecot-imapd): skipping the Dovecot IMAP test")
+		return nil, ErrNoDovecot
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("the Dovecot IMAP test harness must run as root (it runs the daemon with mail_uid=nobody): skipping")
+		return nil, ErrNotRoot
 	}
-	began := time.Now()
-
 	// A short directory of our own: Dovecot's unix sockets live in base_dir and
-	// their paths must stay under 108 bytes, which t.TempDir() does not promise.
+	// their paths must stay under 108 bytes, which a test's TempDir does not promise.
 	dir, err := os.MkdirTemp("", "imapt-")
 	if err != nil {
-		t.Fatalf("imaptest: dovecot: %v", err)
+		return nil, fmt.Errorf("dovecot: %w", err)
 	}
 	if len(dir) > 60 {
 		os.RemoveAll(dir)
 		if dir, err = os.MkdirTemp("/tmp", "imapt-"); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, fmt.Errorf("dovecot: %w", err)
 		}
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) }) // runs after the daemon is stopped (cleanups are LIFO)
 	s := &Dovecot{
 		imapHarness: imapHarness{harnessPorts: map[int]bool{}},
 		opts:        opts,
@@ -1114,18 +1140,24 @@ func StartDovecot(t *testing.T, opts Options) Server {
 		cfg:         filepath.Join(dir, "dovecot.conf"),
 		doveadm:     doveadm,
 	}
+	defer func() {
+		if err != nil {
+			s.Close()
+			err = fmt.Errorf("dovecot: %w", err)
+		}
+	}()
 	uid, gid := imaptestNobodyIDs()
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("imaptest: dovecot: %v", err)
+		return nil, err
 	}
 	for _, sub := range []string{"base", "state", "mail", "home"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
 	}
 	for _, sub := range []string{"mail", "home"} {
 		if err := os.Chown(filepath.Join(dir, sub), uid, gid); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
 	}
 	home := filepath.Join(dir, "home")
@@ -1135,10 +1167,14 @@ func StartDovecot(t *testing.T, opts Options) Server {
 		// (same mail store) keeps full rights so Append etc. work everywhere.
 		var acl strings.Builder
 		for _, name := range opts.ReadOnly {
-			fmt.Fprintf(&acl, "%s user=%s lr\n", dovecotACLName(t, name), imapTestUser)
+			quoted, err := dovecotACLName(name)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&acl, "%s user=%s lr\n", quoted, imapTestUser)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(acl.String()), 0o644); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
 		userExtra = fmt.Sprintf("userdb_mail_plugins=acl userdb_acl=vfile:%s/acl", dir)
 	}
@@ -1146,18 +1182,18 @@ func StartDovecot(t *testing.T, opts Options) Server {
 		imapTestUser, imapTestPassword, uid, gid, home, userExtra,
 		imapHarnessUser, imapHarnessPass, uid, gid, home)
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatalf("imaptest: dovecot: %v", err)
+		return nil, err
 	}
 
 	imapCapability := ""
 	if drop := opts.removedCaps(); len(drop) > 0 {
 		// imap_capability without a leading '+' replaces Dovecot's whole list.
 		if err := s.writeConfig(""); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
 		defaults, err := dovecotDefaultCaps(doveadm, s.cfg, home)
 		if err != nil {
-			t.Fatalf("imaptest: dovecot: reading the default capabilities: %v\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
+			return nil, fmt.Errorf("reading the default capabilities: %w\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
 		}
 		var kept []string
 		for _, c := range defaults {
@@ -1170,23 +1206,23 @@ func StartDovecot(t *testing.T, opts Options) Server {
 
 	if opts.TLS {
 		if err := s.writeCertificate(); err != nil {
-			t.Fatalf("imaptest: dovecot: certificate: %v", err)
+			return nil, fmt.Errorf("certificate: %w", err)
 		}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		if s.port, err = imaptestFreePort(); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
 		if opts.TLS {
 			if s.tlsPort, err = imaptestFreePort(); err != nil {
-				t.Fatalf("imaptest: dovecot: %v", err)
+				return nil, err
 			}
 		}
 		if err := s.writeConfig(imapCapability); err != nil {
-			t.Fatalf("imaptest: dovecot: %v", err)
+			return nil, err
 		}
-		retry, err := s.startDaemon(t, dovecot)
+		retry, err := s.startDaemon(dovecot)
 		if err == nil {
 			lastErr = nil
 			break
@@ -1197,31 +1233,75 @@ func StartDovecot(t *testing.T, opts Options) Server {
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("imaptest: dovecot: %v\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, imaptestTail(filepath.Join(dir, "dovecot.log"), 30))
+		return nil, fmt.Errorf("%w\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, imaptestTail(filepath.Join(dir, "dovecot.log"), 30))
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 
 	// Read-only folders must exist before the worker looks.
 	if len(opts.ReadOnly) > 0 {
-		hc := s.admin(t)
+		hc, err := s.dial(imapHarnessUser, imapHarnessPass)
+		if err != nil {
+			return nil, fmt.Errorf("harness connection to %s: %w", s.addr, err)
+		}
 		for _, name := range opts.ReadOnly {
 			if err := imaptestEnsureMailbox(hc.Client, name); err != nil {
 				hc.close()
-				t.Fatalf("imaptest: dovecot: create read-only folder %q: %v", name, err)
+				return nil, fmt.Errorf("create read-only folder %q: %w", name, err)
 			}
 		}
 		hc.close()
 	}
 	if s.caps, err = s.loginCaps(); err != nil {
-		t.Fatalf("imaptest: dovecot: %v\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
+		return nil, fmt.Errorf("%w\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
 	}
-	t.Logf("imaptest: Dovecot ready on %s in %v (dir %s)", s.addr, time.Since(began).Round(time.Millisecond), dir)
-	return s
+	return s, nil
+}
+
+// Deliver puts a mail into a mailbox (INBOX, or one that exists) the way
+// a delivery agent does: a file written in the Maildir's tmp/ and renamed
+// into new/, which Dovecot sees at its next look. It is much faster than
+// APPEND: benchmarks fill mailboxes with it.
+func (s *Dovecot) Deliver(mailbox string, raw []byte) error {
+	dir := filepath.Join(s.dir, "mail", "box")
+	if !strings.EqualFold(mailbox, "INBOX") {
+		dir = filepath.Join(dir, filepath.FromSlash(mailbox))
+	}
+	uid, gid := imaptestNobodyIDs()
+	for _, d := range []string{dir, filepath.Join(dir, "tmp"), filepath.Join(dir, "new"), filepath.Join(dir, "cur")} {
+		if err := os.Mkdir(d, 0o700); err == nil {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return fmt.Errorf("deliver to %s: %w", mailbox, err)
+			}
+		} else if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("deliver to %s: %w", mailbox, err)
+		}
+	}
+	name := fmt.Sprintf("%d.M%09dP%d.imaptest", time.Now().Unix(), s.delivered.Add(1), os.Getpid())
+	tmp := filepath.Join(dir, "tmp", name)
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return fmt.Errorf("deliver to %s: %w", mailbox, err)
+	}
+	if err := os.Chown(tmp, uid, gid); err != nil {
+		return fmt.Errorf("deliver to %s: %w", mailbox, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
+		return fmt.Errorf("deliver to %s: %w", mailbox, err)
+	}
+	return nil
+}
+
+// Close stops the daemon and all its processes and removes its directory.
+func (s *Dovecot) Close() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	os.RemoveAll(s.dir)
 }
 
 // startDaemon runs `dovecot -F` and waits until it greets on s.port. retry
 // reports a failure that another port may cure (the port was taken).
-func (s *Dovecot) startDaemon(t *testing.T, dovecot string) (retry bool, err error) {
+func (s *Dovecot) startDaemon(dovecot string) (retry bool, err error) {
 	stderrPath := filepath.Join(s.dir, "dovecot.stderr")
 	stderr, err := os.Create(stderrPath)
 	if err != nil {
@@ -1285,7 +1365,7 @@ func (s *Dovecot) startDaemon(t *testing.T, dovecot string) (retry bool, err err
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.pid = pid
-	t.Cleanup(stop)
+	s.stop = stop
 	return false, nil
 }
 
