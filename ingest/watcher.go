@@ -5,9 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,15 +16,17 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Mail is one message of a watched mailbox, handed to the Handler while its
-// raw bytes stream from the server.
+// Mail is one message of a watched mailbox, handed to the Handler once its
+// raw bytes have been read from the server.
 type Mail struct {
 	Mailbox     string
 	UIDValidity uint32
 	UID         imap.UID
-	Size        int64     // RFC822.SIZE as the server reports it
-	Body        io.Reader // the raw message; valid only during HandleMail
-	Attempt     int       // 1 on the first try
+	Size        int64 // RFC822.SIZE as the server reports it
+	// Raw is the message as the server sent it, to be read any number of
+	// times (Raw.Reader); valid only until HandleMail returns.
+	Raw     *Spool
+	Attempt int // 1 on the first try
 }
 
 // Quarantined describes a mail about to be moved to the quarantine folder.
@@ -55,7 +58,9 @@ type WatcherObserver interface {
 	Quarantined(mailbox string)
 }
 
-// Handler is what the watcher hands mail to.
+// Handler is what the watcher hands mail to. Its methods are called from
+// several goroutines at once: up to WatcherConfig.Concurrency mails of each
+// mailbox are handled at the same time.
 type Handler interface {
 	// HandleMail processes one mail. A nil error promises the mail is safe
 	// elsewhere (its ticket published and acknowledged): only then is it
@@ -92,8 +97,12 @@ type WatcherConfig struct {
 	// (a server without MOVE and UIDPLUS); "$TicketRouterDone".
 	DoneKeyword string
 
-	MaxSize      int64         // larger mail is quarantined unread; 25 MiB
-	MaxAttempts  int           // handler tries before quarantine; 5
+	MaxSize     int64 // larger mail is quarantined unread; 25 MiB
+	MaxAttempts int   // handler tries before quarantine; 5
+	// Concurrency is how many mails of one mailbox are handled at once:
+	// while some wait for their tickets' acknowledgements, others are read
+	// and parsed. 64.
+	Concurrency  int
 	PollInterval time.Duration // without IDLE; 30s
 	// Liveness is how often an idle connection is checked (IDLE stopped,
 	// NOOP sent, IDLE again): a dead connection shows within it plus
@@ -136,6 +145,9 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 5
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100
@@ -230,7 +242,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 // watch keeps a session open on one mailbox, reconnecting after any loss
 // with exponential backoff and jitter.
 func (w *Watcher) watch(ctx context.Context, mailbox string) {
-	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}}
+	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}}
 	log := w.log.With().Str("mailbox", mailbox).Logger()
 	for fails := 0; ctx.Err() == nil; {
 		s := &session{w: w, state: state, log: log}
@@ -265,10 +277,24 @@ func (w *Watcher) backoff(n int) time.Duration {
 }
 
 // mailboxState outlives sessions: which mails failed, how often, and when
-// they may be tried again.
+// they may be tried again; which were handled but not moved yet.
 type mailboxState struct {
 	name     string
 	failures map[failureKey]*failure
+	// handled holds mails whose handler succeeded but which are not moved
+	// yet: after a lost connection they are moved without a second try.
+	handled map[failureKey]bool
+}
+
+// forgetGone drops what is remembered of mails that someone else removed,
+// given the mailbox's UIDs above the checkpoint, sorted.
+func (st *mailboxState) forgetGone(uidValidity uint32, uids []imap.UID) {
+	gone := func(k failureKey) bool {
+		_, found := slices.BinarySearch(uids, k.uid)
+		return k.uidValidity != uidValidity || !found
+	}
+	maps.DeleteFunc(st.failures, func(k failureKey, _ *failure) bool { return gone(k) })
+	maps.DeleteFunc(st.handled, func(k failureKey, _ bool) bool { return gone(k) })
 }
 
 type failureKey struct {

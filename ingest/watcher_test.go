@@ -28,7 +28,7 @@ type recorder struct {
 	calls       map[string]int // Message-ID -> calls
 	quarantined []*Quarantined
 	fail        func(m *Mail, id string) error // nil: never fails
-	onStart     func(m *Mail)                  // called before the body is read
+	onStart     func(m *Mail)                  // called before the mail is parsed
 	arrived     chan string                    // Message-IDs as they complete, when not nil
 }
 
@@ -40,7 +40,7 @@ func (r *recorder) HandleMail(ctx context.Context, m *Mail) error {
 	if r.onStart != nil {
 		r.onStart(m)
 	}
-	req, err := Parse(m.Body, Limits{})
+	req, err := Parse(m.Raw.Reader(), Limits{})
 	if err != nil {
 		return err
 	}
@@ -288,11 +288,15 @@ func TestWatcherFailingCopyKeepsMail(t *testing.T) {
 		rec := newRecorder()
 		uid := srv.Append(t, "INBOX", testMail("kept@test"))
 		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
-		eventually(t, 30*time.Second, "handled at least twice (retried)", func() bool {
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			return rec.calls["kept@test"] >= 2
-		})
+		// The move is tried MaxAttempts times (the mail handled once: it
+		// is remembered as handled), then quarantine is tried, and fails too.
+		eventually(t, 30*time.Second, "the move retried until quarantine was tried", func() bool { return rec.quarantinedCount() > 0 })
+		rec.mu.Lock()
+		calls := rec.calls["kept@test"]
+		rec.mu.Unlock()
+		if calls != 1 {
+			t.Errorf("handled %d times, want once: a failed move is retried without handling the mail again", calls)
+		}
 		if got := srv.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{uid}) {
 			t.Fatalf("INBOX holds %v, want [%d]", got, uid)
 		}
@@ -327,6 +331,93 @@ func TestWatcherPoisonMail(t *testing.T) {
 		}
 		if n := len(srv.UIDs(t, "Processed")); n != 10 {
 			t.Errorf("Processed holds %d", n)
+		}
+	})
+}
+
+// TestWatcherHandlesConcurrently: while a mail is handled (its ticket
+// waiting for an ack), the next ones are fetched and handled too, up to
+// Concurrency at once; and all end moved.
+func TestWatcherHandlesConcurrently(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
+		const n, concurrency = 40, 8
+		raws := make([][]byte, n)
+		for i := range raws {
+			raws[i] = testMail(fmt.Sprintf("conc-%d@test", i))
+		}
+		srv.AppendAll(t, "INBOX", raws)
+		var mu sync.Mutex
+		inFlight, most, started := 0, 0, 0
+		full := make(chan struct{})
+		rec := newRecorder()
+		rec.onStart = func(m *Mail) {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			if started++; started == concurrency {
+				close(full)
+			}
+			first := started <= concurrency
+			mu.Unlock()
+			if first { // the first ones wait for each other: they must be in flight together
+				select {
+				case <-full:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}
+		startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) { c.Concurrency = concurrency })
+		eventually(t, 30*time.Second, "all moved", func() bool { return len(srv.UIDs(t, "Processed")) == n })
+		mu.Lock()
+		defer mu.Unlock()
+		if most != concurrency {
+			t.Errorf("at most %d mails were handled at once, want %d", most, concurrency)
+		}
+		if c := rec.completedCount(); c != n {
+			t.Errorf("%d mails completed, want %d", c, n)
+		}
+	})
+}
+
+// TestWatcherCheckpointStopsAtWaitingMail: mail above one that waits for
+// a retry is handled and moved, but the checkpoint stays below the waiting
+// one, so that a restart finds it.
+func TestWatcherCheckpointStopsAtWaitingMail(t *testing.T) {
+	forEachServer(t, func(t *testing.T, start func(*testing.T, imaptest.Options) imaptest.Server) {
+		srv := start(t, imaptest.Options{})
+		var uids []imap.UID
+		for i := range 10 {
+			uids = append(uids, srv.Append(t, "INBOX", testMail(fmt.Sprintf("cp-%d@test", i))))
+		}
+		rec := newRecorder()
+		rec.fail = func(m *Mail, id string) error {
+			if id == "cp-3@test" {
+				return fmt.Errorf("publish: %w", ErrUnavailable) // never counted: never quarantined
+			}
+			return nil
+		}
+		cp := FileCheckpoints{Dir: t.TempDir()}
+		stop := startWatcher(t, srv, rec, cp, nil)
+		eventually(t, 30*time.Second, "the nine others moved", func() bool { return len(srv.UIDs(t, "Processed")) == 9 })
+		stop()
+		saved, err := cp.Load(context.Background(), "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if saved.LastUID != uids[2] {
+			t.Errorf("checkpoint at uid %d, want %d (below the waiting mail %d)", saved.LastUID, uids[2], uids[3])
+		}
+		rec2 := newRecorder()
+		startWatcher(t, srv, rec2, cp, nil)
+		eventually(t, 30*time.Second, "the waiting mail handled after the restart", func() bool { return len(srv.UIDs(t, "Processed")) == 10 })
+		rec2.mu.Lock()
+		defer rec2.mu.Unlock()
+		if len(rec2.completed) != 1 || rec2.completed["cp-3@test"] != 1 {
+			t.Errorf("after the restart completed %v, want only cp-3@test", rec2.completed)
 		}
 	})
 }

@@ -56,6 +56,7 @@ type IMAPConfig struct {
 	Quarantine    string         `yaml:"quarantine"`
 	MaxSize       int64          `yaml:"max_size"` // bytes
 	MaxAttempts   int            `yaml:"max_attempts"`
+	Concurrency   int            `yaml:"concurrency"` // mails of one mailbox handled at once
 	PollInterval  time.Duration  `yaml:"poll_interval"`
 	Liveness      time.Duration  `yaml:"liveness"`
 }
@@ -193,8 +194,13 @@ func (c *Config) checkRun() error {
 			errs = append(errs, fmt.Errorf("imap.%s: %s is negative", f.name, f.d))
 		}
 	}
-	if c.IMAP.MaxSize < 0 || c.IMAP.MaxAttempts < 0 {
-		errs = append(errs, fmt.Errorf("imap: max_size %d and max_attempts %d must not be negative", c.IMAP.MaxSize, c.IMAP.MaxAttempts))
+	for _, f := range []struct {
+		name string
+		n    int64
+	}{{"max_size", c.IMAP.MaxSize}, {"max_attempts", int64(c.IMAP.MaxAttempts)}, {"concurrency", int64(c.IMAP.Concurrency)}} {
+		if f.n < 0 {
+			errs = append(errs, fmt.Errorf("imap.%s: %d is negative", f.name, f.n))
+		}
 	}
 	if err := c.NATS.Check(); err != nil {
 		errs = append(errs, err)

@@ -945,3 +945,28 @@ func reportProblems(t *testing.T, headline string, problems []string) {
 func jitter(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rng.Int64N(int64(hi-lo)))
 }
+
+// movedUIDs returns the UIDs a "moved" log line names: "uid" for one mail,
+// "uids" (an IMAP set, "3:5,9") for a batch.
+func movedUIDs(t *testing.T, l logEntry) []uint32 {
+	t.Helper()
+	if uid, ok := l["uid"].(float64); ok {
+		return []uint32{uint32(uid)}
+	}
+	var uids []uint32
+	for r := range strings.SplitSeq(l.str("uids"), ",") {
+		lo, hi, isRange := strings.Cut(r, ":")
+		first, err1 := strconv.ParseUint(lo, 10, 32)
+		last, err2 := first, error(nil)
+		if isRange {
+			last, err2 = strconv.ParseUint(hi, 10, 32)
+		}
+		if err1 != nil || err2 != nil || last < first {
+			t.Fatalf("moved log line with uids %q: not a UID set", l.str("uids"))
+		}
+		for u := first; u <= last; u++ {
+			uids = append(uids, uint32(u))
+		}
+	}
+	return uids
+}

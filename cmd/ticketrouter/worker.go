@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,26 +15,26 @@ import (
 // retried later (NATS unreachable is not the mail's fault).
 const publishTimeout = 30 * time.Second
 
-// mailHandler is the watcher's handler in the service: it spools each
-// mail, decides it as route does, stores the raw mail and publishes the
-// ticket, and reports success only once JetStream acknowledged it. One
-// per mailbox: its parser is not shared.
+// mailHandler is the watcher's handler in the service: it decides each
+// mail as route does, stores the raw mail and publishes the ticket, and
+// reports success only once JetStream acknowledged it. The watcher calls
+// it for many mails at once.
 type mailHandler struct {
 	router  *mailRouter
 	pub     *router.Publisher
 	metrics *metrics
 	log     zerolog.Logger
-	parser  ingest.Parser
+	parsers sync.Pool // of *ingest.Parser: a parser reuses its buffers, one mail at a time
 }
 
 // HandleMail implements ingest.Handler.
 func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
-	sp, err := ingest.NewSpool(m.Body, spoolMemory, "")
-	if err != nil {
-		return err // a broken connection: the watcher reconnects
+	p, _ := h.parsers.Get().(*ingest.Parser)
+	if p == nil {
+		p = &ingest.Parser{}
 	}
-	defer sp.Close()
-	t, d, err := h.router.ticket(ctx, &h.parser, sp)
+	t, d, err := h.router.ticket(ctx, p, m.Raw)
+	h.parsers.Put(p)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	began := time.Now()
-	published, err := h.pub.Publish(pctx, t, sp.Reader())
+	published, err := h.pub.Publish(pctx, t, m.Raw.Reader())
 	if err != nil {
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
