@@ -101,7 +101,7 @@ type WatcherConfig struct {
 	MaxAttempts int   // handler tries before quarantine; 5
 	// Concurrency is how many mails of one mailbox are handled at once:
 	// while some wait for their tickets' acknowledgements, others are read
-	// and parsed. 64.
+	// and parsed. 256.
 	Concurrency  int
 	PollInterval time.Duration // without IDLE; 30s
 	// Liveness is how often an idle connection is checked (IDLE stopped,
@@ -147,7 +147,7 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 		c.MaxAttempts = 5
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 64
+		c.Concurrency = 256
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100

@@ -556,7 +556,14 @@ func newEnv(t *testing.T, n, natsSize int) *e2eEnv {
 		e.byID[e.mails[i].id] = &e.mails[i]
 	}
 	began := time.Now()
-	e.srv.AppendAll(t, "INBOX", raws)
+	for _, raw := range raws { // as a delivery agent does: much faster than APPEND
+		if err := e.srv.(*imaptest.Dovecot).Deliver("INBOX", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(e.srv.UIDs(t, "INBOX")); got != n {
+		t.Fatalf("INBOX holds %d mails after delivering %d", got, n)
+	}
 	t.Logf("%d mails delivered to INBOX in %v", n, time.Since(began).Round(time.Millisecond))
 	e.nodes = newNATS(t, e.natsBin, e.dir, natsSize)
 	var err error
