@@ -417,6 +417,45 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+// TestPublishReusesStoredRaw: a raw mail stored by an attempt that crashed
+// before publishing is not stored again (its name is its SHA-256), while
+// the ticket is published; a deleted one is stored again.
+func TestPublishReusesStoredRaw(t *testing.T) {
+	t.Parallel()
+	_, out, p := startPublisher(t)
+	ctx := testContext(t)
+	tk := testTicket(DefaultPrefix, []byte(testRaw))
+	before, err := out.Raw.PutBytes(ctx, tk.ID, []byte(testRaw)) // the crashed attempt
+	if err != nil {
+		t.Fatal(err)
+	}
+	if published, err := p.Publish(ctx, tk, strings.NewReader(testRaw)); err != nil || !published {
+		t.Fatalf("Publish with the raw mail already stored = %v, %v; want true, nil", published, err)
+	}
+	after, err := out.Raw.GetInfo(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.NUID != before.NUID {
+		t.Errorf("the raw mail was stored again (chunks %s, were %s)", after.NUID, before.NUID)
+	}
+
+	other := "Subject: another\r\n\r\nbody\r\n"
+	tk2 := testTicket(DefaultPrefix, []byte(other))
+	if _, err := out.Raw.PutBytes(ctx, tk2.ID, []byte(other)); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Raw.Delete(ctx, tk2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if published, err := p.Publish(ctx, tk2, strings.NewReader(other)); err != nil || !published {
+		t.Fatalf("Publish with the raw mail deleted = %v, %v; want true, nil", published, err)
+	}
+	if raw, err := out.Raw.GetBytes(ctx, tk2.ID); err != nil || string(raw) != other {
+		t.Errorf("raw mail after publishing again = %q, %v; want %q", raw, err, other)
+	}
+}
+
 // TestPublishAfterDuplicateWindow shows that the published bucket, not
 // only the stream's duplicate window, keeps a ticket from being published
 // twice: once the window has passed (a probe message id is accepted again),

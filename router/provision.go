@@ -34,8 +34,10 @@ func QueueSubject(prefix, q string) string {
 type JetStream struct {
 	JS     jetstream.JetStream
 	Stream jetstream.Stream
-	// Raw holds every raw mail, named by its ticket id.
-	Raw jetstream.ObjectStore
+	// Raw holds every raw mail, named by its ticket id, in the object
+	// store RawBucket.
+	Raw       jetstream.ObjectStore
+	RawBucket string
 	// Checkpoints holds the IMAP checkpoint of each mailbox.
 	Checkpoints jetstream.KeyValue
 	// Leases says which replica works which mailbox; entries expire.
@@ -116,6 +118,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		}
 	}
 	bucket := cfg.Stream + "-raw"
+	out.RawBucket = bucket
 	err = attempt(ctx, "object store "+bucket, func(ctx context.Context) error {
 		current, err := backingCurrent(ctx, js, "OBJ_"+bucket, cfg.Replicas, cfg.MaxAge)
 		switch {

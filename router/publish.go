@@ -1,7 +1,10 @@
 package router
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Deadlines of the single requests of a publication; the raw mail's
@@ -32,22 +36,39 @@ type Publisher struct {
 // (within the duplicate window by the stream, or later by the published
 // bucket) is not published again: published reports false for it.
 func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (published bool, err error) {
-	// Each request has its own deadline: one sent to a server that died
-	// is not failed by the reconnect, and must not hold up the mailbox for
-	// the caller's whole deadline.
+	// The raw mail is stored before its ticket is published, so a mail
+	// whose raw mail is not stored was never published: only for one that
+	// is does the published bucket need asking. Each request has its own
+	// deadline: one sent to a server that died is not failed by the
+	// reconnect, and must not hold up the mailbox for the caller's whole
+	// deadline.
 	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	_, err = p.JS.Published.Get(gctx, t.ID)
+	info, err := p.JS.Raw.GetInfo(gctx, t.ID, jetstream.GetObjectInfoShowDeleted())
 	cancel()
-	if err == nil {
-		return false, nil
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
+	stored := false
+	switch {
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+	case err != nil:
+		return false, fmt.Errorf("look up raw mail %s: %w", t.ID, err)
+	default:
+		gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		_, err = p.JS.Published.Get(gctx, t.ID)
+		cancel()
+		if err == nil {
+			return false, nil
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
+		}
+		// Stored by an attempt that did not publish: the same bytes,
+		// for the name is their SHA-256.
+		stored = !info.Deleted
 	}
-	info, err := p.JS.Raw.Put(ctx, jetstream.ObjectMeta{Name: t.ID, Description: "raw mail of ticket " + t.ID}, raw)
-	if err != nil {
-		return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
+	if !stored {
+		if err := p.putRaw(ctx, t.ID, raw); err != nil {
+			return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
+		}
 	}
-	t.Raw = &RawRef{Bucket: info.Bucket, Name: info.Name}
+	t.Raw = &RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
 	data, err := json.Marshal(t)
 	if err != nil {
 		return false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
@@ -66,6 +87,113 @@ func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (publ
 		return false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
 	}
 	return !ack.Duplicate, nil
+}
+
+// A raw mail is stored in chunks of the object store's default size, a
+// few at a time.
+const (
+	rawChunkSize      = 128 << 10
+	rawChunksInFlight = 8
+)
+
+// putRaw stores a raw mail in the object store's own format (chunks on a
+// subject of their own, then the meta message that makes the object
+// visible), so that Raw.Get and the nats CLI read it; but it publishes on
+// the shared JetStream context. The library's Put makes a context with a
+// reply subscription of its own for every object: subscribing and
+// unsubscribing once a mail was over half of the service's CPU time per
+// mail in the drain benchmark's profile.
+func (p *Publisher) putRaw(ctx context.Context, name string, r io.Reader) error {
+	id := nuid.Next()
+	chunks := fmt.Sprintf("$O.%s.C.%s", p.JS.RawBucket, id)
+	info := jetstream.ObjectInfo{
+		ObjectMeta: jetstream.ObjectMeta{
+			Name: name, Description: "raw mail of ticket " + name,
+			Opts: &jetstream.ObjectMetaOptions{ChunkSize: rawChunkSize},
+		},
+		Bucket: p.JS.RawBucket, NUID: id,
+	}
+	sum := sha256.New()
+	var acks []jetstream.PubAckFuture // of chunks in flight, oldest first
+	buf := make([]byte, rawChunkSize)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			// A few chunks in flight keep the stream busy; more would only
+			// hold a large mail in memory (each future keeps its chunk
+			// for a resend).
+			if len(acks) == rawChunksInFlight {
+				if err := awaitAck(ctx, acks[0]); err != nil {
+					p.purgeChunks(ctx, chunks)
+					return err
+				}
+				acks = acks[1:]
+			}
+			chunk := bytes.Clone(buf[:n])
+			sum.Write(chunk)
+			ack, perr := p.JS.JS.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: chunk})
+			if perr != nil {
+				p.purgeChunks(ctx, chunks)
+				return perr
+			}
+			acks = append(acks, ack)
+			info.Size += uint64(n)
+			info.Chunks++
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			p.purgeChunks(ctx, chunks)
+			return fmt.Errorf("read: %w", err)
+		}
+	}
+	info.Digest = jetstream.GetObjectDigestValue(sum)
+	meta := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", p.JS.RawBucket, base64.URLEncoding.EncodeToString([]byte(name))))
+	meta.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	data, err := json.Marshal(&info)
+	if err != nil {
+		return err
+	}
+	meta.Data = data
+	// The meta message goes last: readers see the object only once every
+	// chunk is stored.
+	for _, ack := range acks {
+		if err := awaitAck(ctx, ack); err != nil {
+			p.purgeChunks(ctx, chunks)
+			return err
+		}
+	}
+	ack, err := p.JS.JS.PublishMsgAsync(meta)
+	if err == nil {
+		err = awaitAck(ctx, ack)
+	}
+	if err != nil {
+		p.purgeChunks(ctx, chunks)
+	}
+	return err
+}
+
+// purgeChunks removes the chunks of a raw mail that was not stored, as far
+// as it can: left over, they only take space until the bucket's TTL.
+func (p *Publisher) purgeChunks(ctx context.Context, subject string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
+	if s, err := p.JS.JS.Stream(ctx, "OBJ_"+p.JS.RawBucket); err == nil {
+		s.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	}
+}
+
+// awaitAck waits for one asynchronous publication's ack.
+func awaitAck(ctx context.Context, ack jetstream.PubAckFuture) error {
+	select {
+	case <-ack.Ok():
+		return nil
+	case err := <-ack.Err():
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no ack: %w", ctx.Err())
+	}
 }
 
 // DeadLetter is the record of a mail moved to the quarantine folder,
