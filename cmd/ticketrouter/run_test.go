@@ -21,7 +21,7 @@ import (
 // startService runs a replica in-process against srv with an embedded
 // NATS (or natsURL), until the test ends; it returns once the replica
 // serves.
-func startService(t *testing.T, srv imaptest.Server, natsURL string, adjust func(*Config)) (*service, context.CancelFunc) {
+func startService(t testing.TB, srv imaptest.Server, natsURL string, adjust func(*Config)) (*service, context.CancelFunc) {
 	t.Helper()
 	accounts, err := filepath.Abs("examples/accounts.yaml")
 	if err != nil {
