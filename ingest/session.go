@@ -230,7 +230,7 @@ func (s *session) wait(ctx context.Context) error {
 	default:
 	}
 	retry := s.nextRetry()
-	if !s.caps.Has(imap.CapIdle) {
+	if !s.caps.Has(imap.CapIdle) || s.w.cfg.NoIdle {
 		t := time.NewTimer(min(s.w.cfg.PollInterval, retry))
 		defer t.Stop()
 		select {

@@ -104,6 +104,10 @@ type WatcherConfig struct {
 	// and parsed. 256.
 	Concurrency  int
 	PollInterval time.Duration // without IDLE; 30s
+	// NoIdle polls every PollInterval even when the server has IDLE.
+	// Dovecot 2.3 holds IDLE notifications back half a second after a
+	// change; a poll every 50 ms answers faster, for a command each time.
+	NoIdle bool
 	// Liveness is how often an idle connection is checked (IDLE stopped,
 	// NOOP sent, IDLE again): a dead connection shows within it plus
 	// CommandTimeout. 30s.

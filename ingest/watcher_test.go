@@ -777,6 +777,31 @@ func TestWatcherPollsWithoutIdle(t *testing.T) {
 	})
 }
 
+// TestWatcherNoIdlePolls: with NoIdle the watcher polls though the
+// server has IDLE, and so sees new mail sooner than Dovecot 2.3's IDLE
+// tells of it (half a second after the change, a constant in Dovecot).
+func TestWatcherNoIdlePolls(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	rec := newRecorder()
+	rec.arrived = make(chan string, 10)
+	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, func(c *WatcherConfig) {
+		c.NoIdle, c.PollInterval = true, 50*time.Millisecond
+	})
+	for i := range 5 {
+		time.Sleep(100 * time.Millisecond)
+		sent := time.Now()
+		srv.Append(t, "INBOX", testMail(fmt.Sprintf("poll-%d@test", i)))
+		select {
+		case <-rec.arrived:
+			if d := time.Since(sent); d > 400*time.Millisecond {
+				t.Errorf("mail %d handled %v after its APPEND, want under 400 ms with a 50 ms poll (IDLE takes 500 ms)", i, d.Round(time.Millisecond))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("mail %d not picked up", i)
+		}
+	}
+}
+
 // TestWatcherSeveralMailboxes: each mailbox is watched on its own.
 func TestWatcherSeveralMailboxes(t *testing.T) {
 	srv := imaptest.StartMemServer(t, imaptest.Options{})

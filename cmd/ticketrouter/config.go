@@ -58,6 +58,7 @@ type IMAPConfig struct {
 	MaxAttempts   int            `yaml:"max_attempts"`
 	Concurrency   int            `yaml:"concurrency"` // mails of one mailbox handled at once
 	PollInterval  time.Duration  `yaml:"poll_interval"`
+	Idle          *bool          `yaml:"idle"` // false: poll every poll_interval though the server has IDLE
 	Liveness      time.Duration  `yaml:"liveness"`
 }
 

@@ -236,7 +236,7 @@ func (s *service) watcherConfig(mailbox string) (ingest.WatcherConfig, error) {
 		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
 		Username: c.Username, Mechanism: c.Mechanism, Secret: c.Secret,
 		Mailboxes: []string{mailbox}, Processed: c.Processed, Quarantine: c.Quarantine,
-		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency, PollInterval: c.PollInterval, Liveness: c.Liveness,
+		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency, PollInterval: c.PollInterval, NoIdle: c.Idle != nil && !*c.Idle, Liveness: c.Liveness,
 		Observer: s.metrics,
 	}
 	if c.CAFile != "" {

@@ -177,6 +177,7 @@ func TestRunEndToEnd(t *testing.T) {
 		{"/metrics", `ticketrouter_imap_connected{mailbox="INBOX"} 1` + "\n"},
 		{"/metrics", `ticketrouter_backlog_mails{mailbox="INBOX"} 0` + "\n"},
 		{"/metrics", `ticketrouter_oldest_unprocessed_age_seconds{mailbox="INBOX"} 0` + "\n"},
+		{"/debug/pprof/", "goroutine"},
 	} {
 		// The last mail's move and the final backlog count are reported
 		// just after the server shows the mail moved: allow them a moment.
