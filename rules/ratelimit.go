@@ -67,11 +67,18 @@ func (p *Policy) RateLimit(req *ingest.Request, d *Decision, lim RateLimiter, no
 
 // MemoryRateLimiter is a RateLimiter for one process: a log of recent
 // requests per key, pruned as it goes, so that its memory is bounded by
-// the requests of the longest window.
+// the requests of the longest window. A count costs the same however many
+// requests the log holds.
 type MemoryRateLimiter struct {
-	mu     sync.Mutex
-	events map[string][]rateEvent
-	calls  int
+	mu    sync.Mutex
+	logs  map[string]*rateLog
+	calls int
+}
+
+// rateLog is the requests of one key within its window, oldest first.
+type rateLog struct {
+	events []rateEvent
+	ids    map[string]int // request id -> its events in the log
 }
 
 type rateEvent struct {
@@ -83,28 +90,32 @@ type rateEvent struct {
 func (m *MemoryRateLimiter) Count(key, id string, window time.Duration, now time.Time) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.events == nil {
-		m.events = map[string][]rateEvent{}
+	if m.logs == nil {
+		m.logs = map[string]*rateLog{}
 	}
 	if m.calls++; m.calls%1024 == 0 { // now and then, drop keys gone quiet
-		for k, evs := range m.events {
-			if len(evs) == 0 || now.Sub(evs[len(evs)-1].at) > 24*time.Hour {
-				delete(m.events, k)
+		for k, l := range m.logs {
+			if len(l.events) == 0 || now.Sub(l.events[len(l.events)-1].at) > 24*time.Hour {
+				delete(m.logs, k)
 			}
 		}
 	}
-	evs := m.events[key]
-	kept := evs[:0]
-	seen := false
-	for _, e := range evs {
-		if now.Sub(e.at) < window {
-			kept = append(kept, e)
-			seen = seen || e.id == id
+	l := m.logs[key]
+	if l == nil {
+		l = &rateLog{ids: map[string]int{}}
+		m.logs[key] = l
+	}
+	drop := 0
+	for drop < len(l.events) && now.Sub(l.events[drop].at) >= window {
+		if l.ids[l.events[drop].id]--; l.ids[l.events[drop].id] <= 0 {
+			delete(l.ids, l.events[drop].id)
 		}
+		drop++
 	}
-	if !seen {
-		kept = append(kept, rateEvent{id, now})
+	l.events = l.events[drop:] // the next growth copies only what is left
+	if l.ids[id] == 0 {
+		l.events = append(l.events, rateEvent{id, now})
+		l.ids[id]++
 	}
-	m.events[key] = kept
-	return len(kept)
+	return len(l.events)
 }

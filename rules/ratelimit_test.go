@@ -31,6 +31,28 @@ func TestMemoryRateLimiter(t *testing.T) {
 	}
 }
 
+// BenchmarkMemoryRateLimiter counts requests of one busy key whose window
+// holds n of them: the cost must not grow with n (it did: every count
+// walked the whole log).
+func BenchmarkMemoryRateLimiter(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var m MemoryRateLimiter
+			t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+			step := time.Hour / time.Duration(n) // n requests a window, steady
+			ids := make([]string, 4096)
+			for i := range ids {
+				ids[i] = fmt.Sprint("m", i)
+			}
+			i := 0
+			for b.Loop() {
+				m.Count("busy", ids[i%len(ids)], time.Hour, t0.Add(time.Duration(i)*step))
+				i++
+			}
+		})
+	}
+}
+
 // TestRateLimit: the sixth request of a sender within the hour is still
 // decided as usual but marked, with a note; retries of one mail and mail
 // that is never answered do not count.
