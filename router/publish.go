@@ -1,13 +1,14 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
@@ -30,7 +31,9 @@ type Publisher struct {
 	Prefix string
 }
 
-// Publish stores the raw mail in the object store, under the ticket id,
+// Publish stores the raw mail in the object store, under the ticket id
+// (which NewTicket makes the hex SHA-256 of the raw mail: it serves as the
+// object's digest),
 // then publishes the ticket with the ticket id as its message id, and
 // returns once the stream acknowledged it. A ticket published before
 // (within the duplicate window by the stream, or later by the published
@@ -64,7 +67,7 @@ func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (publ
 		stored = !info.Deleted
 	}
 	if !stored {
-		if err := p.putRaw(ctx, t.ID, raw); err != nil {
+		if err := p.putRaw(ctx, t.ID, digestOf(t.ID), raw); err != nil {
 			return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
 		}
 	}
@@ -96,14 +99,26 @@ const (
 	rawChunksInFlight = 8
 )
 
+// digestOf returns the SHA-256 a ticket id (its raw mail's SHA-256 in hex)
+// stands for, or nil for an id that is not one.
+func digestOf(id string) []byte {
+	sum, err := hex.DecodeString(id)
+	if err != nil || len(sum) != sha256.Size {
+		return nil
+	}
+	return sum
+}
+
 // putRaw stores a raw mail in the object store's own format (chunks on a
 // subject of their own, then the meta message that makes the object
 // visible), so that Raw.Get and the nats CLI read it; but it publishes on
 // the shared JetStream context. The library's Put makes a context with a
 // reply subscription of its own for every object: subscribing and
 // unsubscribing once a mail was over half of the service's CPU time per
-// mail in the drain benchmark's profile.
-func (p *Publisher) putRaw(ctx context.Context, name string, r io.Reader) error {
+// mail in the drain benchmark's profile. digest is the mail's SHA-256
+// when the caller knows it (nil: computed here). A reader with a Size
+// (the spool's) gets chunks of exactly the size needed.
+func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io.Reader) error {
 	id := nuid.Next()
 	chunks := fmt.Sprintf("$O.%s.C.%s", p.JS.RawBucket, id)
 	info := jetstream.ObjectInfo{
@@ -113,11 +128,27 @@ func (p *Publisher) putRaw(ctx context.Context, name string, r io.Reader) error 
 		},
 		Bucket: p.JS.RawBucket, NUID: id,
 	}
-	sum := sha256.New()
+	var sum hash.Hash
+	if digest == nil {
+		sum = sha256.New()
+	}
+	left := int64(-1) // bytes still to read; -1 unknown
+	if s, ok := r.(interface{ Size() int64 }); ok {
+		left = s.Size()
+	}
 	var acks []jetstream.PubAckFuture // of chunks in flight, oldest first
-	buf := make([]byte, rawChunkSize)
 	for {
-		n, err := io.ReadFull(r, buf)
+		chunk := make([]byte, rawChunkSize)
+		if left >= 0 {
+			chunk = chunk[:min(left, rawChunkSize)]
+		}
+		n, err := io.ReadFull(r, chunk)
+		if left >= 0 {
+			left -= int64(n)
+			if left == 0 && err == nil {
+				err = io.EOF
+			}
+		}
 		if n > 0 {
 			// A few chunks in flight keep the stream busy; more would only
 			// hold a large mail in memory (each future keeps its chunk
@@ -129,8 +160,10 @@ func (p *Publisher) putRaw(ctx context.Context, name string, r io.Reader) error 
 				}
 				acks = acks[1:]
 			}
-			chunk := bytes.Clone(buf[:n])
-			sum.Write(chunk)
+			chunk = chunk[:n]
+			if sum != nil {
+				sum.Write(chunk)
+			}
 			ack, perr := p.JS.JS.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: chunk})
 			if perr != nil {
 				p.purgeChunks(ctx, chunks)
@@ -148,7 +181,10 @@ func (p *Publisher) putRaw(ctx context.Context, name string, r io.Reader) error 
 			return fmt.Errorf("read: %w", err)
 		}
 	}
-	info.Digest = jetstream.GetObjectDigestValue(sum)
+	if sum != nil {
+		digest = sum.Sum(nil)
+	}
+	info.Digest = "SHA-256=" + base64.URLEncoding.EncodeToString(digest) // as GetObjectDigestValue writes it
 	meta := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", p.JS.RawBucket, base64.URLEncoding.EncodeToString([]byte(name))))
 	meta.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	data, err := json.Marshal(&info)
