@@ -278,7 +278,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 	var lastSpoolErr error
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 		progress()
-		uid, sp, spoolErr, err := readMessage(msg, progress)
+		uid, sp, spoolErr, err := readMessage(msg, &s.w.buffers, progress)
 		if err != nil {
 			// The connection broke mid-literal. go-imap must not be asked
 			// to read that literal again (FetchCommand.Close would): drop
@@ -346,7 +346,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 // readMessage reads one message of a FETCH: its UID and its body, spooled
 // in full. spoolErr is a failure to spool it here (the body was still read
 // to its end); err is a connection that broke mid-literal.
-func readMessage(msg *imapclient.FetchMessageData, progress func()) (uid imap.UID, sp *Spool, spoolErr, err error) {
+func readMessage(msg *imapclient.FetchMessageData, buffers *spoolBuffers, progress func()) (uid imap.UID, sp *Spool, spoolErr, err error) {
 	for item := msg.Next(); item != nil; item = msg.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
@@ -356,7 +356,7 @@ func readMessage(msg *imapclient.FetchMessageData, progress func()) (uid imap.UI
 				continue
 			}
 			body := &literalBody{r: it.Literal, left: it.Literal.Size(), progress: progress}
-			sp, spoolErr = NewSpool(body, spoolMemory, "")
+			sp, spoolErr = newSpool(body, it.Literal.Size(), spoolMemory, "", buffers)
 			if spoolErr != nil {
 				io.Copy(io.Discard, body) // keep the connection in step
 			}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"sync"
 )
 
 // Spool holds one raw mail while it is parsed, its signatures checked and
@@ -12,30 +14,45 @@ import (
 // that a mail of any size costs bounded memory. It can be read any number
 // of times; Close removes the file.
 type Spool struct {
-	mem  []byte
-	file *os.File
-	size int64
+	mem     []byte
+	file    *os.File
+	size    int64
+	buffers *spoolBuffers // where mem goes back on Close; nil: to the GC
 }
 
 // NewSpool reads r to its end into a spool keeping at most memLimit bytes
 // in memory; larger mail goes to a temporary file in dir ("" is the
 // system's temporary directory).
 func NewSpool(r io.Reader, memLimit int64, dir string) (*Spool, error) {
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, memLimit+1))
+	return newSpool(r, -1, memLimit, dir, nil)
+}
+
+// newSpool is NewSpool for a mail whose size is known beforehand (size;
+// -1 when not), with its memory taken from, and given back to, buffers.
+func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffers) (*Spool, error) {
+	var buf []byte
+	if size >= 0 && size <= memLimit {
+		buf = buffers.get(int(size) + 1) // + 1: room to see the end without growing
+	}
+	buf, err := readAtMost(buf, r, int(memLimit)+1)
 	if err != nil {
+		buffers.put(buf)
 		return nil, fmt.Errorf("spool mail: %w", err)
 	}
-	if n <= memLimit {
-		return &Spool{mem: buf.Bytes(), size: n}, nil
+	if int64(len(buf)) <= memLimit {
+		return &Spool{mem: buf, size: int64(len(buf)), buffers: buffers}, nil
 	}
 	f, err := os.CreateTemp(dir, "ticketrouter-mail-*")
 	if err != nil {
+		buffers.put(buf)
 		return nil, fmt.Errorf("spool mail: %w", err)
 	}
 	os.Remove(f.Name()) // gone once closed, even after a crash
 	s := &Spool{file: f}
-	if _, err := f.Write(buf.Bytes()); err != nil {
+	_, err = f.Write(buf)
+	n := int64(len(buf))
+	buffers.put(buf)
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("spool mail: %w", err)
 	}
@@ -59,10 +76,50 @@ func (s *Spool) Reader() io.Reader {
 // Size is the mail's size in bytes.
 func (s *Spool) Size() int64 { return s.size }
 
-// Close releases the spool.
+// Close releases the spool. Readers from it must not be used after.
 func (s *Spool) Close() error {
 	if s.file != nil {
 		return s.file.Close()
 	}
+	s.buffers.put(s.mem)
+	s.mem = nil
 	return nil
+}
+
+// spoolBuffers recycles the memory of spools, by powers of two from 4 KiB
+// to 2 MiB: a drain of thousands of mails would otherwise allocate (and
+// clear) a buffer for each, and the collector reclaim it. The zero value
+// is ready; a nil one allocates and drops.
+type spoolBuffers struct {
+	classes [10]sync.Pool // of *[]byte with a capacity of 4 KiB << i
+}
+
+// get returns an empty buffer with room for n bytes.
+func (b *spoolBuffers) get(n int) []byte {
+	i := bufferClass(n)
+	if b == nil || i >= len(b.classes) {
+		return make([]byte, 0, n)
+	}
+	if p, ok := b.classes[i].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 4<<10<<i)
+}
+
+// put gives a buffer from get back.
+func (b *spoolBuffers) put(buf []byte) {
+	if b == nil || cap(buf) < 4<<10 || cap(buf)&(cap(buf)-1) != 0 {
+		return // not one of ours: the collector takes it
+	}
+	if i := bufferClass(cap(buf)); i < len(b.classes) {
+		b.classes[i].Put(&buf)
+	}
+}
+
+// bufferClass returns the class of buffers with room for n bytes.
+func bufferClass(n int) int {
+	if n <= 4<<10 {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - 12
 }

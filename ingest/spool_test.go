@@ -30,3 +30,29 @@ func TestSpool(t *testing.T) {
 		t.Error("a failing reader spooled without an error")
 	}
 }
+
+// TestSpoolSized: a spool told the mail's size beforehand, its memory from
+// a pool, holds the mail even when the size it was told is wrong.
+func TestSpoolSized(t *testing.T) {
+	var buffers spoolBuffers
+	for _, tc := range []struct{ size, hint int }{
+		{0, 0}, {10, 10}, {4095, 4095}, {4096, 4096}, {5000, 5000}, {1000, 1000}, {1001, 1001},
+		{300, 100}, {100, 300}, {2000, 10}, {10, 2000},
+	} {
+		data := bytes.Repeat([]byte("y"), tc.size)
+		s, err := newSpool(bytes.NewReader(data), int64(tc.hint), 1000, t.TempDir(), &buffers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(s.Reader())
+		if err != nil || !bytes.Equal(got, data) || s.Size() != int64(tc.size) || (tc.size > 1000) != (s.file != nil) {
+			t.Errorf("size %d, told %d: read %d bytes (%v), Size %d, in a file %v", tc.size, tc.hint, len(got), err, s.Size(), s.file != nil)
+		}
+		s.Close()
+	}
+	for _, n := range []int{1, 4096, 4097, 1 << 20, 2 << 20} {
+		if b := buffers.get(n); cap(b) < n || len(b) != 0 {
+			t.Errorf("get(%d): len %d, cap %d", n, len(b), cap(b))
+		}
+	}
+}

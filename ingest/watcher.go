@@ -221,6 +221,7 @@ type Watcher struct {
 	checkpoints CheckpointStore
 	log         zerolog.Logger
 	now         func() time.Time
+	buffers     spoolBuffers // shared by the mailboxes' spools
 }
 
 // NewWatcher checks the settings and returns a Watcher.
