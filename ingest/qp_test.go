@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"io"
+	"math/rand/v2"
 	"mime/quotedprintable"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestDecodeQuotedPrintable(t *testing.T) {
@@ -67,5 +71,45 @@ func TestDecodeBase64(t *testing.T) {
 		if string(got) != tt.want || bad != tt.bad {
 			t.Errorf("decodeBase64(%q) = %q, %d; want %q, %d", tt.in, got, bad, tt.want, tt.bad)
 		}
+	}
+}
+
+// TestBase64Reader: the streaming decoder of attachments yields what the
+// standard library decodes, however the input is wrapped and read, and
+// stops at bad input with its offset.
+func TestBase64Reader(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, 2, 3, 4, 57, 100, 24 << 10, 24<<10 + 1, 100 << 10} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(rng.Uint32())
+		}
+		enc := base64.StdEncoding.EncodeToString(data)
+		var wrapped strings.Builder
+		for i := 0; i < len(enc); i += 76 {
+			wrapped.WriteString(enc[i:min(i+76, len(enc))])
+			wrapped.WriteString("\r\n")
+		}
+		for name, in := range map[string]string{
+			"wrapped":    wrapped.String(),
+			"one line":   enc,
+			"no padding": strings.TrimRight(enc, "="),
+			"spaces":     strings.ReplaceAll(wrapped.String(), "\r\n", " \t\n"),
+		} {
+			for rname, r := range map[string]io.Reader{
+				"whole":    strings.NewReader(in),
+				"one byte": iotest.OneByteReader(strings.NewReader(in)),
+				"halves":   iotest.HalfReader(strings.NewReader(in)),
+			} {
+				got, err := io.ReadAll(&base64Reader{r: r})
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("%d bytes, %s, read %s: %d bytes back, %v", size, name, rname, len(got), err)
+				}
+			}
+		}
+	}
+	got, err := io.ReadAll(&base64Reader{r: strings.NewReader("QUJD\r\nRE!G\r\n")})
+	if string(got) != "ABC" || err == nil || !strings.Contains(err.Error(), "input byte 6") {
+		t.Errorf("bad input: %q, %v; want \"ABC\" and an error at input byte 6", got, err)
 	}
 }
