@@ -65,13 +65,25 @@ func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffe
 	return s, nil
 }
 
-// Reader returns a reader of the whole mail, from its first byte.
+// Reader returns a reader of the whole mail, from its first byte. A mail
+// held in memory comes with a Bytes method too: a consumer that needs the
+// bytes as they are (the publisher's chunks) takes them without a copy,
+// and must not change them or keep them past Close.
 func (s *Spool) Reader() io.Reader {
 	if s.file != nil {
 		return io.NewSectionReader(s.file, 0, s.size)
 	}
-	return bytes.NewReader(s.mem)
+	return memReader{bytes.NewReader(s.mem), s.mem}
 }
+
+// memReader reads a mail held in memory and gives its bytes.
+type memReader struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Bytes returns the whole mail.
+func (r memReader) Bytes() []byte { return r.b }
 
 // Size is the mail's size in bytes.
 func (s *Spool) Size() int64 { return s.size }

@@ -516,9 +516,36 @@ func TestPublishLargeRaw(t *testing.T) {
 	const size = 5 << 20
 	raw := make([]byte, size)
 	rand.NewChaCha8([32]byte{1}).Read(raw)
+	for _, tc := range []struct {
+		name   string
+		reader func([]byte) io.Reader
+	}{
+		{"a reader that is only a reader", func(b []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(b)} }},
+		{"a reader with the size", func(b []byte) io.Reader { return bytes.NewReader(b) }},
+		{"a reader with the bytes (a spool in memory)", func(b []byte) io.Reader { return bytesReader{bytes.NewReader(b), b} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := bytes.Clone(raw)
+			raw[0] ^= byte(len(tc.name)) // a mail of its own, so that each is stored
+			checkPublishRaw(t, ctx, out, p, raw, tc.reader(raw))
+		})
+	}
+}
+
+// bytesReader is a reader that gives its bytes, as a spool in memory does.
+type bytesReader struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (r bytesReader) Bytes() []byte { return r.b }
+
+// checkPublishRaw publishes a ticket of raw, read from r, and reads the
+// raw mail back from the object store.
+func checkPublishRaw(t *testing.T, ctx context.Context, out *JetStream, p *Publisher, raw []byte, r io.Reader) {
+	t.Helper()
+	size := int64(len(raw))
 	tk := testTicket(DefaultPrefix, raw)
-	// A reader that is only a reader: no Len, no WriterTo shortcuts.
-	r := struct{ io.Reader }{bytes.NewReader(raw)}
 	if published, err := p.Publish(ctx, tk, r); err != nil || !published {
 		t.Fatalf("Publish of a %d-byte mail = %v, %v; want true, nil", size, published, err)
 	}

@@ -117,7 +117,8 @@ func digestOf(id string) []byte {
 // unsubscribing once a mail was over half of the service's CPU time per
 // mail in the drain benchmark's profile. digest is the mail's SHA-256
 // when the caller knows it (nil: computed here). A reader with a Size
-// (the spool's) gets chunks of exactly the size needed.
+// (the spool's) gets chunks of exactly the size needed; one with Bytes
+// (a spool in memory) gives its chunks without a copy.
 func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io.Reader) error {
 	id := nuid.Next()
 	chunks := fmt.Sprintf("$O.%s.C.%s", p.JS.RawBucket, id)
@@ -132,54 +133,38 @@ func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io
 	if digest == nil {
 		sum = sha256.New()
 	}
-	left := int64(-1) // bytes still to read; -1 unknown
-	if s, ok := r.(interface{ Size() int64 }); ok {
-		left = s.Size()
-	}
+	next := rawChunks(r)
 	var acks []jetstream.PubAckFuture // of chunks in flight, oldest first
 	for {
-		chunk := make([]byte, rawChunkSize)
-		if left >= 0 {
-			chunk = chunk[:min(left, rawChunkSize)]
-		}
-		n, err := io.ReadFull(r, chunk)
-		if left >= 0 {
-			left -= int64(n)
-			if left == 0 && err == nil {
-				err = io.EOF
-			}
-		}
-		if n > 0 {
-			// A few chunks in flight keep the stream busy; more would only
-			// hold a large mail in memory (each future keeps its chunk
-			// for a resend).
-			if len(acks) == rawChunksInFlight {
-				if err := awaitAck(ctx, acks[0]); err != nil {
-					p.purgeChunks(ctx, chunks)
-					return err
-				}
-				acks = acks[1:]
-			}
-			chunk = chunk[:n]
-			if sum != nil {
-				sum.Write(chunk)
-			}
-			ack, perr := p.JS.JS.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: chunk})
-			if perr != nil {
-				p.purgeChunks(ctx, chunks)
-				return perr
-			}
-			acks = append(acks, ack)
-			info.Size += uint64(n)
-			info.Chunks++
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		chunk, err := next()
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			p.purgeChunks(ctx, chunks)
 			return fmt.Errorf("read: %w", err)
 		}
+		// A few chunks in flight keep the stream busy; more would only
+		// hold a large mail in memory (each future keeps its chunk for a
+		// resend).
+		if len(acks) == rawChunksInFlight {
+			if err := awaitAck(ctx, acks[0]); err != nil {
+				p.purgeChunks(ctx, chunks)
+				return err
+			}
+			acks = acks[1:]
+		}
+		if sum != nil {
+			sum.Write(chunk)
+		}
+		ack, err := p.JS.JS.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: chunk})
+		if err != nil {
+			p.purgeChunks(ctx, chunks)
+			return err
+		}
+		acks = append(acks, ack)
+		info.Size += uint64(len(chunk))
+		info.Chunks++
 	}
 	if sum != nil {
 		digest = sum.Sum(nil)
@@ -208,6 +193,45 @@ func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io
 		p.purgeChunks(ctx, chunks)
 	}
 	return err
+}
+
+// rawChunks returns the function that yields a raw mail's chunks in turn,
+// then io.EOF: slices of the mail when the reader has it in memory (Bytes),
+// else chunks read into buffers of the size needed (Size) or of the
+// largest size.
+func rawChunks(r io.Reader) func() ([]byte, error) {
+	if b, ok := r.(interface{ Bytes() []byte }); ok {
+		rest := b.Bytes()
+		return func() ([]byte, error) {
+			if len(rest) == 0 {
+				return nil, io.EOF
+			}
+			n := min(len(rest), rawChunkSize)
+			chunk := rest[:n:n]
+			rest = rest[n:]
+			return chunk, nil
+		}
+	}
+	left := int64(-1) // bytes still to read; -1 unknown
+	if s, ok := r.(interface{ Size() int64 }); ok {
+		left = s.Size()
+	}
+	return func() ([]byte, error) {
+		size := int64(rawChunkSize)
+		if left >= 0 {
+			size = min(left, size)
+		}
+		if size == 0 {
+			return nil, io.EOF
+		}
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(r, chunk)
+		left -= int64(n)
+		if n > 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			err = nil // the end: the next call says so
+		}
+		return chunk[:n], err
+	}
 }
 
 // purgeChunks removes the chunks of a raw mail that was not stored, as far
