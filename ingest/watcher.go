@@ -101,7 +101,7 @@ type WatcherConfig struct {
 	MaxAttempts int   // handler tries before quarantine; 5
 	// Concurrency is how many mails of one mailbox are handled at once:
 	// while some wait for their tickets' acknowledgements, others are read
-	// and parsed. 256.
+	// and parsed. 128.
 	Concurrency  int
 	PollInterval time.Duration // without IDLE; 30s
 	// NoIdle polls every PollInterval even when the server has IDLE.
@@ -151,7 +151,7 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 		c.MaxAttempts = 5
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 256
+		c.Concurrency = 128
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100

@@ -54,7 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printError(stderr, err)
 		return exitError
 	}
-	s := &service{cfg: cfg, log: log, metrics: newMetrics()}
+	s := &service{cfg: cfg, log: log, metrics: newMetrics(), limitMemory: true}
 	if err := s.run(ctx); err != nil {
 		log.Error().Err(err).Msg("stopped")
 		return exitError
@@ -91,6 +91,9 @@ type service struct {
 	httpAddr string
 	// ready is closed once the replica serves (tests and demo wait on it).
 	ready chan struct{}
+	// limitMemory sets the runtime's soft memory limit from the live heap
+	// (the run command; not a test or the demo sharing a process).
+	limitMemory bool
 }
 
 // run starts everything, works until ctx is done, and shuts down in
@@ -103,6 +106,9 @@ func (s *service) run(ctx context.Context) error {
 	}
 	s.metrics.accounts.Set(float64(s.router.dir.Load().Len()))
 	s.log.Info().Int("accounts", s.router.dir.Load().Len()).Str("file", s.cfg.Accounts).Msg("accounts loaded")
+	if s.limitMemory {
+		setMemoryLimit(s.log)
+	}
 	nc := s.cfg.NATS.WithDefaults()
 	if nc.URL == "" {
 		if s.embedded, err = router.StartEmbedded(nc.Embedded, s.log); err != nil {
@@ -226,6 +232,9 @@ func (s *service) reloadAccounts(ctx context.Context) {
 		s.router.dir.Store(dir)
 		s.metrics.accounts.Set(float64(dir.Len()))
 		s.log.Info().Int("accounts", dir.Len()).Msg("accounts reloaded")
+		if s.limitMemory {
+			setMemoryLimit(s.log)
+		}
 	}
 }
 
