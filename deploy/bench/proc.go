@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// spawner starts every child process from one goroutine locked to its OS
+// thread for the life of the bench: Pdeathsig is tied to the thread that
+// forked, and this one never exits, so a child dies with the bench
+// (killed, or crashed) and never before.
+type spawner struct{ reqs chan func() }
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan func())}
+	go func() {
+		runtime.LockOSThread()
+		for f := range s.reqs {
+			f()
+		}
+	}()
+	return s
+}
+
+func (s *spawner) start(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	done := make(chan error, 1)
+	s.reqs <- func() { done <- cmd.Start() }
+	return <-done
+}
+
+// child is a child process whose output goes to a log file (and its
+// stdout, optionally, to a writer of the caller's).
+type child struct {
+	name    string
+	log     string
+	cmd     *exec.Cmd
+	started time.Time
+	done    chan struct{} // closed once it exited and was reaped
+	err     error         // why it exited; valid after done
+	// parentHWM is the bench's own peak RSS (KiB) just after the start:
+	// Linux counts it into the ru_maxrss of a child spawned with vfork, as
+	// Go spawns them (see usage).
+	parentHWM int64
+	hwm       atomic.Int64 // the child's VmHWM (KiB), read every 10 ms while it runs
+}
+
+// startChild starts bin with args; env is added to the bench's own
+// environment. stdout, when not nil, receives the child's standard output
+// instead of the log.
+func (b *bench) startChild(name, logPath string, stdout io.Writer, env []string, bin string, args ...string) (*child, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer f.Close() // the child has its own copy
+	c := &child{name: name, log: logPath, done: make(chan struct{})}
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Env = childEnv(env...)
+	c.cmd.Stdout, c.cmd.Stderr = f, f
+	if stdout != nil {
+		c.cmd.Stdout = stdout
+	}
+	if err := b.spawn.start(c.cmd); err != nil {
+		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
+	}
+	c.started = time.Now()
+	c.parentHWM = vmHWM("self")
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	go c.sampleHWM()
+	return c, nil
+}
+
+// childEnv is the bench's environment without the variables that would
+// override ticketrouter's configuration, plus extra.
+func childEnv(extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "TICKETROUTER_") })
+	return append(env, extra...)
+}
+
+// exited reports whether the process has exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits up to timeout for the process to exit by itself; on timeout
+// or cancellation it kills it and says so.
+func (c *child) wait(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return nil
+	case <-t.C:
+		c.kill()
+		return fmt.Errorf("%s (pid %d) still running after %v: killed", c.name, c.cmd.Process.Pid, timeout.Round(time.Second))
+	case <-ctx.Done():
+		c.kill()
+		return fmt.Errorf("%s: %w", c.name, ctx.Err())
+	}
+}
+
+// stop sends SIGTERM and waits up to timeout, then kills. It returns an
+// error when the process had to be killed.
+func (c *child) stop(timeout time.Duration) error {
+	if c.exited() {
+		return nil
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(timeout):
+		c.kill()
+		return fmt.Errorf("%s (pid %d) still running %v after SIGTERM: killed", c.name, c.cmd.Process.Pid, timeout)
+	}
+}
+
+// kill sends SIGKILL and waits (bounded) until the process is reaped.
+func (c *child) kill() {
+	if c.exited() {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// sampleHWM reads the child's VmHWM every 10 ms until it exits.
+func (c *child) sampleHWM() {
+	pid := fmt.Sprint(c.cmd.Process.Pid)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if v := vmHWM(pid); v > c.hwm.Load() {
+			c.hwm.Store(v)
+		}
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// vmHWM returns a process's peak resident set (VmHWM, KiB) from
+// /proc/PID/status; 0 when unknown (or the process has exited).
+func vmHWM(pid string) int64 { return procStatusKiB(pid, "VmHWM") }
+
+// procStatusKiB returns a field in kB of /proc/PID/status (VmHWM, VmRSS)
+// in KiB; 0 when unknown (or the process has exited).
+func procStatusKiB(pid, field string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			v, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// usage is the peak RSS (MiB) and CPU time (user+system seconds) of an
+// exited process, and where the RSS comes from. The kernel's ru_maxrss is
+// exact when it is above the bench's own peak: Go starts children with
+// vfork, and Linux records the spawning process's peak into the child's
+// ru_maxrss at exec. Below, it may be the bench's, so the child's own
+// VmHWM, read every 10 ms while it ran, is used (it misses at most the
+// last 10 ms).
+func (c *child) usage() (rssMiB, cpuSeconds float64, source string) {
+	st := c.cmd.ProcessState
+	if st == nil {
+		return 0, 0, ""
+	}
+	cpuSeconds = (st.UserTime() + st.SystemTime()).Seconds()
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > c.parentHWM {
+		return float64(ru.Maxrss) / 1024, cpuSeconds, "ru_maxrss"
+	}
+	return float64(c.hwm.Load()) / 1024, cpuSeconds, "VmHWM sampled every 10 ms"
+}
+
+// cpuClock reads the machine's CPU time (all cores) from /proc/stat, to
+// tell how busy the machine was during a clock.
+type cpuClock struct{ busy, total uint64 }
+
+func readCPU() cpuClock {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuClock{}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return cpuClock{}
+	}
+	var c cpuClock
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseUint(v, 10, 64)
+		c.total += n
+		if i != 3 && i != 4 {
+			c.busy += n
+		}
+	}
+	return c
+}
+
+// busySince is the share of all cores busy since c (0 to 1).
+func (c cpuClock) busySince() float64 {
+	now := readCPU()
+	if now.total <= c.total {
+		return 0
+	}
+	return float64(now.busy-c.busy) / float64(now.total-c.total)
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
