@@ -154,6 +154,13 @@ func (s *session) scan(ctx context.Context) (worked bool, err error) {
 		if more && len(sc.toMove) < moveBatch && time.Since(sc.waitingSince) < moveDelay {
 			continue
 		}
+		// The move holds the connection for a while: first give the
+		// handlers a full window to work on meanwhile.
+		if len(sc.todo) > 0 && sc.inFlight < window {
+			if err := sc.fetch(ctx); err != nil {
+				return worked, err
+			}
+		}
 		if err := sc.move(ctx); err != nil {
 			return worked, err
 		}
