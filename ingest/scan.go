@@ -279,7 +279,12 @@ func (sc *scanner) fetch(ctx context.Context) error {
 	timeout := s.w.cfg.CommandTimeout
 	watchdog := time.AfterFunc(timeout, func() { s.c.Close() })
 	defer watchdog.Stop()
-	progress := func() { watchdog.Reset(timeout) }
+	progress := func() {
+		watchdog.Reset(timeout)
+		if ctx.Err() != nil {
+			s.c.Close() // shutting down: the rest of a large mail is not read
+		}
+	}
 	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	var unspooled []meta
 	var lastSpoolErr error
