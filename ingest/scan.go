@@ -279,12 +279,10 @@ func (sc *scanner) fetch(ctx context.Context) error {
 	timeout := s.w.cfg.CommandTimeout
 	watchdog := time.AfterFunc(timeout, func() { s.c.Close() })
 	defer watchdog.Stop()
-	progress := func() {
-		watchdog.Reset(timeout)
-		if ctx.Err() != nil {
-			s.c.Close() // shutting down: the rest of a large mail is not read
-		}
-	}
+	// Not closed when ctx is done: Close waits for go-imap's reader, which
+	// may be waiting to hand this goroutine the next message. The FETCH is
+	// read to its end (the watchdog bounds a silence).
+	progress := func() { watchdog.Reset(timeout) }
 	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	var unspooled []meta
 	var lastSpoolErr error
