@@ -845,6 +845,34 @@ func TestWatcherShutdownAbandonsSafely(t *testing.T) {
 	})
 }
 
+// TestWatcherStopsMidFetch: a stop while a FETCH of many bodies streams in
+// returns promptly and leaves every unfinished mail in the mailbox (a
+// Close from inside the FETCH once hung go-imap for good).
+func TestWatcherStopsMidFetch(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	raws := make([][]byte, 400)
+	for i := range raws {
+		raws[i] = append(testMail(fmt.Sprintf("mid-%d@test", i)), bytes.Repeat([]byte("z\r\n"), 10000)...)
+	}
+	srv.AppendAll(t, "INBOX", raws)
+	rec := newRecorder()
+	started := make(chan struct{})
+	var once sync.Once
+	rec.onStart = func(m *Mail) { once.Do(func() { close(started) }) }
+	stop := startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no mail handled within 30 s")
+	}
+	began := time.Now()
+	stop() // fails the test if the watcher does not stop within 10 s
+	t.Logf("stopped %v after the stop, %d mails completed", time.Since(began).Round(time.Millisecond), rec.completedCount())
+	if in, done := len(srv.UIDs(t, "INBOX")), len(srv.UIDs(t, "Processed")); in+done != len(raws) {
+		t.Errorf("INBOX %d + Processed %d mails, want %d", in, done, len(raws))
+	}
+}
+
 // TestWatcherLogsNoSecret: the password appears in no log line, even when
 // it is wrong.
 func TestWatcherLogsNoSecret(t *testing.T) {
