@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,25 +139,12 @@ func e2eSeed(t *testing.T) uint64 {
 	return seed
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1, found by
-// listening on port 0. All are held open until all are found, so that
-// they differ.
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	ports, err := imaptest.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -231,10 +217,10 @@ func startProc(t *testing.T, dir, name string, env []string, bin string, args ..
 	t.Cleanup(func() {
 		p.kill(t)
 		if t.Failed() {
-			t.Logf("--- last lines of %s (pid %d, %v):\n%s", p.log, p.cmd.Process.Pid, p.err, tail(p.log, 25))
+			t.Logf("--- last lines of %s (pid %d, %v):\n%s", p.log, p.cmd.Process.Pid, p.err, imaptest.Tail(p.log, 25))
 		}
 		if out, _ := os.ReadFile(p.log); bytes.Contains(out, []byte("WARNING: DATA RACE")) {
-			t.Errorf("%s reported a data race; see %s:\n%s", name, p.log, tail(p.log, 60))
+			t.Errorf("%s reported a data race; see %s:\n%s", name, p.log, imaptest.Tail(p.log, 60))
 		}
 	})
 	return p
@@ -281,16 +267,6 @@ func (p *proc) stop(t *testing.T, timeout time.Duration) int {
 		return -1
 	}
 	return p.cmd.ProcessState.ExitCode()
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // logEntry is one line of the service's JSON log.
@@ -430,7 +406,7 @@ func (n *natsNode) waitReady(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if !n.proc.alive() {
-			t.Fatalf("nats-server %s exited while starting (%v):\n%s", n.name, n.proc.err, tail(n.proc.log, 20))
+			t.Fatalf("nats-server %s exited while starting (%v):\n%s", n.name, n.proc.err, imaptest.Tail(n.proc.log, 20))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server %s not ready within %v: /healthz %d %q %v", n.name, timeout, code, body, err)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 )
 
 // The ceiling: one command, `UID FETCH 1:* BODY.PEEK[]`, whose answer is
@@ -214,12 +216,12 @@ func (b *bench) runRaw(ctx context.Context) (res result) {
 	}
 	defer p.kill()
 	if err := p.wait(ctx, timeout+time.Minute); err != nil {
-		return res.fail(fmt.Errorf("%w:\n%s", err, tail(p.log, 10)))
+		return res.fail(fmt.Errorf("%w:\n%s", err, imaptest.Tail(p.log, 10)))
 	}
 	elapsed := time.Since(p.started)
 	res.MachineBusy = cpu.busySince()
 	if !p.cmd.ProcessState.Success() {
-		return res.fail(fmt.Errorf("raw fetch: %v:\n%s", p.err, tail(p.log, 10)))
+		return res.fail(fmt.Errorf("raw fetch: %v:\n%s", p.err, imaptest.Tail(p.log, 10)))
 	}
 	var got rawFetchResult
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {

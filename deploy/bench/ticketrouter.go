@@ -50,7 +50,7 @@ func (b *bench) startTicketrouter(ctx context.Context, dir string, d *imaptest.D
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
-	ports, err := freePorts(2)
+	ports, err := imaptest.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
@@ -143,10 +143,10 @@ func (tr *trInstance) waitReady(ctx context.Context, timeout time.Duration) erro
 			last = err.Error()
 		}
 		if tr.proc.exited() {
-			return fmt.Errorf("ticketrouter exited while starting (%v):\n%s", tr.proc.err, tail(tr.proc.log, 20))
+			return fmt.Errorf("ticketrouter exited while starting (%v):\n%s", tr.proc.err, imaptest.Tail(tr.proc.log, 20))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ticketrouter not ready within %v (/readyz: %s):\n%s", timeout, last, tail(tr.proc.log, 20))
+			return fmt.Errorf("ticketrouter not ready within %v (/readyz: %s):\n%s", timeout, last, imaptest.Tail(tr.proc.log, 20))
 		}
 		select {
 		case <-ctx.Done():
@@ -163,7 +163,7 @@ func (tr *trInstance) stop() error {
 		return err
 	}
 	if code := tr.proc.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("ticketrouter exited with status %d:\n%s", code, tail(tr.proc.log, 20))
+		return fmt.Errorf("ticketrouter exited with status %d:\n%s", code, imaptest.Tail(tr.proc.log, 20))
 	}
 	return nil
 }
@@ -255,7 +255,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if tr.proc.exited() {
-			return res.fail(fmt.Errorf("ticketrouter exited during the drain (%v):\n%s", tr.proc.err, tail(tr.proc.log, 20)))
+			return res.fail(fmt.Errorf("ticketrouter exited during the drain (%v):\n%s", tr.proc.err, imaptest.Tail(tr.proc.log, 20)))
 		}
 		// The service's own counters, not IMAP STATUS: three STATUS
 		// commands every 100 ms made Dovecot sync a 20,000-mail mailbox
@@ -289,7 +289,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 		}
 		if p.at > timeout {
 			return res.fail(fmt.Errorf("ticketrouter did not drain %d mails within %v: INBOX %d, Processed %d, Quarantine %d; last log lines:\n%s",
-				n, timeout, p.inbox, p.processed, p.quarantined, tail(tr.proc.log, 10)))
+				n, timeout, p.inbox, p.processed, p.quarantined, imaptest.Tail(tr.proc.log, 10)))
 		}
 		if time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()

@@ -976,16 +976,31 @@ func imaptestNobodyIDs() (uid, gid int) {
 	return uid, gid
 }
 
-func imaptestFreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, found by
+// listening on port 0; all are held open until all are found, so that
+// they differ. The end-to-end tests and deploy/bench use it too.
+func FreePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
-func imaptestTail(path string, n int) string {
+// Tail returns the last n lines of a file (a log, for a failure's
+// message), or why it cannot.
+func Tail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(no %s: %v)", filepath.Base(path), err)
@@ -1193,7 +1208,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		}
 		defaults, err := dovecotDefaultCaps(doveadm, s.cfg, home)
 		if err != nil {
-			return nil, fmt.Errorf("reading the default capabilities: %w\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
+			return nil, fmt.Errorf("reading the default capabilities: %w\n%s", err, Tail(filepath.Join(dir, "dovecot.log"), 20))
 		}
 		var kept []string
 		for _, c := range defaults {
@@ -1211,13 +1226,13 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.port, err = imaptestFreePort(); err != nil {
+		ports, err := FreePorts(2)
+		if err != nil {
 			return nil, err
 		}
+		s.port = ports[0]
 		if opts.TLS {
-			if s.tlsPort, err = imaptestFreePort(); err != nil {
-				return nil, err
-			}
+			s.tlsPort = ports[1]
 		}
 		if err := s.writeConfig(imapCapability); err != nil {
 			return nil, err
@@ -1233,7 +1248,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		}
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("%w\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, imaptestTail(filepath.Join(dir, "dovecot.log"), 30))
+		return nil, fmt.Errorf("%w\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, Tail(filepath.Join(dir, "dovecot.log"), 30))
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 
@@ -1252,7 +1267,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		hc.close()
 	}
 	if s.caps, err = s.loginCaps(); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, imaptestTail(filepath.Join(dir, "dovecot.log"), 20))
+		return nil, fmt.Errorf("%w\n%s", err, Tail(filepath.Join(dir, "dovecot.log"), 20))
 	}
 	return s, nil
 }
@@ -1349,8 +1364,8 @@ func (s *Dovecot) startDaemon(dovecot string) (retry bool, err error) {
 	for {
 		select {
 		case <-exited:
-			msg := strings.TrimSpace(imaptestTail(stderrPath, 10))
-			log := imaptestTail(filepath.Join(s.dir, "dovecot.log"), 30)
+			msg := strings.TrimSpace(Tail(stderrPath, 10))
+			log := Tail(filepath.Join(s.dir, "dovecot.log"), 30)
 			inUse := strings.Contains(msg+log, "in use")
 			return inUse, fmt.Errorf("dovecot exited at start (%s): %s", cmd.ProcessState, msg)
 		default:
