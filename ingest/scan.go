@@ -379,7 +379,7 @@ func readMessage(msg *imapclient.FetchMessageData, buffers *spoolBuffers, progre
 		}
 	}
 	if sp == nil && spoolErr == nil { // BODY[] NIL: an empty message
-		sp, spoolErr = NewSpool(strings.NewReader(""), spoolMemory, "")
+		sp = &Spool{}
 	}
 	return uid, sp, spoolErr, nil
 }
