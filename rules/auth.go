@@ -68,7 +68,7 @@ func authenticate(cfg SenderAuth, req *ingest.Request) authVerdict {
 	if req.FromAmbiguous() {
 		return authVerdict{reason: "From is ambiguous: " + req.FromProblem}
 	}
-	from, err := canonicalEmail(req.From.Address)
+	from, err := senderEmail(req.From.Address)
 	if err != nil {
 		return authVerdict{reason: "From address is invalid"}
 	}

@@ -72,6 +72,7 @@ type facts struct {
 	ignored      bool
 	sender       string // canonical From address; "" when ambiguous or invalid
 	senderWhy    string
+	lookalike    string     // the admin address the From address imitates, if any
 	orders       []string   // order numbers named that exist, in text order
 	domains      []string   // host names named, canonical, in text order
 	usernames    []string   // usernames named after a cue that exist
@@ -132,6 +133,9 @@ func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *De
 
 	f.sender, f.senderWhy = senderAddress(req)
 	d.Sender = f.sender
+	if f.lookalike = lookalikeAdmin(dir, req, f.sender); f.lookalike != "" {
+		d.trace("sender: %s", f.lookalike)
+	}
 	p.extract(dir, all, hits, f)
 	p.chooseAccount(dir, f, d)
 	p.check(req, auth, all, f, d)
@@ -207,9 +211,9 @@ func senderAddress(req *ingest.Request) (string, string) {
 	if req.FromAmbiguous() {
 		return "", "From is ambiguous: " + req.FromProblem
 	}
-	addr, err := canonicalEmail(req.From.Address)
+	addr, err := senderEmail(req.From.Address)
 	if err != nil {
-		return "", "From address is invalid"
+		return "", "From address is invalid or not comparable: " + err.Error()
 	}
 	return addr, ""
 }
@@ -580,6 +584,9 @@ func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
 		if req.FromAmbiguous() {
 			add(n.FromAmbiguous, req.FromProblem)
 		}
+		if f.lookalike != "" {
+			add(n.LookalikeSender, f.lookalike)
+		}
 		if shown := displayNameAddress(req); shown != "" {
 			add(n.DisplayNameSpoof, shown)
 		}
@@ -599,6 +606,25 @@ func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
 	return out
 }
 
+// lookalikeAdmin says which admin address the From address imitates: one
+// that it becomes under Unicode case folding, compatibility forms and IDNA
+// mapping (a KELVIN SIGN for "k", a fullwidth "ａ", a zero-width space),
+// though it is a different address. It returns "" when there is none.
+func lookalikeAdmin(dir *Directory, req *ingest.Request, sender string) string {
+	if req.FromAmbiguous() {
+		return ""
+	}
+	loose, ok := looseEmail(req.From.Address)
+	if !ok || loose == sender {
+		return ""
+	}
+	accts := dir.ByAdminEmail(loose)
+	if len(accts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%q looks like %s, the admin address of %s, but is another address", req.From.Address, accts[0].AdminEmail, accts[0].ID)
+}
+
 // displayNameAddress returns an address shown in the From display name that
 // is not the From address itself ("admin@acmecorp.com" <x@evil.example>),
 // or "".
@@ -612,8 +638,8 @@ func displayNameAddress(req *ingest.Request) string {
 		if !strings.Contains(w, "@") {
 			continue
 		}
-		shown, err := canonicalEmail(w)
-		from, _ := canonicalEmail(req.From.Address)
+		shown, err := senderEmail(w)
+		from, _ := senderEmail(req.From.Address)
 		if err != nil || shown != from {
 			return w
 		}
@@ -624,7 +650,7 @@ func displayNameAddress(req *ingest.Request) string {
 // replyToElsewhere returns a Reply-To address other than the sender, or "".
 func replyToElsewhere(req *ingest.Request, sender string) string {
 	for _, m := range req.ReplyTo {
-		if c, err := canonicalEmail(m.Address); err != nil || c != sender {
+		if c, err := senderEmail(m.Address); err != nil || c != sender {
 			return m.Address
 		}
 	}

@@ -83,14 +83,17 @@ func (d *Directory) Account(id string) (*Account, bool) {
 	return d.one(d.byID.first(id, d.holdsID))
 }
 
-// ByOrder returns the account holding the order number (case-insensitive).
+// ByOrder returns the account holding the order number (ASCII letters
+// compared case-insensitively).
 func (d *Directory) ByOrder(number string) (*Account, bool) {
-	return d.one(d.byOrder.first(strings.ToLower(number), d.holdsOrder))
+	return d.one(d.byOrder.first(lowerASCII(number), d.holdsOrder))
 }
 
-// ByUsername returns the account with the username (case-insensitive).
+// ByUsername returns the account with the username (ASCII letters compared
+// case-insensitively, every other character as it is: a KELVIN SIGN is
+// no "k").
 func (d *Directory) ByUsername(name string) (*Account, bool) {
-	return d.one(d.byUser.first(strings.ToLower(name), d.holdsUser))
+	return d.one(d.byUser.first(lowerASCII(name), d.holdsUser))
 }
 
 // ByAdminEmail returns the accounts whose admin email is addr, compared
@@ -109,7 +112,7 @@ func (d *Directory) ByAdminEmail(addr string) []*Account {
 // together with the domain that matched. Look-alikes such as
 // "acmecorp.com.evil.example" never match: only parents are tried.
 func (d *Directory) ByDomain(domain string) ([]*Account, string) {
-	canon, err := canonicalDomain(domain)
+	canon, err := mappedDomain(domain)
 	if err != nil {
 		return nil, ""
 	}
@@ -185,7 +188,7 @@ func (d *Directory) holdsID(id int32, key string) bool {
 
 func (d *Directory) holdsUser(id int32, key string) bool {
 	p := &d.accounts[id]
-	return strings.EqualFold(d.text(p, p.username), key)
+	return equalFoldASCII(d.text(p, p.username), key)
 }
 
 func (d *Directory) holdsAdmin(id int32, key string) bool {
@@ -196,7 +199,7 @@ func (d *Directory) holdsAdmin(id int32, key string) bool {
 func (d *Directory) holdsOrder(id int32, key string) bool {
 	p := &d.accounts[id]
 	for _, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
-		if strings.EqualFold(d.text(p, o.number), key) {
+		if equalFoldASCII(d.text(p, o.number), key) {
 			return true
 		}
 	}

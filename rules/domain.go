@@ -9,13 +9,40 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
+	"golang.org/x/text/unicode/norm"
 )
 
-// canonicalDomain returns a host name in the form domains are compared in:
-// lower case, IDNA A-labels (UTS #46 lookup mapping), no trailing dot. A
-// homoglyph stays a different name: "аcmecorp.com" with a Cyrillic "а"
-// becomes "xn--cmecorp-…", never "acmecorp.com".
+// canonicalDomain returns a domain a mail claims (its From domain, a
+// signing domain, a header.from) in the form domains are compared in: IDNA
+// A-labels, without a trailing dot. Only ASCII letters are lower-cased:
+// a name that needs any other mapping to become a host name (fullwidth
+// letters, zero-width characters, soft hyphens, upper-case or decomposed
+// non-ASCII letters, other full stops) is no domain here, so it can never
+// equal an account's domain however close it looks. A valid IDN is still
+// equal to its punycode: "bücher.example" and "xn--bcher-kva.example" are
+// one name. A homoglyph stays a different name: "аcmecorp.com" with a
+// Cyrillic "а" becomes "xn--cmecorp-…", never "acmecorp.com".
 func canonicalDomain(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty domain")
+	}
+	s = lowerASCII(s)
+	if !isLowerASCIIHost(s) {
+		a, err := idna.Registration.ToASCII(s)
+		if err != nil {
+			return "", fmt.Errorf("invalid domain %q: not a host name without IDNA mapping: %w", s, err)
+		}
+		s = a
+	}
+	return checkHost(s)
+}
+
+// mappedDomain is canonicalDomain for the account directory's own data
+// and for domains a mail's text names: there, UTS #46 mapping (upper-case
+// letters, fullwidth forms, ideographic full stops) and a trailing dot are
+// what a person typed and mean the name they look like. Naming a domain
+// proves nothing; whether a sender is an admin is never decided on it.
+func mappedDomain(s string) (string, error) {
 	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
 	if s == "" {
 		return "", errors.New("empty domain")
@@ -27,6 +54,12 @@ func canonicalDomain(s string) (string, error) {
 		}
 		s = a
 	}
+	return checkHost(s)
+}
+
+// checkHost checks an ASCII host name of lower-case A-labels: its length,
+// its labels, their punycode, and at least two labels.
+func checkHost(s string) (string, error) {
 	if len(s) > 253 {
 		return "", fmt.Errorf("invalid domain %q: longer than 253 bytes", s)
 	}
@@ -48,6 +81,24 @@ func canonicalDomain(s string) (string, error) {
 	return s, nil
 }
 
+// lowerASCII lower-cases the ASCII letters of s and nothing else: Unicode
+// lower-casing would turn a KELVIN SIGN into "k" and a dotted capital I
+// into "i", merging mailboxes that differ.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // isLowerASCIIHost reports whether s has only the bytes of an A-label host
 // name, in which case IDNA mapping would not change it.
 func isLowerASCIIHost(s string) bool {
@@ -60,10 +111,10 @@ func isLowerASCIIHost(s string) bool {
 	return true
 }
 
-// registrableDomain is canonicalDomain for an account's own domains, which
+// registrableDomain is mappedDomain for an account's own domains, which
 // must lie below a public suffix: an account cannot own "co.uk".
 func registrableDomain(s string) (string, error) {
-	c, err := canonicalDomain(s)
+	c, err := mappedDomain(s)
 	if err != nil {
 		return "", err
 	}
@@ -73,24 +124,39 @@ func registrableDomain(s string) (string, error) {
 	return c, nil
 }
 
-// canonicalEmail returns an address in the form addresses are compared in:
-// lower case throughout, the domain as A-labels. Nothing else changes:
-// "+tags" and dots stay, so "a.b+x@d" and "ab@d" are different senders.
+// canonicalEmail returns an address of the account directory in the form
+// addresses are compared in: ASCII letters lower-cased, every other byte of
+// the local part kept as it is, the domain as A-labels (mappedDomain).
+// Nothing else changes: "+tags" and dots stay, so "a.b+x@d" and "ab@d" are
+// different senders.
 func canonicalEmail(addr string) (string, error) {
-	addr = strings.TrimSpace(addr)
+	return comparableEmail(strings.TrimSpace(addr), mappedDomain)
+}
+
+// senderEmail is canonicalEmail for an address a mail claims (From,
+// Reply-To, an address in a display name): its domain must be a host name
+// without IDNA mapping (canonicalDomain), so that no look-alike form of an
+// admin address becomes that address.
+func senderEmail(addr string) (string, error) {
+	return comparableEmail(addr, canonicalDomain)
+}
+
+func comparableEmail(addr string, domainForm func(string) (string, error)) (string, error) {
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 || at == len(addr)-1 {
 		return "", fmt.Errorf("invalid email address %q", addr)
 	}
 	local := addr[:at]
-	if strings.ContainsAny(local, " \t\r\n<>") {
+	if strings.ContainsFunc(local, func(r rune) bool {
+		return r == ' ' || r == '<' || r == '>' || unicode.IsControl(r) || r == utf8.RuneError
+	}) {
 		return "", fmt.Errorf("invalid email address %q", addr)
 	}
-	domain, err := canonicalDomain(addr[at+1:])
+	domain, err := domainForm(addr[at+1:])
 	if err != nil {
 		return "", fmt.Errorf("invalid email address %q: %w", addr, err)
 	}
-	if lower := strings.ToLower(local); lower != local || domain != addr[at+1:] {
+	if lower := lowerASCII(local); lower != local || domain != addr[at+1:] {
 		return lower + "@" + domain, nil
 	}
 	return addr, nil // already canonical: no copy
@@ -217,7 +283,7 @@ func emitDomain(s string, fn func(string)) {
 	if strings.IndexFunc(tld, unicode.IsLetter) < 0 {
 		return // "1.2.3", a version or an amount
 	}
-	if c, err := canonicalDomain(s); err == nil {
+	if c, err := mappedDomain(s); err == nil {
 		fn(c)
 	}
 }
@@ -229,4 +295,67 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// equalFoldASCII reports whether a and b are equal with ASCII letters
+// compared case-insensitively and every other byte as it is.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// looseEmail returns the address an address looks like: its local part
+// with compatibility forms decomposed, combining marks and invisible
+// format characters dropped and letters case-folded onto ASCII where they
+// fold onto one (KELVIN SIGN to "k", LATIN SMALL LETTER LONG S to "s"), its
+// domain IDNA-mapped. It is for spotting look-alikes, never for deciding
+// that two addresses are one.
+func looseEmail(addr string) (string, bool) {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return "", false
+	}
+	domain, err := mappedDomain(addr[at+1:])
+	if err != nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, r := range norm.NFKD.String(addr[:at]) {
+		if unicode.In(r, unicode.Mn, unicode.Cf) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) {
+			continue
+		}
+		b.WriteRune(foldOntoASCII(r))
+	}
+	return b.String() + "@" + domain, true
+}
+
+// foldOntoASCII returns the lower-case ASCII letter r is a case variant of
+// (also through its upper case: dotless ı is a variant of "i"), else r
+// lower-cased.
+func foldOntoASCII(r rune) rune {
+	for _, c := range []rune{r, unicode.ToUpper(r)} {
+		for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+			if f < utf8.RuneSelf {
+				return unicode.ToLower(f)
+			}
+		}
+		if c < utf8.RuneSelf {
+			return unicode.ToLower(c)
+		}
+	}
+	return unicode.ToLower(r)
 }

@@ -6,7 +6,66 @@ import (
 	"testing"
 )
 
+// TestCanonicalDomain: a domain a mail claims equals an account's domain
+// only when it needs no IDNA mapping beyond ASCII lower-casing.
 func TestCanonicalDomain(t *testing.T) {
+	const mapping = "not a host name without IDNA mapping"
+	tests := []struct {
+		in, want string
+		err      string // substring of the error; "" for none
+	}{
+		{"acmecorp.example", "acmecorp.example", ""},
+		{"AcmeCorp.Example", "acmecorp.example", ""},
+		{"shop.acmecorp.example", "shop.acmecorp.example", ""},
+		{"bücher.example", "xn--bcher-kva.example", ""},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example", ""},
+		{"XN--BCHER-KVA.Example", "xn--bcher-kva.example", ""},
+		{"BüCHER.EXAMPLE", "xn--bcher-kva.example", ""}, // only the ASCII letters were upper case
+		{"école.example", "xn--cole-9oa.example", ""},
+		{"faß.example", "xn--fa-hia.example", ""},
+		{"日本語.jp", "xn--wgv71a119e.jp", ""},
+		{"аcmecorp.example", "xn--cmecorp-1fg.example", ""}, // Cyrillic а: another name
+
+		// Every form that needs mapping is no domain to compare.
+		{"BÜCHER.EXAMPLE", "", mapping},            // non-ASCII upper case
+		{"e\u0301cole.example", "", mapping},       // NFD
+		{"ａｃｍｅｃｏｒｐ.example", "", mapping},          // fullwidth
+		{"\U0001d41acmecorp.example", "", mapping}, // mathematical bold a
+		{"acmecorp\u3002example", "", mapping},     // ideographic full stop
+		{"acme\u200bcorp.example", "", mapping},    // zero-width space
+		{"acme\u00adcorp.example", "", mapping},    // soft hyphen
+		{"acme\u2060corp.example", "", mapping},    // word joiner
+		{"acme\ufeffcorp.example", "", mapping},    // zero-width no-break space
+		{"\ufb00.example", "", mapping},            // ligature ff
+		{"  acmecorp.example", "", mapping},
+		{"acmecorp.example.", "", "bad label"}, // a trailing dot is a mapping too
+		{"", "", "empty domain"},
+		{"example", "", "want at least two labels"},
+		{"under_score.example", "", "invalid domain"},
+		{"xn--999999999999.example", "", "bad punycode label"},
+	}
+	for _, tt := range tests {
+		got, err := canonicalDomain(tt.in)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("canonicalDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("canonicalDomain(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+		}
+		if tt.err == "" {
+			if again, err := canonicalDomain(tt.want); err != nil || again != tt.want {
+				t.Errorf("canonicalDomain(%q) = %q, %v; canonical form must be stable", tt.want, again, err)
+			}
+			if m, err := mappedDomain(tt.in); err != nil || m != tt.want {
+				t.Errorf("mappedDomain(%q) = %q, %v; a name without mapping must read the same both ways", tt.in, m, err)
+			}
+		}
+	}
+}
+
+// TestMappedDomain: the directory's domains and the domains a text names
+// are read the way DNS resolves them.
+func TestMappedDomain(t *testing.T) {
 	tests := []struct {
 		in, want string
 		err      string // substring of the error; "" for none
@@ -56,12 +115,12 @@ func TestCanonicalDomain(t *testing.T) {
 		{"acme corp", "", "invalid domain"},
 	}
 	for _, tt := range tests {
-		got, err := canonicalDomain(tt.in)
+		got, err := mappedDomain(tt.in)
 		switch {
 		case tt.err == "" && (err != nil || got != tt.want):
-			t.Errorf("canonicalDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			t.Errorf("mappedDomain(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-			t.Errorf("canonicalDomain(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+			t.Errorf("mappedDomain(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
 		}
 	}
 	// Canonical form is a fixed point.
@@ -69,8 +128,8 @@ func TestCanonicalDomain(t *testing.T) {
 		if tt.err != "" {
 			continue
 		}
-		if again, err := canonicalDomain(tt.want); err != nil || again != tt.want {
-			t.Errorf("canonicalDomain(%q) = %q, %v; canonical form must be stable", tt.want, again, err)
+		if again, err := mappedDomain(tt.want); err != nil || again != tt.want {
+			t.Errorf("mappedDomain(%q) = %q, %v; canonical form must be stable", tt.want, again, err)
 		}
 	}
 }
@@ -121,7 +180,10 @@ func TestCanonicalEmail(t *testing.T) {
 		{"owner@bücher.example", "owner@xn--bcher-kva.example", true},
 		{"Owner@BÜCHER.example", "owner@xn--bcher-kva.example", true},
 		{"owner@xn--bcher-kva.example", "owner@xn--bcher-kva.example", true},
-		{"Jörg@bücher.example", "jörg@xn--bcher-kva.example", true}, // SMTPUTF8 local part, lower-cased
+		{"Jörg@bücher.example", "jörg@xn--bcher-kva.example", true},          // SMTPUTF8 local part: ASCII lower-cased
+		{"JÖRG@bücher.example", "jÖrg@xn--bcher-kva.example", true},          // the rest compared byte for byte
+		{"p\u212ai@pinkerton.example", "p\u212ai@pinkerton.example", true},   // KELVIN SIGN is no "k"
+		{"adm\u0130n@acmecorp.example", "adm\u0130n@acmecorp.example", true}, // nor a dotted capital I an "i"
 		{"admin@аcmecorp.example", "admin@xn--cmecorp-1fg.example", true},
 
 		{"", "", false},
@@ -135,6 +197,9 @@ func TestCanonicalEmail(t *testing.T) {
 		{"admin@acme corp.example", "", false},
 		{"admin@a..example", "", false},
 		{"admin@[192.0.2.1]", "", false},
+		{"ad\x1bmin@acmecorp.example", "", false},
+		{"ad\u009bmin@acmecorp.example", "", false},
+		{"ad\xffmin@acmecorp.example", "", false},
 	}
 	for _, tt := range tests {
 		got, err := canonicalEmail(tt.in)
@@ -151,6 +216,53 @@ func TestCanonicalEmail(t *testing.T) {
 	}
 	if a, _ := canonicalEmail("a.b+x@d.example"); a == "ab@d.example" {
 		t.Error("canonicalEmail strips dots or +tags")
+	}
+}
+
+// TestSenderEmail: an address a mail claims is compared without any
+// mapping beyond ASCII lower-casing.
+func TestSenderEmail(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"admin@acmecorp.example", "admin@acmecorp.example"},
+		{"ADMIN@ACMECORP.EXAMPLE", "admin@acmecorp.example"},
+		{"owner@bücher.example", "owner@xn--bcher-kva.example"},
+		{"owner@XN--BCHER-KVA.example", "owner@xn--bcher-kva.example"},
+		{"p\u212ai@pinkerton.example", "p\u212ai@pinkerton.example"},
+		{"\uff41dmin@acmecorp.example", "\uff41dmin@acmecorp.example"},
+		{"admin@\uff41cmecorp.example", ""},
+		{"admin@acme\u200bcorp.example", ""},
+		{"admin@acme\u00adcorp.example", ""},
+		{"admin@acmecorp\u3002example", ""},
+		{"admin@acmecorp.example.", ""},
+		{"owner@B\u00dcCHER.example", ""},
+		{" admin@acmecorp.example", ""},
+	}
+	for _, tt := range tests {
+		got, err := senderEmail(tt.in)
+		if got != tt.want || (err == nil) != (tt.want != "") {
+			t.Errorf("senderEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestLooseEmail: the address a look-alike imitates.
+func TestLooseEmail(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"p\u212ai@pinkerton.example", "pki@pinkerton.example"},
+		{"adm\u0130n@acmecorp.example", "admin@acmecorp.example"},
+		{"ADM\u0130N@ACMECORP.EXAMPLE", "admin@acmecorp.example"},
+		{"adm\u0131n@acmecorp.example", "admin@acmecorp.example"}, // dotless i
+		{"cert\u017f@hostingco.example", "certs@hostingco.example"},
+		{"\uff41dmin@\uff41cmecorp.example", "admin@acmecorp.example"},
+		{"ad\u200bmin@acme\u00adcorp.example", "admin@acmecorp.example"},
+		{"admi\u0307n@\U0001d41acmecorp.example", "admin@acmecorp.example"},
+		{"j\u00f6rg@x.example", "jorg@x.example"},
+		{"\u0430dmin@acmecorp.example", "\u0430dmin@acmecorp.example"}, // Cyrillic: no confusables table
+	}
+	for _, tt := range tests {
+		if got, ok := looseEmail(tt.in); !ok || got != tt.want {
+			t.Errorf("looseEmail(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+		}
 	}
 }
 
@@ -235,12 +347,12 @@ func TestScanDomainsLookAlikes(t *testing.T) {
 	}
 }
 
-// canonicalDomain maps the ideographic full stop (UTS #46), so the scanner
+// mappedDomain maps the ideographic full stop (UTS #46), so the scanner
 // should read a name written with one.
 func TestScanDomainsIdeographicFullStop(t *testing.T) {
-	c, err := canonicalDomain("acmecorp。example")
+	c, err := mappedDomain("acmecorp。example")
 	if err != nil || c != "acmecorp.example" {
-		t.Fatalf("canonicalDomain = %q, %v", c, err)
+		t.Fatalf("mappedDomain = %q, %v", c, err)
 	}
 	for _, text := range []string{"acmecorp。example", "acmecorp．example", "acmecorp｡example"} {
 		if got := domTestScan(text); !slices.Equal(got, []string{"acmecorp.example"}) {

@@ -422,7 +422,7 @@ func buildDirectory(name string, blocks []block) (*Directory, error) {
 			p := &d.accounts[i]
 			for j, o := range d.orders[p.orders.start : p.orders.start+p.orders.n] {
 				number := d.text(p, o.number)
-				key := strings.ToLower(number)
+				key := lowerASCII(number)
 				if prev, dup := d.byOrder.first(key, d.holdsOrder); dup && int(prev) != i {
 					orderErrs.add(int(lines[i]), "%s:%d: orders[%d].number: %q already belongs to account %q (line %d)",
 						name, lines[i], j, number, id(prev), lines[prev])
@@ -440,7 +440,7 @@ func buildDirectory(name string, blocks []block) (*Directory, error) {
 			if username == "" {
 				continue
 			}
-			key := strings.ToLower(username)
+			key := lowerASCII(username)
 			if prev, dup := d.byUser.first(key, d.holdsUser); dup {
 				userErrs.add(int(lines[i]), "%s:%d: username: %q already belongs to account %q (line %d)",
 					name, lines[i], username, id(prev), lines[prev])

@@ -93,6 +93,7 @@ type notesDef struct {
 	ResetGoesToAdmin []string `yaml:"reset_goes_to_admin"`
 	FromAmbiguous    []string `yaml:"from_ambiguous"`
 	DisplayNameSpoof []string `yaml:"display_name_spoof"`
+	LookalikeSender  []string `yaml:"lookalike_sender"`
 	ReplyToDiffers   []string `yaml:"reply_to_differs"`
 	KeyExposed       []string `yaml:"key_exposed"`
 	SeveralAccounts  []string `yaml:"several_accounts"`
@@ -429,7 +430,7 @@ func (v *validator) policy(f *policyFile) {
 	for key, lines := range map[string][]string{
 		"always": n.Always, "identified": n.Identified, "not_identified": n.NotIdentified,
 		"reset_goes_to_admin": n.ResetGoesToAdmin, "from_ambiguous": n.FromAmbiguous,
-		"display_name_spoof": n.DisplayNameSpoof, "reply_to_differs": n.ReplyToDiffers,
+		"display_name_spoof": n.DisplayNameSpoof, "lookalike_sender": n.LookalikeSender, "reply_to_differs": n.ReplyToDiffers,
 		"key_exposed": n.KeyExposed, "several_accounts": n.SeveralAccounts, "parse_problems": n.ParseProblems,
 		"rate_limited": n.RateLimited,
 	} {

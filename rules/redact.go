@@ -151,14 +151,15 @@ func hasKind(kws []keyword, k cueKind) bool {
 	return false
 }
 
-// containsWord reports whether text holds word as a whole word, compared
-// case-insensitively: "jsmith" in "user jsmith." but not in "jsmith2".
+// containsWord reports whether text holds word as a whole word, ASCII
+// letters compared case-insensitively and every other byte as it is:
+// "jsmith" in "user JSmith." but not in "jsmith2" or "j\u017fmith".
 func containsWord(text, word string) bool {
 	if word == "" {
 		return false
 	}
-	lw := strings.ToLower(word)
-	lt := strings.ToLower(text)
+	lw := lowerASCII(word)
+	lt := lowerASCII(text)
 	for pos := 0; ; {
 		i := strings.Index(lt[pos:], lw)
 		if i < 0 {
