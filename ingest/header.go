@@ -17,6 +17,12 @@ type headerBlock struct {
 	// body yields the bytes after the header: a line taken for the start
 	// of the body (when the blank separator line is missing) and the rest.
 	body io.Reader
+	// fromPastCap counts the From fields that start past the byte cap:
+	// they are not kept, but a second From must not hide there.
+	fromPastCap int
+	// cut holds the indices of kept fields that lost bytes to the cap (a
+	// line cut short, or continuation lines dropped).
+	cut []int
 }
 
 // readHeader reads a header block the way real mail needs: it skips an
@@ -24,13 +30,15 @@ type headerBlock struct {
 // not a MIME part), accepts a first line indented by
 // mistake, drops malformed field lines instead of giving up, takes a line
 // that is no header field at all for the start of the body, and keeps at
-// most maxBytes of fields. Every deviation is reported through problem.
-// Only errors of the underlying reader are returned.
+// most maxBytes of fields (counting the From fields past them). Every
+// deviation is reported through problem. Only errors of the underlying
+// reader are returned.
 func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerScratch, problem func(string, ...any)) (headerBlock, error) {
 	var (
 		hb      headerBlock
 		kept    int  // bytes of fields kept
 		skipped bool // over maxBytes: fields are read but dropped
+		curKept bool // the field being read is kept
 		lineNo  int
 		lineBuf = scratch.line[:0] // reused for every line
 		// Every field's name and unfolded value are appended to all, and
@@ -52,8 +60,14 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 			hb.fields[i] = Field{Name: text[st[0]:st[1]], Value: text[st[1]:end]}
 		}
 	}
+	// markCut records that the field being read lost bytes.
+	markCut := func() {
+		if i := len(starts) - 1; curKept && (len(hb.cut) == 0 || hb.cut[len(hb.cut)-1] != i) {
+			hb.cut = append(hb.cut, i)
+		}
+	}
 	// admit counts a line of a field against maxBytes and reports whether
-	// the field is kept.
+	// it is kept.
 	admit := func(line []byte, cut bool, lineNo int) bool {
 		if skipped {
 			return false
@@ -96,9 +110,13 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if len(starts) > 0 {
+			if len(starts) > 0 || skipped {
 				if !admit(line, cut, lineNo) {
+					markCut()
 					continue
+				}
+				if cut {
+					markCut()
 				}
 				if folded := bytes.TrimSpace(line); len(folded) > 0 {
 					all = append(append(all, ' '), folded...)
@@ -127,10 +145,16 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 			problem("header line %d: malformed field name %q; skipped", lineNo, clip(string(name), 40))
 			continue
 		}
-		if !admit(line, cut, lineNo) {
+		if curKept = admit(line, cut, lineNo); !curKept {
+			if bytes.EqualFold(name, fromName) {
+				hb.fromPastCap++
+			}
 			continue
 		}
 		starts = append(starts, [2]int{len(all), len(all) + len(name)})
+		if cut {
+			markCut()
+		}
 		all = append(append(all, name...), bytes.TrimSpace(line[colon+1:])...)
 		if err != nil { // last line of the input
 			flush()
@@ -138,6 +162,8 @@ func readHeader(br *bufio.Reader, maxBytes int, envelope bool, scratch *headerSc
 		}
 	}
 }
+
+var fromName = []byte("From")
 
 // headerScratch holds readHeader's buffers, so that the headers of one
 // message, and of the next, reuse them.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	netmail "net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -101,6 +102,7 @@ func (ps *Parser) Parse(r io.Reader) (*Request, error) {
 	hb, err := readHeader(br, p.lim.MaxHeaderBytes, true, &ps.header, p.problem)
 	if err == nil {
 		p.req.Header = hb.fields
+		p.fromPastCap, p.cutFields = hb.fromPastCap, hb.cut
 		p.read(hb)
 		_, err = io.Copy(io.Discard, br)
 	}
@@ -172,7 +174,11 @@ type parser struct {
 	// skipHTML is set inside a multipart/alternative once its plain text
 	// is read.
 	skipHTML bool
-	ps       *Parser // the buffers
+	// fromPastCap and cutFields are what the top-level header's byte cap
+	// hid: From fields past it, and the kept fields it cut short.
+	fromPastCap int
+	cutFields   []int
+	ps          *Parser // the buffers
 }
 
 func (p *parser) problem(format string, args ...any) {
@@ -245,17 +251,32 @@ func (p *parser) header() {
 }
 
 // from sets the request's sender and says why it cannot be trusted when it
-// is not exactly one mailbox in exactly one From header.
+// is not exactly one mailbox in exactly one From header. From fields past
+// the header's byte cap count, though they are not kept, and a From field
+// the cap cut short is no sender: what was cut may have named another.
 func (p *parser) from() {
 	req := p.req
-	values := req.HeaderValues("From")
-	switch len(values) {
-	case 0:
+	var values []string
+	cut := false
+	for i, f := range req.Header {
+		if strings.EqualFold(f.Name, "From") {
+			values = append(values, f.Value)
+			cut = cut || slices.Contains(p.cutFields, i)
+		}
+	}
+	switch n := len(values) + p.fromPastCap; {
+	case n == 0:
 		req.FromProblem = "no From header"
 		return
-	case 1:
-	default:
-		req.FromProblem = fmt.Sprintf("%d From headers", len(values))
+	case len(values) == 0:
+		req.FromProblem = "From header past the header cap: not read"
+		return
+	case n > 1 && p.fromPastCap > 0:
+		req.FromProblem = fmt.Sprintf("%d From headers (%d past the header cap)", n, p.fromPastCap)
+	case n > 1:
+		req.FromProblem = fmt.Sprintf("%d From headers", n)
+	case cut:
+		req.FromProblem = "From header runs past the header cap: cut"
 	}
 	list, err := p.addressList("From", values[0])
 	if err != nil {

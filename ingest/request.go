@@ -20,7 +20,7 @@ type Request struct {
 
 	// Header holds the top-level header fields in their original order,
 	// values unfolded but not decoded. Fields past Limits.MaxHeaderBytes are
-	// not kept.
+	// not kept (a From field among them still makes From ambiguous).
 	Header []Field
 
 	// From is the single From mailbox. It is set (address and name) only
