@@ -234,12 +234,6 @@ func (p *parser) header() {
 	l := &req.Loop
 	l.AutoSubmitted = strings.ToLower(firstToken(h("Auto-Submitted")))
 	l.Precedence = strings.ToLower(firstToken(h("Precedence")))
-	for _, name := range []string{"X-Autoreply", "X-Autorespond", "X-Autoresponse"} {
-		if v := strings.ToLower(strings.TrimSpace(h(name))); v != "" && v != "no" {
-			l.AutoReplyField = name
-			break
-		}
-	}
 	l.ListID = p.headerText("List-Id", h("List-Id"))
 	l.ReturnPathNull = strings.ReplaceAll(h("Return-Path"), " ", "") == "<>"
 	l.ContentType = "text/plain"

@@ -382,16 +382,16 @@ var parseCases = []struct {
 			"List-Id: Support list <support.lists.example.com>\nReturn-Path: < >\n\nI am away.\n",
 		want: want{
 			from: Mailbox{Name: "Alice Example", Address: "alice@example.com"}, text: "I am away.",
-			loop: Loop{AutoSubmitted: "auto-replied", Precedence: "bulk", AutoReplyField: "X-Autoreply",
+			loop: Loop{AutoSubmitted: "auto-replied", Precedence: "bulk",
 				ListID: "Support list <support.lists.example.com>", ReturnPathNull: true},
 		},
 	},
 	{
-		name: "X-Autoreply: no is no auto-reply, a real Return-Path is not null",
-		raw:  alice + "X-Autoreply: no\nX-Autorespond: true\nReturn-Path: <alice@example.com>\nAuto-Submitted: no\n\nhi\n",
+		name: "a real Return-Path is not null",
+		raw:  alice + "Return-Path: <alice@example.com>\nAuto-Submitted: no\n\nhi\n",
 		want: want{
 			from: Mailbox{Name: "Alice Example", Address: "alice@example.com"}, text: "hi",
-			loop: Loop{AutoSubmitted: "no", AutoReplyField: "X-Autorespond"},
+			loop: Loop{AutoSubmitted: "no"},
 		},
 	},
 	{

@@ -99,7 +99,6 @@ type Mailbox struct {
 type Loop struct {
 	AutoSubmitted  string // Auto-Submitted value, lower-cased, "" if absent
 	Precedence     string // Precedence value, lower-cased
-	AutoReplyField string // name of an X-Autoreply style field when present
 	ListID         string // List-Id value
 	ReturnPathNull bool   // Return-Path is the null path <>
 	ContentType    string // top-level media type, lower-cased

@@ -185,13 +185,14 @@ func (p *Policy) intent(hits []hit) (string, string) {
 func (p *Policy) ignoredReason(req *ingest.Request) string {
 	ig := &p.file.Ignore
 	l := &req.Loop
+	field := automaticField(req, ig.HeaderFields)
 	switch {
 	case l.AutoSubmitted != "" && !slices.Contains(ig.AutoSubmittedExcept, l.AutoSubmitted):
 		return "Auto-Submitted: " + l.AutoSubmitted
 	case l.Precedence != "" && slices.Contains(ig.Precedence, l.Precedence):
 		return "Precedence: " + l.Precedence
-	case ig.AutoReplyFields && l.AutoReplyField != "":
-		return l.AutoReplyField + " header"
+	case field != "":
+		return field + " header"
 	case ig.NullReturnPath && l.ReturnPathNull:
 		return "null Return-Path <>"
 	case slices.Contains(ig.ContentTypes, l.ContentType):
@@ -200,6 +201,25 @@ func (p *Policy) ignoredReason(req *ingest.Request) string {
 	if at := strings.LastIndexByte(req.From.Address, '@'); at > 0 {
 		if local := strings.ToLower(req.From.Address[:at]); slices.Contains(ig.BounceSenders, local) {
 			return "bounce sender " + req.From.Address
+		}
+	}
+	return ""
+}
+
+// automaticField returns the name of the first of names that the mail has
+// as a header field with a value, other than a value that says no ("no",
+// "none", "false"), or "".
+func automaticField(req *ingest.Request, names []string) string {
+	for _, f := range req.Header {
+		for _, n := range names {
+			if !strings.EqualFold(f.Name, n) {
+				continue
+			}
+			switch strings.ToLower(strings.TrimSpace(f.Value)) {
+			case "", "no", "none", "false":
+			default:
+				return n
+			}
 		}
 	}
 	return ""

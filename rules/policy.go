@@ -80,7 +80,7 @@ type redactionDef struct {
 type ignoreDef struct {
 	AutoSubmittedExcept []string `yaml:"auto_submitted_except"`
 	Precedence          []string `yaml:"precedence"`
-	AutoReplyFields     bool     `yaml:"auto_reply_fields"`
+	HeaderFields        []string `yaml:"header_fields"`
 	BounceSenders       []string `yaml:"bounce_senders"`
 	NullReturnPath      bool     `yaml:"null_return_path"`
 	ContentTypes        []string `yaml:"content_types"`
@@ -397,6 +397,11 @@ func (v *validator) policy(f *policyFile) {
 	}
 	v.keywords([]any{"extraction", "username_cues"}, f.Extraction.UsernameCues)
 	v.keywords([]any{"redaction", "password_cues"}, f.Redaction.PasswordCues)
+	for i, name := range f.Ignore.HeaderFields {
+		if !validFieldName(name) {
+			v.fail([]any{"ignore", "header_fields", i}, "%q is not a header field name: want printable ASCII without ':' or space", name)
+		}
+	}
 	for key, l := range map[string]rateLimit{"per_sender": f.RateLimits.PerSender, "per_account": f.RateLimits.PerAccount} {
 		if l.Requests < 0 || l.Requests > 0 && l.Per <= 0 {
 			v.fail([]any{"rate_limits", key}, "want requests >= 0 and, with requests, a duration per > 0; got %d per %s", l.Requests, l.Per)
@@ -478,6 +483,20 @@ func (v *validator) templates(at []any, lines []string) {
 			v.fail(append(at, i), "unknown placeholder %s (want one of %s)", rest[j:j+end+1], strings.Join(templateVars, " "))
 		}
 	}
+}
+
+// validFieldName reports whether s is an RFC 5322 field name: printable
+// US-ASCII other than the colon.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 33 || c > 126 || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // validToken reports whether s can be one token of a NATS subject and a
