@@ -69,18 +69,22 @@ const maxCandidates = 10
 
 // facts is what Decide learns about a request before it walks the table.
 type facts struct {
-	ignored      bool
-	sender       string // canonical From address; "" when ambiguous or invalid
-	senderWhy    string
-	lookalike    string     // the admin address the From address imitates, if any
-	orders       []string   // order numbers named that exist, in text order
-	domains      []string   // host names named, canonical, in text order
-	usernames    []string   // usernames named after a cue that exist
-	domainAccts  []*Account // accounts holding a named domain, in text order
-	domainVia    []string   // the domain each of domainAccts matched by
-	account      *Account
-	partner      *Account
-	several      []string // ids of other accounts the mail names
+	ignored     bool
+	sender      string // canonical From address; "" when ambiguous or invalid
+	senderWhy   string
+	lookalike   string     // the admin address the From address imitates, if any
+	orders      []string   // order numbers named that exist, in text order
+	domains     []string   // host names named, canonical, in text order
+	usernames   []string   // usernames named after a cue that exist
+	domainAccts []*Account // accounts holding a named domain, in text order
+	domainVia   []string   // the domain each of domainAccts matched by
+	account     *Account
+	partner     *Account
+	several     []string // ids of other accounts the mail names
+	// doNotReset is a do_not_reset account the mail is linked to (the
+	// chosen one, or any other it names), and doNotResetBy how.
+	doNotReset   *Account
+	doNotResetBy string
 	senderAdmin  bool
 	partnerAdmin bool
 	domainNamed  bool
@@ -138,6 +142,9 @@ func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *De
 	}
 	p.extract(dir, all, hits, f)
 	p.chooseAccount(dir, f, d)
+	if f.doNotReset, f.doNotResetBy = doNotResetNamed(dir, f); f.doNotReset != nil {
+		d.trace("do_not_reset: the mail names %s by %s", f.doNotReset.ID, f.doNotResetBy)
+	}
 	p.check(req, auth, all, f, d)
 
 	for _, r := range p.file.Rows {
@@ -423,6 +430,39 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 	d.trace("account: %s (%s), by %s", f.account.ID, f.account.Colour, d.AccountReason)
 }
 
+// doNotResetNamed returns the first do_not_reset account the mail is linked
+// to and how: the chosen account, or any other one an order number, the
+// sender's address, a username or a domain names. Whichever account the
+// mail is decided for, naming one that must never be reset stops it.
+func doNotResetNamed(dir *Directory, f *facts) (*Account, string) {
+	if a := f.account; a != nil && a.DoNotReset {
+		return a, "being the account matched"
+	}
+	for _, n := range f.orders {
+		if a, ok := dir.ByOrder(n); ok && a.DoNotReset {
+			return a, "order number " + n
+		}
+	}
+	if f.sender != "" {
+		for _, a := range dir.ByAdminEmail(f.sender) {
+			if a.DoNotReset {
+				return a, "the sender being its admin email"
+			}
+		}
+	}
+	for _, u := range f.usernames {
+		if a, ok := dir.ByUsername(u); ok && a.DoNotReset {
+			return a, "username " + u
+		}
+	}
+	for i, a := range f.domainAccts {
+		if a.DoNotReset {
+			return a, "domain " + f.domainVia[i]
+		}
+	}
+	return nil, ""
+}
+
 // containsAccount reports whether list holds the account a (by id: the
 // directory builds a new Account value for every lookup).
 func containsAccount(list []*Account, a *Account) bool {
@@ -544,7 +584,7 @@ func (c *Condition) eval(f *facts) (bool, string) {
 	}{
 		{c.Ignored, f.ignored, "automatic mail", "not automatic mail"},
 		{c.Account, f.account != nil, "an account matched", "no account matched"},
-		{c.DoNotReset, f.account != nil && f.account.DoNotReset, "the account is do_not_reset", "the account is not do_not_reset"},
+		{c.DoNotReset, f.doNotReset != nil, "the mail names a do_not_reset account", "the mail names no do_not_reset account"},
 		{c.OrderMatched, len(f.orders) > 0, "an order matched", "no order matched"},
 		{c.SenderIsAdmin, f.senderAdmin, "the sender is the admin", "the sender is not the admin"},
 		{c.SenderIsPartnerAdmin, f.partnerAdmin, "the sender is the partner's admin", "the sender is not the partner's admin"},
@@ -615,6 +655,9 @@ func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
 		}
 		if len(f.several) > 0 {
 			add(n.SeveralAccounts, strings.Join(append([]string{d.Account.ID}, f.several...), ", "))
+		}
+		if a := f.doNotReset; a != nil && (d.Account == nil || a.ID != d.Account.ID) {
+			add(n.NamesDoNotReset, fmt.Sprintf("%s, by %s", a.ID, f.doNotResetBy))
 		}
 	}
 	if d.KeyExposed {

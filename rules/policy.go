@@ -97,6 +97,7 @@ type notesDef struct {
 	ReplyToDiffers   []string `yaml:"reply_to_differs"`
 	KeyExposed       []string `yaml:"key_exposed"`
 	SeveralAccounts  []string `yaml:"several_accounts"`
+	NamesDoNotReset  []string `yaml:"names_do_not_reset"`
 	ParseProblems    []string `yaml:"parse_problems"`
 	RateLimited      []string `yaml:"rate_limited"`
 }
@@ -115,7 +116,7 @@ type Row struct {
 type Condition struct {
 	Ignored              *bool       `yaml:"ignored"`
 	Account              *bool       `yaml:"account"`
-	DoNotReset           *bool       `yaml:"do_not_reset"`
+	DoNotReset           *bool       `yaml:"do_not_reset"` // the account, or any other the mail names, is do_not_reset
 	Intent               []string    `yaml:"intent"`
 	Colour               []string    `yaml:"colour"`
 	OrderMatched         *bool       `yaml:"order_matched"`
@@ -436,7 +437,7 @@ func (v *validator) policy(f *policyFile) {
 		"always": n.Always, "identified": n.Identified, "not_identified": n.NotIdentified,
 		"reset_goes_to_admin": n.ResetGoesToAdmin, "from_ambiguous": n.FromAmbiguous,
 		"display_name_spoof": n.DisplayNameSpoof, "lookalike_sender": n.LookalikeSender, "reply_to_differs": n.ReplyToDiffers,
-		"key_exposed": n.KeyExposed, "several_accounts": n.SeveralAccounts, "parse_problems": n.ParseProblems,
+		"key_exposed": n.KeyExposed, "several_accounts": n.SeveralAccounts, "names_do_not_reset": n.NamesDoNotReset, "parse_problems": n.ParseProblems,
 		"rate_limited": n.RateLimited,
 	} {
 		v.templates([]any{"notes", key}, lines)

@@ -53,7 +53,7 @@ func TestDefaultPolicyRowsFollowPolicyMD(t *testing.T) {
 		when        Condition
 	}{
 		{"ignored", Condition{Ignored: &tr}},
-		{"blocked", Condition{Account: &tr, DoNotReset: &tr}},
+		{"blocked", Condition{DoNotReset: &tr}}, // the account, or any the mail names
 		{"code-signing", Condition{Intent: []string{"code-signing"}}},
 		{"verified", Condition{Colour: []string{"blue"}, SenderIsPartnerAdmin: &tr}},
 		{"refer-to-web-host", Condition{Colour: []string{"blue"}}},

@@ -36,7 +36,7 @@ func TestDemo(t *testing.T) {
 		"== queue ignored: 1 (helpdesk.tickets.ignored)",
 		"== queue deadletter: 1 (helpdesk.tickets.deadletter)",
 		"helpdesk.tickets.red.blocked  row 2  colour red  disposition blocked",
-		"Never reset this account's password",
+		"Never reset the password of an account marked do-not-reset",
 		"helpdesk.tickets.green.needs-verification  row 13  colour green  disposition needs-verification",
 		"treat as a likely spoof",
 	} {
