@@ -460,6 +460,7 @@ func trimPartialRune(b []byte) []byte {
 // a hash and the key-material detector.
 func (p *parser) attachment(r io.Reader, mt, name, where string) {
 	name = p.headerText("attachment name", name)
+	mt = p.headerText("attachment type", mt)
 	d := newSecretDetector(mt, name)
 	sum := sha256.New()
 	n, err := io.Copy(io.MultiWriter(sum, d), r)
@@ -534,12 +535,12 @@ func parseParams(v string) (string, map[string]string, error) {
 }
 
 // cleanText normalises line ends to LF and drops control characters other
-// than tab and newline.
+// than tab and newline: C0, DEL and C1 (in UTF-8, 0xC2 0x80 to 0xC2 0x9F).
 func cleanText(s string) string {
 	crlfOnly := true // the only control characters are CRs of CRLF pairs
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if (c >= 0x20 && c != 0x7f) || c == '\n' || c == '\t' {
+		if c >= 0x20 && c != 0x7f && !isC1At(s, i) || c == '\n' || c == '\t' {
 			continue
 		}
 		if c != '\r' || i+1 == len(s) || s[i+1] != '\n' {
@@ -561,11 +562,19 @@ func cleanText(s string) string {
 			}
 			b.WriteByte('\n')
 		case (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f:
+		case isC1At(s, i):
+			i++ // both bytes of it
 		default:
 			b.WriteByte(c)
 		}
 	}
 	return b.String()
+}
+
+// isC1At reports whether s holds the UTF-8 form of a C1 control character
+// (U+0080 to U+009F) at i.
+func isC1At(s string, i int) bool {
+	return s[i] == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f
 }
 
 // cutUTF8 shortens s to at most n bytes without splitting a character.

@@ -186,7 +186,7 @@ func (p *parser) problem(format string, args ...any) {
 	switch {
 	case len(p.req.Problems) < maxProblems:
 		// One line each, short: library errors quote whole input lines.
-		msg := strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " ")
+		msg := strings.Join(strings.Fields(oneLine(fmt.Sprintf(format, args...))), " ")
 		msg = strings.ToValidUTF8(msg, "\uFFFD")
 		p.req.Problems = append(p.req.Problems, cutUTF8(msg, 200))
 	case len(p.req.Problems) == maxProblems:
@@ -209,7 +209,7 @@ func (p *parser) header() {
 		p.problem("Reply-To: %v", err)
 	} else {
 		for _, a := range list {
-			req.ReplyTo = append(req.ReplyTo, Mailbox{Name: p.headerText("Reply-To name", a.Name), Address: a.Address})
+			req.ReplyTo = append(req.ReplyTo, Mailbox{Name: p.headerText("Reply-To name", a.Name), Address: p.headerText("Reply-To address", a.Address)})
 		}
 	}
 	if raw := h("Subject"); raw != "" {
@@ -288,7 +288,7 @@ func (p *parser) from() {
 	case len(list) > 1 && req.FromProblem == "":
 		req.FromProblem = fmt.Sprintf("From header holds %d mailboxes", len(list))
 	}
-	req.From = Mailbox{Name: p.headerText("From name", list[0].Name), Address: list[0].Address}
+	req.From = Mailbox{Name: p.headerText("From name", list[0].Name), Address: p.headerText("From address", list[0].Address)}
 }
 
 // addressList parses an address list header value. Raw 8-bit bytes that
@@ -337,7 +337,10 @@ func (p *parser) headerText(what, s string) string {
 	return oneLine(s)
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isControl reports whether r is a control character: C0, DEL or C1. A
+// terminal obeys all of them (U+009B is CSI, like ESC [), so none of them
+// may reach a ticket from a mail.
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }
 
 // oneLine replaces control characters in s by spaces.
 func oneLine(s string) string {

@@ -4,6 +4,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -130,7 +131,63 @@ func NewTicket(prefix string, req *ingest.Request, d *rules.Decision) *Ticket {
 			t.Account.PartnerName = p.Name
 		}
 	}
+	t.dropControls()
 	return t
+}
+
+// dropControls replaces every control character in the ticket's text by
+// U+FFFD, whatever put it there (a mail, a signing domain, a reason quoting
+// either): C0 (but tab, and line feed in the body), DEL and C1. Agents read
+// tickets on terminals, where ESC and CSI (U+009B) are commands.
+func (t *Ticket) dropControls() {
+	line := func(s *string) { *s = printable(*s, false) }
+	lines := func(l []string) {
+		for i := range l {
+			line(&l[i])
+		}
+	}
+	for _, s := range []*string{&t.MessageID, &t.From.Address, &t.From.Name, &t.From.Problem, &t.EmailSubject,
+		&t.IntentReason, &t.IgnoredReason} {
+		line(s)
+	}
+	t.Body = printable(t.Body, true)
+	lines(t.ReplyTo)
+	lines(t.Candidates)
+	lines(t.Guidance)
+	lines(t.ParseProblems)
+	for _, c := range []*rules.Check{&t.Checks.SenderAuthenticated, &t.Checks.SenderIsAdmin, &t.Checks.SenderIsPartnerAdmin,
+		&t.Checks.DomainNamed, &t.Checks.OrderMatched, &t.Checks.UsernameNamed} {
+		line(&c.Reason)
+	}
+	if a := t.Account; a != nil {
+		for _, s := range []*string{&a.ID, &a.Name, &a.AdminEmail, &a.Partner, &a.PartnerName, &a.MatchedBy} {
+			line(s)
+		}
+	}
+	if len(t.Attachments) > 0 {
+		t.Attachments = slices.Clone(t.Attachments) // the request's own stay as parsed
+		for i := range t.Attachments {
+			line(&t.Attachments[i].Name)
+			line(&t.Attachments[i].ContentType)
+		}
+	}
+}
+
+// printable returns s with its control characters replaced by U+FFFD; a
+// tab stays, and so does a line feed when multiline is set.
+func printable(s string, multiline bool) string {
+	control := func(r rune) bool {
+		return (r < 0x20 || r >= 0x7f && r <= 0x9f) && r != '\t' && !(multiline && r == '\n')
+	}
+	if !strings.ContainsFunc(s, control) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if control(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 // Subject returns the NATS subject of a ticket: <prefix>.<colour>.<disposition>,

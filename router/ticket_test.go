@@ -181,3 +181,62 @@ func jsonType(v any) string {
 	}
 	return "?"
 }
+
+// TestTicketHasNoControlCharacters: whatever reaches a ticket (a signing
+// domain, a parse problem, a reason quoting the mail) carries no control
+// character a terminal would obey: C0 other than tab and line feed (line
+// feeds only in the body), DEL, or C1 (U+009B is CSI).
+func TestTicketHasNoControlCharacters(t *testing.T) {
+	dir, err := rules.ParseDirectory("accounts.yaml", []byte(accounts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nasty = "\x1b[2J\u009b31m\u009d0;x\x07\x7f\r"
+	req, err := ingest.Parse(strings.NewReader("From: Admin <admin@acme.example>\r\nSubject: Password reset\r\n\r\nreset please\r\n"), ingest.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What ingest cleans is tested there; here, text from elsewhere.
+	req.DKIM = []ingest.DKIMSignature{{Domain: "acme.example" + nasty, Result: ingest.DKIMFail, Reason: "bad" + nasty}}
+	req.DKIMChecked = true
+	req.Problems = append(req.Problems, "problem"+nasty)
+	req.Attachments = append(req.Attachments, ingest.Attachment{Name: "a" + nasty + ".pdf", ContentType: "application/pdf" + nasty})
+	req.From.Name += nasty
+	d := rules.Decide(rules.DefaultPolicy(), dir, rules.SenderAuth{Mode: rules.AuthDKIM}, req)
+	d.Body += nasty + "\nsecond line\twith a tab"
+	d.Guidance = append(d.Guidance, "guidance"+nasty)
+	tk := NewTicket(DefaultPrefix, req, d)
+	b, err := json.Marshal(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		case string:
+			for _, r := range v {
+				allowed := r == '\t' || r == '\n' && path == ".body"
+				if !allowed && (r < 0x20 || r >= 0x7f && r <= 0x9f) {
+					t.Errorf("%s holds U+%04X: %q", path, r, v)
+					return
+				}
+			}
+		}
+	}
+	walk("", doc)
+	if !strings.Contains(tk.Body, "second line\twith a tab") {
+		t.Errorf("body lost its line break or tab: %q", tk.Body)
+	}
+}

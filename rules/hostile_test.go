@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,10 +157,52 @@ func hostileField(field string, req *ingest.Request, d *Decision) (string, error
 		return d.Subject + "\n" + d.Body + "\n" + strings.Join(d.Problems, "\n"), nil
 	case "guidance":
 		return strings.Join(d.Guidance, "\n"), nil
+	case "controls": // control characters anywhere a ticket shows mail text
+		return controlsIn(req, d), nil
 	case "problems":
 		return strings.Join(d.Problems, "\n"), nil
 	}
 	return "", fmt.Errorf("unknown field %q", field)
+}
+
+// controlsIn names the control characters (C0 other than tab and line
+// feed, DEL, C1) in the request's and decision's text, or says "none".
+func controlsIn(req *ingest.Request, d *Decision) string {
+	texts := map[string]string{
+		"subject": d.Subject, "body": d.Body, "from name": req.From.Name, "from address": req.From.Address,
+		"message id": req.MessageID, "from problem": req.FromProblem, "list id": req.Loop.ListID,
+		"ignored reason": d.IgnoredReason, "intent reason": d.IntentReason, "account reason": d.AccountReason,
+	}
+	for i, g := range d.Guidance {
+		texts[fmt.Sprintf("guidance[%d]", i)] = g
+	}
+	for i, p := range d.Problems {
+		texts[fmt.Sprintf("problems[%d]", i)] = p
+	}
+	for i, r := range req.ReplyTo {
+		texts[fmt.Sprintf("reply-to[%d]", i)] = r.Name + " " + r.Address
+	}
+	for i, a := range req.Attachments {
+		texts[fmt.Sprintf("attachments[%d]", i)] = a.Name + " " + a.ContentType
+	}
+	for _, c := range []Check{d.Checks.SenderAuthenticated, d.Checks.SenderIsAdmin, d.Checks.SenderIsPartnerAdmin,
+		d.Checks.DomainNamed, d.Checks.OrderMatched, d.Checks.UsernameNamed} {
+		texts["check reason "+c.Reason] = c.Reason
+	}
+	var found []string
+	for where, s := range texts {
+		for _, r := range s {
+			if (r < 0x20 && r != '\t' && r != '\n') || (r >= 0x7f && r <= 0x9f) {
+				found = append(found, fmt.Sprintf("U+%04X in %s", r, where))
+				break
+			}
+		}
+	}
+	if len(found) == 0 {
+		return "none"
+	}
+	slices.Sort(found)
+	return strings.Join(found, ", ")
 }
 
 func clipTest(s string) string {

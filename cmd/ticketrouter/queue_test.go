@@ -81,7 +81,7 @@ func testTicket(n int, prefix, colour, disposition string) *router.Ticket {
 			"Send the reset link to the admin address on file.",
 			"Passwords are never given out, by phone or by mail.",
 		},
-		Body:          "Hello,\nplease reset my password.\x1b[2J\nPassword: [redacted]\n",
+		Body:          "Hello,\nplease reset my password.\x1b[2J\u009b31m\nPassword: [redacted]\n",
 		Attachments:   []ingest.Attachment{{Name: "key.pfx", ContentType: "application/x-pkcs12", Size: 2048, Secret: "pkcs12"}},
 		KeyExposed:    true,
 		ParseProblems: []string{},
@@ -224,8 +224,8 @@ func TestQueueNextAck(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if strings.Contains(out, "\x1b") {
-		t.Error("an escape character from the body reached the terminal")
+	if strings.ContainsAny(out, "\x1b\u009b") {
+		t.Error("an escape or CSI character from the body reached the terminal")
 	}
 	if strings.Contains(out, "RATE LIMITED") {
 		t.Error("RATE LIMITED shown for a ticket that is not")

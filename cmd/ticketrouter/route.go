@@ -194,14 +194,15 @@ func (m *mailRouter) ticket(ctx context.Context, p *ingest.Parser, sp *ingest.Sp
 	return router.NewTicket(m.prefix, req, d), d, nil
 }
 
-// printExplanation writes the human-readable trace of one decision.
+// printExplanation writes the human-readable trace of one decision, with
+// what the mail put into it made safe for a terminal.
 func printExplanation(w io.Writer, name string, t *router.Ticket, d *rules.Decision) {
-	fmt.Fprintf(w, "== %s\n", name)
+	fmt.Fprintf(w, "== %s\n", sanitize(name, false))
 	fmt.Fprintf(w, "ticket %s -> %s\n", t.ID[:12], t.Queue)
 	for _, l := range d.Trace {
-		fmt.Fprintf(w, "  %s\n", l)
+		fmt.Fprintf(w, "  %s\n", sanitize(l, false))
 	}
-	fmt.Fprintf(w, "  sender authentication: %s\n", d.Checks.SenderAuthenticated.Reason)
+	fmt.Fprintf(w, "  sender authentication: %s\n", t.Checks.SenderAuthenticated.Reason)
 	fmt.Fprintln(w, "  guidance:")
 	for _, g := range t.Guidance {
 		fmt.Fprintf(w, "    - %s\n", g)

@@ -366,3 +366,55 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
 	}
 }
+
+// TestRouteHostileMails routes every hostile mail of rules/testdata/hostile
+// (their own assertions are checked in package rules) through the command,
+// with the explanation on, and checks what must hold for all of them: one
+// JSON ticket each, exit 0, and no control character a terminal would obey
+// in the tickets or the explanation.
+func TestRouteHostileMails(t *testing.T) {
+	files, err := filepath.Glob("../../rules/testdata/hostile/*/*.eml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no hostile mails: %v", err)
+	}
+	args := append([]string{"route", "--accounts", "examples/accounts.yaml", "--explain",
+		"--sender-auth", "authentication-results", "--trust-authserv-id", "mx.ca.example"}, files...)
+	code, out, errOut := runCmd(t, "", args...)
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(files) {
+		t.Fatalf("%d ticket lines for %d mails", len(lines), len(files))
+	}
+	control := func(r rune, multiline bool) bool {
+		return (r < 0x20 || r >= 0x7f && r <= 0x9f) && r != '\t' && !(multiline && r == '\n')
+	}
+	for i, line := range lines {
+		var doc any
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("%s: not a JSON ticket: %v", files[i], err)
+		}
+		var walk func(path string, v any)
+		walk = func(path string, v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				for k, e := range v {
+					walk(path+"."+k, e)
+				}
+			case []any:
+				for _, e := range v {
+					walk(path+"[]", e)
+				}
+			case string:
+				if strings.ContainsFunc(v, func(r rune) bool { return control(r, path == ".body") }) {
+					t.Errorf("%s: %s holds a control character: %q", files[i], path, v)
+				}
+			}
+		}
+		walk("", doc)
+	}
+	if strings.ContainsFunc(errOut, func(r rune) bool { return control(r, true) }) {
+		t.Errorf("the explanation holds a control character")
+	}
+}
