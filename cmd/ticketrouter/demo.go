@@ -104,7 +104,7 @@ func runDemo(ctx context.Context, dir string, keep bool, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ticketrouter demo: %d sample mails (one per POLICY.md row) delivered to an in-process IMAP server;\n", len(mails))
+	fmt.Fprintf(stdout, "ticketrouter demo: %d sample mails (one per POLICY.md row, and one of each colour) delivered to an in-process IMAP server;\n", len(mails))
 	fmt.Fprintf(stdout, "routing them with the example accounts through an embedded NATS (store in %s).\n\n", dir)
 
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).

@@ -61,6 +61,7 @@ func TestRouteExamples(t *testing.T) {
 		"row09-pink-verified.eml":            {9, "helpdesk.tickets.pink.verified"},
 		"row10-pink-needs-verification.eml":  {10, "helpdesk.tickets.pink.needs-verification"},
 		"row11-green-self-service.eml":       {11, "helpdesk.tickets.green.self-service"},
+		"row11-dark-green-self-service.eml":  {11, "helpdesk.tickets.dark-green.self-service"},
 		"row12-green-verified.eml":           {12, "helpdesk.tickets.green.verified"},
 		"row13-green-needs-verification.eml": {13, "helpdesk.tickets.green.needs-verification"},
 		"row14-unmatched.eml":                {14, "helpdesk.tickets.unknown.unmatched"},

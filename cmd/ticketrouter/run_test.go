@@ -142,6 +142,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"helpdesk.tickets.red.verified": 1, "helpdesk.tickets.red.refer-to-reseller": 1, "helpdesk.tickets.pink.self-service": 1,
 		"helpdesk.tickets.pink.verified": 1, "helpdesk.tickets.pink.needs-verification": 1, "helpdesk.tickets.green.self-service": 1,
 		"helpdesk.tickets.green.verified": 1, "helpdesk.tickets.green.needs-verification": 1, "helpdesk.tickets.unknown.unmatched": 1,
+		"helpdesk.tickets.dark-green.self-service": 1,
 	}
 	for subject, n := range want {
 		if len(tickets[subject]) != n {
