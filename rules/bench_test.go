@@ -139,3 +139,37 @@ func BenchmarkLoadDirectory(b *testing.B) {
 	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")
 	b.ReportMetric(float64(peak)/(1<<20), "MiB-heap-sys")
 }
+
+// BenchmarkDecideHostileText measures Decide on a text that fills the
+// 128 KiB text cap with what the extraction steps look for: thousands of
+// distinct domains, sub-domains of an account, order-number look-alikes,
+// username and password cues. Each must cost about what a pass over the
+// text does (a few milliseconds), never grow with the square of the
+// number of things named.
+func BenchmarkDecideHostileText(b *testing.B) {
+	dir, p := mustDirectory(b), DefaultPolicy()
+	for _, tt := range []struct {
+		name  string
+		piece func(i int) string
+	}{
+		{"distinct-domains", func(i int) string { return fmt.Sprintf("d%d.example ", i) }},
+		{"subdomains", func(i int) string { return fmt.Sprintf("s%d.acmecorp.example ", i) }},
+		{"order-numbers", func(i int) string { return fmt.Sprintf("%07d ", i) }},
+		{"username-cues", func(i int) string { return "username: x " }},
+		{"password-cues", func(i int) string { return "password: x " }},
+	} {
+		var text strings.Builder
+		for i := 0; text.Len() < 120<<10; i++ {
+			text.WriteString(tt.piece(i))
+		}
+		req, err := ingest.Parse(strings.NewReader("From: someone@elsewhere.example\r\nSubject: x\r\n\r\n"+text.String()), ingest.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				Decide(p, dir, SenderAuth{}, req)
+			}
+		})
+	}
+}

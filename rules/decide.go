@@ -257,10 +257,12 @@ func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
 		}
 		return false
 	})
+	named := map[string]bool{} // f.domains as a set: a mail may name thousands
 	scanDomains(text, func(dom string) {
-		if slices.Contains(f.domains, dom) {
+		if named[dom] {
 			return
 		}
+		named[dom] = true
 		f.domains = append(f.domains, dom)
 		as, via := dir.ByDomain(dom)
 		for _, a := range as {
