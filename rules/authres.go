@@ -21,11 +21,11 @@ type authResults struct {
 	None bool
 	// Results are the resinfos, in order.
 	Results []resinfo
-	// Asides are the texts of the top-level comments, as written (inner
-	// comments and quoted-pairs included), and the values of the quoted
-	// strings: text the grammar does not read, kept for the caller's check
-	// that nothing in them looks like a result.
-	Asides []string
+	// Comments are the texts of the top-level comments as written (inner
+	// comments and quoted-pairs included) and Quoted the values of the
+	// quoted strings: text the grammar does not read as results, kept for
+	// the caller's check that nothing in it looks like one.
+	Comments, Quoted []string
 }
 
 // resinfo is one "method=result" statement with its reason and properties.
@@ -129,7 +129,7 @@ func (p *arParser) header() error {
 // noResult reads "; none" followed by the end of the value, and reports
 // whether it was there; anything else is left for resinfo.
 func (p *arParser) noResult() (bool, error) {
-	save, asides := p.pos, len(p.ar.Asides)
+	save, comments := p.pos, len(p.ar.Comments)
 	p.pos++ // ';'
 	if err := p.cfws(); err != nil {
 		return false, err
@@ -143,7 +143,7 @@ func (p *arParser) noResult() (bool, error) {
 			return true, nil
 		}
 	}
-	p.pos, p.ar.Asides = save, p.ar.Asides[:asides]
+	p.pos, p.ar.Comments = save, p.ar.Comments[:comments]
 	return false, nil
 }
 
@@ -362,7 +362,7 @@ func (p *arParser) quotedString() (string, error) {
 		switch {
 		case c == '"':
 			p.pos++
-			p.ar.Asides = append(p.ar.Asides, b.String())
+			p.ar.Quoted = append(p.ar.Quoted, b.String())
 			return b.String(), nil
 		case c == '\\':
 			r, err := p.quotedPair()
@@ -413,7 +413,7 @@ func (p *arParser) cfwsSeen() (bool, error) {
 }
 
 // comment skips a comment starting at '(', with the comments nested in
-// it, and keeps its text in Asides. Nesting is counted, not recursed.
+// it, and keeps its text in Comments. Nesting is counted, not recursed.
 func (p *arParser) comment() error {
 	open := p.pos
 	p.pos++
@@ -443,7 +443,7 @@ func (p *arParser) comment() error {
 			}
 		}
 	}
-	p.ar.Asides = append(p.ar.Asides, p.s[open+1:p.pos-1])
+	p.ar.Comments = append(p.ar.Comments, p.s[open+1:p.pos-1])
 	return nil
 }
 

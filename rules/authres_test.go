@@ -151,9 +151,11 @@ func TestParseAuthResultsAsides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`a (b) \)`, `r "q"`, "c"}
-	if strings.Join(ar.Asides, "|") != strings.Join(want, "|") {
-		t.Errorf("asides %q, want %q", ar.Asides, want)
+	if got, want := strings.Join(ar.Comments, "|"), `a (b) \)|c`; got != want {
+		t.Errorf("comments %q, want %q", got, want)
+	}
+	if got, want := strings.Join(ar.Quoted, "|"), `r "q"`; got != want {
+		t.Errorf("quoted %q, want %q", got, want)
 	}
 }
 
