@@ -121,6 +121,9 @@ func TestSenderAuthentication(t *testing.T) {
 	dkimOnly := SenderAuth{Mode: AuthDKIM}
 	arOnly := SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}}
 	both := SenderAuth{Mode: AuthBoth, TrustedAuthservIDs: []string{"mx.ca.example"}}
+	strictAR := SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}, Alignment: "strict"}
+	// ar puts one Authentication-Results field with value v above the admin's mail.
+	ar := func(v string) string { return "Authentication-Results: " + v + "\r\n" + admin }
 
 	cases := []struct {
 		name   string
@@ -152,9 +155,47 @@ func TestSenderAuthentication(t *testing.T) {
 			"Authentication-Results: mx.ca.example; dmarc=pass header.from=acmecorp.example\r\n" + admin, arOnly, false, false, "dmarc=fail"},
 		{"forged pass above the trusted one from another id", "Authentication-Results: evil.test; dmarc=pass header.from=acmecorp.example\r\n" +
 			"Authentication-Results: mx.ca.example; dmarc=fail header.from=acmecorp.example\r\n" + admin, arOnly, false, false, "dmarc=fail"},
-		{"untrusted authserv-id", "Authentication-Results: mx.evil.test; dmarc=pass header.from=acmecorp.example\r\n" + admin, arOnly, false, false, "untrusted authserv-id mx.evil.test"},
+		{"untrusted authserv-id", "Authentication-Results: mx.evil.test; dmarc=pass header.from=acmecorp.example\r\n" + admin, arOnly, false, false, `untrusted authserv-id "mx.evil.test"`},
 		{"no Authentication-Results", admin, arOnly, false, false, "no Authentication-Results"},
-		{"trusted dmarc=pass for another From domain", "Authentication-Results: mx.ca.example; dmarc=pass header.from=evil.test\r\n" + admin, arOnly, false, false, "not aligned"},
+		{"trusted dmarc=pass for another From domain", "Authentication-Results: mx.ca.example; dmarc=pass header.from=evil.test\r\n" + admin, arOnly, false, false, "not for the From domain"},
+
+		// The whole header decides: a veto anywhere beats a pass anywhere.
+		{"dmarc=none leaves the aligned dkim=pass", ar("mx.ca.example; dkim=pass header.d=acmecorp.example; dmarc=none header.from=acmecorp.example"), arOnly, true, false, "dkim=pass for acmecorp.example"},
+		{"dmarc=temperror vetoes dkim=pass", ar("mx.ca.example; dkim=pass header.d=acmecorp.example; dmarc=temperror header.from=acmecorp.example"), arOnly, false, false, "dmarc=temperror for acmecorp.example wins over dkim=pass"},
+		{"dmarc=fail without header.from vetoes", ar("mx.ca.example; dkim=pass header.d=acmecorp.example; dmarc=fail"), arOnly, false, false, "dmarc=fail for an unnamed domain"},
+		{"dkim=pass found through header.i", ar("mx.ca.example; dkim=pass header.i=@acmecorp.example"), arOnly, true, false, "dkim=pass for acmecorp.example"},
+		{"header.d decides over header.i", ar("mx.ca.example; dkim=pass header.d=evil.test header.i=@acmecorp.example"), arOnly, false, false, "not aligned"},
+		{"dkim=pass without a domain does not count", ar("mx.ca.example; dkim=pass header.s=s1"), arOnly, false, false, "dkim=pass without header.d"},
+		{"dkim=fail without a domain vetoes", ar("mx.ca.example; dkim=fail; dkim=pass header.d=acmecorp.example"), arOnly, false, false, "dkim=fail for an unnamed domain wins over"},
+		{"dkim=hardfail, an unknown result, vetoes", ar("mx.ca.example; dkim=pass header.d=acmecorp.example; dkim=hardfail header.d=acmecorp.example"), arOnly, false, false, "dkim=hardfail for acmecorp.example wins over its pass"},
+		{"dkim=temperror beside a pass does not veto", ar("mx.ca.example; dkim=temperror header.d=acmecorp.example header.s=s2; dkim=pass header.d=acmecorp.example"), arOnly, true, false, "dkim=pass"},
+		{"dkim=neutral beside a pass does not veto", ar("mx.ca.example; dkim=neutral (bad format) header.d=acmecorp.example; dkim=pass header.d=acmecorp.example"), arOnly, true, false, "dkim=pass"},
+		{"dkim=fail of an unaligned domain does not veto", ar("mx.ca.example; dkim=fail header.d=list.example; dkim=pass header.d=acmecorp.example"), arOnly, true, false, "dkim=pass"},
+		{"strict: dkim=fail of a sub-domain does not veto", ar("mx.ca.example; dkim=fail header.d=mail.acmecorp.example; dkim=pass header.d=acmecorp.example"), strictAR, true, false, "dkim=pass"},
+		{"relaxed: dkim=fail of a sub-domain vetoes", ar("mx.ca.example; dkim=fail header.d=mail.acmecorp.example; dkim=pass header.d=acmecorp.example"), arOnly, false, false, "dkim=fail for mail.acmecorp.example wins over"},
+		{"dkim=none beside a pass is contradictory", ar("mx.ca.example; dkim=none; dkim=pass header.d=acmecorp.example"), arOnly, false, false, "dkim=none beside"},
+		{"dkim header.d twice", ar("mx.ca.example; dkim=pass header.d=evil.test header.d=acmecorp.example"), arOnly, false, false, "header.d twice"},
+		{"spf=fail of the helo when no mailfrom", ar("mx.ca.example; spf=fail smtp.helo=acmecorp.example; dmarc=pass header.from=acmecorp.example"), arOnly, false, false, "spf=fail for acmecorp.example wins over dmarc=pass"},
+		{"spf=fail of an unaligned mailfrom does not veto", ar("mx.ca.example; spf=fail smtp.mailfrom=bounce@evil.test smtp.helo=acmecorp.example; dkim=pass header.d=acmecorp.example; dmarc=pass header.from=acmecorp.example"), arOnly, true, false, "dmarc=pass"},
+		{"spf=softfail does not veto", ar("mx.ca.example; spf=softfail smtp.mailfrom=admin@acmecorp.example; dkim=pass header.i=@acmecorp.example; dmarc=pass header.from=acmecorp.example"), arOnly, true, false, "dmarc=pass"},
+		{"dmarc=pass resting on an aligned spf=pass", ar("mx.ca.example; spf=pass smtp.mailfrom=bounce@mail.acmecorp.example; dkim=none; dmarc=pass header.from=acmecorp.example"), strictAR, true, false, "dmarc=pass"},
+		{"dmarc=pass resting on a dkim=pass without a domain", ar("mx.ca.example; dkim=pass; dmarc=pass header.from=acmecorp.example"), arOnly, true, false, "dmarc=pass"},
+		{"dmarc=pass alone, as a DMARC milter writes it", ar("mx.ca.example; dmarc=pass (p=reject dis=none) header.from=acmecorp.example"), arOnly, true, false, "dmarc=pass"},
+		{"dmarc=pass resting on nothing", ar("mx.ca.example; spf=pass smtp.mailfrom=evil.test; dkim=pass header.d=evil.test; dmarc=pass header.from=acmecorp.example"), arOnly, false, false, "no dkim or spf pass aligned with it"},
+		{"dmarc=pass beside dkim=none and spf=none", ar("mx.ca.example; spf=none smtp.helo=x.evil.test; dkim=none; dmarc=pass header.from=acmecorp.example"), arOnly, false, false, "contradictory"},
+		{"spf=pass alone does not authenticate", ar("mx.ca.example; spf=pass smtp.mailfrom=admin@acmecorp.example"), arOnly, false, false, "neither dmarc nor dkim"},
+		{"unknown method version", ar("mx.ca.example; dkim/2=pass header.d=acmecorp.example"), arOnly, false, false, "dkim/2: unknown version"},
+		{"unknown header version", ar("mx.ca.example 2; dmarc=pass header.from=acmecorp.example"), arOnly, false, false, "version 2"},
+		{"none", ar("mx.ca.example; none"), arOnly, false, false, "none"},
+		{"unknown version of the top header, forged pass below", "Authentication-Results: mx.ca.example 2; dkim=none\r\n" + ar("mx.ca.example; dmarc=pass header.from=acmecorp.example"), arOnly, false, false, "version 2"},
+		{"off-grammar property is unreadable", ar("mx.ca.example; dkim=pass header.d=acmecorp.example; dmarc=pass action=none header.from=acmecorp.example"), arOnly, false, false, "unreadable: byte 69"},
+		{"trailing semicolon is unreadable", ar("mx.ca.example; dmarc=pass header.from=acmecorp.example;"), arOnly, false, false, "unreadable"},
+		{"quoted string in a property keeps its semicolon", ar(`mx.ca.example; spf=pass smtp.mailfrom="a;dkim=pass header.d=acmecorp.example"@evil.test; dkim=pass header.d=evil.test`), arOnly, false, false, "not aligned"},
+		{"comment holding a result beside a real pass", ar("mx.ca.example; dkim=pass header.d=acmecorp.example (x; dmarc=pass header.from=acmecorp.example)"), arOnly, false, false, "reads as an authentication result"},
+		{"untrusted authserv-id with a control character", "Authentication-Results: \"mx.evil\x1b[2J\"; dmarc=pass\r\n" + admin, arOnly, false, false, `untrusted authserv-id unreadable (byte 8: control character '\x1b')`},
+		{"untrusted authserv-id with a bidi override", "Authentication-Results: \"mx.\u202eevil\"; dmarc=pass\r\n" + admin, arOnly, false, false, `untrusted authserv-id "mx.\u202eevil"`},
+		{"authserv-id with a Kelvin sign", ar("\"mx.ca.exampl\u212a\"; dmarc=pass header.from=acmecorp.example"), SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.examplk"}}, false, false, "untrusted authserv-id"},
+		{"many untrusted authserv-ids", strings.Repeat("Authentication-Results: evil.test; dmarc=pass header.from=acmecorp.example\r\n", 50) + admin, arOnly, false, false, "and 47 more"},
 
 		{"both: DKIM alone authenticates", sign(t, admin, "acmecorp.example", rsaKey), both, true, false, "verifies"},
 		{"both: results alone authenticate", "Authentication-Results: mx.ca.example; dmarc=pass header.from=acmecorp.example\r\n" + admin, both, true, false, "dmarc=pass"},
