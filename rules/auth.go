@@ -130,7 +130,7 @@ func (cfg SenderAuth) authResults(req *ingest.Request, fromDomain string) authVe
 // case-insensitively: Unicode folding would let "K" (U+212A KELVIN SIGN)
 // stand for "k".
 func (cfg SenderAuth) trusts(id string) bool {
-	return id != "" && slices.ContainsFunc(cfg.TrustedAuthservIDs, func(t string) bool { return asciiEqualFold(t, id) })
+	return id != "" && slices.ContainsFunc(cfg.TrustedAuthservIDs, func(t string) bool { return equalFoldASCII(t, id) })
 }
 
 // judgeAuthResults decides on the whole of a trusted header, never on its
@@ -380,27 +380,6 @@ func isPlainHost(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// asciiEqualFold reports whether a and b are equal with ASCII letters
-// compared case-insensitively and every other byte exactly.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // tamperSign looks in the text a header's grammar skips, its comments and

@@ -283,7 +283,7 @@ func (p *arParser) pvalue() (string, error) {
 		d, err := p.domainName()
 		return "@" + d, err
 	}
-	for p.pos < len(p.s) && (isAtext(p.s[p.pos]) || p.s[p.pos] == '.') {
+	for p.pos < len(p.s) && isPvalueChar(p.s[p.pos]) {
 		p.pos++
 	}
 	run := p.s[start:p.pos]
@@ -298,12 +298,6 @@ func (p *arParser) pvalue() (string, error) {
 	}
 	if run == "" {
 		return "", p.errorf("want a property value, found %s", p.found())
-	}
-	for i := 0; i < len(run); i++ {
-		if !isTokenChar(run[i]) {
-			p.pos = start + i
-			return "", p.errorf("%s in an unquoted property value", p.char1())
-		}
 	}
 	if p.pos < len(p.s) && !strings.ContainsRune(" \t\r\n(;", rune(p.s[p.pos])) {
 		return "", p.errorf("%s in an unquoted property value", p.char1())
@@ -557,6 +551,16 @@ func clipText(s string, n int) string {
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 func isLetDig(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' }
 
+// isPvalueChar reports whether c may be in an unquoted property value:
+// printable ASCII other than what begins a comment, a quoted string, an
+// address's domain or the next result. RFC 8601 wants a token there, but
+// servers write base64 (header.b=Xc8n/9m+) and IPv6 addresses
+// (smtp.remote-ip=2001:db8::1) unquoted; where a value ends, and so where
+// the next property or result begins, is the same either way.
+func isPvalueChar(c byte) bool {
+	return c > 0x20 && c < 0x7f && !strings.ContainsRune(`();"\@`, rune(c))
+}
+
 // isTokenChar reports whether c may be in an RFC 2045 token: printable
 // ASCII other than the tspecials.
 func isTokenChar(c byte) bool {
@@ -573,6 +577,11 @@ func isDotAtom(s string) bool {
 	for a := range strings.SplitSeq(s, ".") {
 		if a == "" {
 			return false
+		}
+		for i := 0; i < len(a); i++ {
+			if !isAtext(a[i]) {
+				return false
+			}
 		}
 	}
 	return true
