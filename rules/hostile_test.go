@@ -80,11 +80,17 @@ func hostileAuth(req *ingest.Request) (SenderAuth, error) {
 // checkExpect checks one assertion "FIELD OP VALUE": OP is = or != (the
 // whole value), ~ or !~ (a substring).
 func checkExpect(expect string, req *ingest.Request, d *Decision) error {
+	// The operator is the first one written: a value may hold "=" or "~".
 	var field, op, want string
-	for _, o := range []string{"!=", "!~", "=", "~"} {
-		if i := strings.Index(expect, o); i > 0 {
-			field, op, want = strings.TrimSpace(expect[:i]), o, strings.TrimSpace(expect[i+len(o):])
-			break
+	if i := strings.IndexAny(expect, "!=~"); i > 0 {
+		op = expect[i : i+1]
+		if op == "!" && i+1 < len(expect) && (expect[i+1] == '=' || expect[i+1] == '~') {
+			op = expect[i : i+2]
+		}
+		if op != "!" {
+			field, want = strings.TrimSpace(expect[:i]), strings.TrimSpace(expect[i+len(op):])
+		} else {
+			op = ""
 		}
 	}
 	if op == "" {
