@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -61,7 +62,21 @@ type policyFile struct {
 type intentDef struct {
 	Name     string              `yaml:"name"`
 	Keywords map[string][]string `yaml:"keywords"` // language → keywords
+	Near     []nearDef           `yaml:"near"`
 }
+
+// nearDef is a proximity rule of an intent: it holds when a word of
+// Words and a word of With (keywords by language, of any language) stand
+// at most Within characters apart, in either order, in one paragraph.
+type nearDef struct {
+	Within int                 `yaml:"within"`
+	Words  map[string][]string `yaml:"words"`
+	With   map[string][]string `yaml:"with"`
+}
+
+// maxNearWithin bounds the distance of a proximity rule: beyond a few
+// sentences, two words say nothing about each other.
+const maxNearWithin = 500
 
 type extractionDef struct {
 	OrderNumberLength struct {
@@ -387,6 +402,9 @@ func (v *validator) policy(f *policyFile) {
 		}
 		intents[in.Name] = true
 		v.keywords(append(at, "keywords"), in.Keywords)
+		for j := range in.Near {
+			v.near(append(at, "near", j), &in.Near[j])
+		}
 	}
 	if !intents[f.DefaultIntent] {
 		v.fail([]any{"default_intent"}, "%q is not one of the intents", f.DefaultIntent)
@@ -442,6 +460,37 @@ func (v *validator) keywords(at []any, byLang map[string][]string) {
 		for i, w := range words {
 			if len(fold(strings.TrimSpace(w))) < 2 {
 				v.fail(append(at, lang, i), "keyword %q is too short", w)
+			}
+		}
+	}
+}
+
+// near checks a proximity rule: a distance in range, words on both
+// sides, and no word on both (it would be near itself).
+func (v *validator) near(at []any, n *nearDef) {
+	if n.Within < 1 || n.Within > maxNearWithin {
+		v.fail(append(at, "within"), "want 1 to %d characters, got %d", maxNearWithin, n.Within)
+	}
+	words := map[string]bool{}
+	for key, side := range map[string]map[string][]string{"words": n.Words, "with": n.With} {
+		count := 0
+		for _, ws := range side {
+			count += len(ws)
+		}
+		if count == 0 {
+			v.fail(append(at, key), "no words: a proximity rule needs words on both sides")
+		}
+		v.keywords(append(at, key), side)
+	}
+	for _, ws := range n.Words {
+		for _, w := range ws {
+			words[fold(strings.TrimSpace(w))] = true
+		}
+	}
+	for _, lang := range slices.Sorted(maps.Keys(n.With)) {
+		for i, w := range n.With[lang] {
+			if words[fold(strings.TrimSpace(w))] {
+				v.fail(append(at, "with", lang, i), "%q is also in words: a word would be near itself", w)
 			}
 		}
 	}
