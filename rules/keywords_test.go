@@ -458,6 +458,43 @@ func TestFoldWidthAndScripts(t *testing.T) {
 	}
 }
 
+// Japanese and Chinese have no spaces between words, and Korean glues
+// particles to nouns: a keyword in those scripts matches anywhere, and any
+// keyword matches right after a character of those scripts.
+func TestMatcherSpacelessScripts(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		name, text string
+		kind       cueKind
+		want       []string
+	}{
+		{"ja after kana", "新しいパスワードは", cuePassword, []string{"パスワード"}},
+		{"ja after kanji", "私のパスワード：x", cuePassword, []string{"パスワード"}},
+		{"ja after Latin", "IDパスワード", cuePassword, []string{"パスワード"}},
+		{"ja halfwidth", "ﾊﾟｽﾜｰﾄﾞ：x", cuePassword, []string{"ﾊﾟｽﾜｰﾄﾞ"}},
+		{"ja pin", "暗証番号は1234", cuePassword, []string{"暗証番号"}},
+		{"zh simplified", "我的密码是abc", cuePassword, []string{"密码"}},
+		{"zh traditional", "我的密碼為abc", cuePassword, []string{"密碼"}},
+		{"zh kouling", "口令：abc", cuePassword, []string{"口令"}},
+		{"ko particle", "제 비밀번호는 abc", cuePassword, []string{"비밀번호"}},
+		{"ko compound", "새비밀번호: abc", cuePassword, []string{"비밀번호"}},
+		{"ko other word", "오후에 영화를 봤어요", cuePassword, nil},
+		{"ru", "Мой пароль: abc", cuePassword, []string{"парол"}},
+		{"ru inflected", "Пароля нет", cuePassword, []string{"Парол"}},
+		{"pl", "Moje hasło to abc", cuePassword, []string{"hasło"}},
+		{"tr stem", "Şifrem: abc", cuePassword, []string{"Şifre"}},
+		{"fullwidth Latin", "Ｐａｓｓｗｏｒｄ：abc", cuePassword, []string{"Ｐａｓｓｗｏｒｄ"}},
+		{"Latin after kana", "私のpfxファイル", cueNear, []string{"pfx"}},
+		{"Latin inside a Latin word still not", "xpassword", cuePassword, nil},
+		{"Cyrillic inside a word still not", "непароль", cuePassword, nil},
+	}
+	for _, tt := range tests {
+		if got := kwTestKinds(p, tt.text, tt.kind); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: find(%q) = %q, want %q", tt.name, tt.text, got, tt.want)
+		}
+	}
+}
+
 // A keyword that ends in a digit is no stem of a longer number: "p12" is
 // not in the reference "P12345678".
 func TestMatcherDigitsEndNumbers(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,8 +41,13 @@ const ColourUnknown = "unknown"
 type Policy struct {
 	file    policyFile
 	matcher *matcher
-	// connectors and harmless are the redaction word lists, folded.
-	connectors, harmless map[string]bool
+	// connectors, harmless and qualifiers are the redaction word lists,
+	// folded.
+	connectors, harmless, qualifiers map[string]bool
+	// gluedConnectors and harmlessPrefixes are the connectors and
+	// harmless words written in a script without spaces, folded: they
+	// are matched at the start of what follows, not as whole words.
+	gluedConnectors, harmlessPrefixes []string
 }
 
 // policyFile is the YAML form of a policy.
@@ -90,6 +96,7 @@ type redactionDef struct {
 	PasswordCues  map[string][]string `yaml:"password_cues"`
 	Connectors    []string            `yaml:"connectors"`
 	HarmlessWords []string            `yaml:"harmless_words"`
+	Qualifiers    []string            `yaml:"qualifiers"`
 }
 
 type ignoreDef struct {
@@ -182,10 +189,13 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		return nil, err
 	}
 	return &Policy{
-		file:       f,
-		matcher:    newMatcher(&f),
-		connectors: foldedSet(f.Redaction.Connectors),
-		harmless:   foldedSet(f.Redaction.HarmlessWords),
+		file:             f,
+		matcher:          newMatcher(&f),
+		connectors:       foldedSet(f.Redaction.Connectors),
+		harmless:         foldedSet(f.Redaction.HarmlessWords),
+		qualifiers:       foldedSet(f.Redaction.Qualifiers),
+		gluedConnectors:  spacelessWords(f.Redaction.Connectors, endsSpaceless),
+		harmlessPrefixes: spacelessWords(f.Redaction.HarmlessWords, startsSpaceless),
 	}, nil
 }
 
@@ -195,6 +205,30 @@ func foldedSet(words []string) map[string]bool {
 		set[fold(strings.TrimSpace(w))] = true
 	}
 	return set
+}
+
+// spacelessWords returns, folded, those of words for which is holds (is
+// tells whether a word is written in a script without spaces), longest
+// first so that the longest match wins.
+func spacelessWords(words []string, is func(string) bool) []string {
+	var out []string
+	for _, w := range words {
+		if f := fold(strings.TrimSpace(w)); is(f) && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func startsSpaceless(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	return spaceless(r)
+}
+
+func endsSpaceless(w string) bool {
+	r, _ := utf8.DecodeLastRuneInString(w)
+	return spaceless(r)
 }
 
 // DecodeYAML decodes data strictly into v, the way the policy is read:
@@ -414,6 +448,9 @@ func (v *validator) policy(f *policyFile) {
 	}
 	v.keywords([]any{"extraction", "username_cues"}, f.Extraction.UsernameCues)
 	v.keywords([]any{"redaction", "password_cues"}, f.Redaction.PasswordCues)
+	v.singleWords([]any{"redaction", "connectors"}, f.Redaction.Connectors)
+	v.singleWords([]any{"redaction", "harmless_words"}, f.Redaction.HarmlessWords)
+	v.singleWords([]any{"redaction", "qualifiers"}, f.Redaction.Qualifiers)
 	for key, l := range map[string]rateLimit{"per_sender": f.RateLimits.PerSender, "per_account": f.RateLimits.PerAccount} {
 		if l.Requests < 0 || l.Requests > 0 && l.Per <= 0 {
 			v.fail([]any{"rate_limits", key}, "want requests >= 0 and, with requests, a duration per > 0; got %d per %s", l.Requests, l.Per)
@@ -492,6 +529,21 @@ func (v *validator) near(at []any, n *nearDef) {
 			if words[fold(strings.TrimSpace(w))] {
 				v.fail(append(at, "with", lang, i), "%q is also in words: a word would be near itself", w)
 			}
+		}
+	}
+}
+
+// singleWords checks a list of words that are compared whole with one
+// word of a mail: none may be blank or hold a space.
+func (v *validator) singleWords(at []any, words []string) {
+	for i, w := range words {
+		switch f := fold(strings.TrimSpace(w)); {
+		case f == "":
+			v.fail(append(at, i), "blank")
+		case strings.Contains(f, " "):
+			v.fail(append(at, i), "%q has a space: want one word", w)
+		case len(strings.TrimSpace(w)) > maxWordBytes:
+			v.fail(append(at, i), "%q is longer than %d bytes", w, maxWordBytes)
 		}
 	}
 }

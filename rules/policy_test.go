@@ -280,6 +280,15 @@ func TestParsePolicyErrors(t *testing.T) {
 			"with: {en: [pfx, x]}", "intents[1].near[0].with.en[1]", `keyword "x" is too short`},
 		{"near word on both sides", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 40\n        words: {en: [password, PFX]}\n        with:\n          de: [pfx]\n",
 			"de: [pfx]", "intents[1].near[0].with.de[0]", `"pfx" is also in words`},
+		// Redaction word lists: single words, not blank.
+		{"connector blank", "connectors: [is]", "connectors: [is, ' ']", "connectors: [is, ' ']",
+			"redaction.connectors[1]", "blank"},
+		{"connector with a space", "connectors: [is]", "connectors: [is, is not]", "connectors: [is, is not]",
+			"redaction.connectors[1]", `"is not" has a space: want one word`},
+		{"harmless word blank", "harmless_words: [not]", "harmless_words: ['', not]", "harmless_words: ['', not]",
+			"redaction.harmless_words[0]", "blank"},
+		{"qualifier with a space", "harmless_words: [not]", "harmless_words: [not]\n  qualifiers: [for, for the]", "qualifiers:",
+			"redaction.qualifiers[1]", `"for the" has a space: want one word`},
 		{"identified_dispositions naming no row", "identified_dispositions: [verified]", "identified_dispositions: [verified, self-servce]",
 			"identified_dispositions", "identified_dispositions[1]", `"self-servce" is no row's disposition`},
 	}
