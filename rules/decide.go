@@ -170,13 +170,13 @@ func (d *Decision) trace(format string, args ...any) {
 }
 
 // intent returns the first intent, in policy order, one of whose keywords
-// the mail contains, and why.
+// the mail contains or one of whose proximity rules holds, and why.
 func (p *Policy) intent(hits []hit) (string, string) {
 	best := len(p.file.Intents)
 	var why keyword
 	for _, h := range hits {
 		for _, kw := range h.kw {
-			if kw.kind == cueIntent && kw.intent < best {
+			if (kw.kind == cueIntent || kw.kind == cueNearPair) && kw.intent < best {
 				best, why = kw.intent, kw
 			}
 		}
@@ -184,7 +184,12 @@ func (p *Policy) intent(hits []hit) (string, string) {
 	if best == len(p.file.Intents) {
 		return p.file.DefaultIntent, "no intent keyword: the default"
 	}
-	return p.file.Intents[best].Name, fmt.Sprintf("keyword %q (%s)", why.text, why.lang)
+	in := &p.file.Intents[best]
+	if why.kind == cueNearPair {
+		return in.Name, fmt.Sprintf("words %q (%s) and %q (%s) within %d characters",
+			why.text, why.lang, why.with.text, why.with.lang, in.Near[why.near].Within)
+	}
+	return in.Name, fmt.Sprintf("keyword %q (%s)", why.text, why.lang)
 }
 
 // ignoredReason says why the mail is automatic and must never be answered,

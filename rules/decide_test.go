@@ -292,9 +292,9 @@ func TestDecide(t *testing.T) {
 
 		// Secrets never reach the ticket.
 		{"password after colon", msg(admin, "Reset", "old Password: hunter2 please reset"),
-			want{disposition: "verified", row: 12, colour: "green", account: "G-1", bodyHas: []string{"Password: [redacted] please"}, bodyLacks: []string{"hunter2"}}},
+			want{disposition: "verified", row: 12, colour: "green", account: "G-1", bodyHas: []string{"old Password: [redacted]"}, bodyLacks: []string{"hunter2", "please reset"}}},
 		{"password is secret", msg(admin, "Reset", "my password is Summer2024! and it fails"),
-			want{disposition: "verified", row: 12, colour: "green", account: "G-1", bodyHas: []string{"password is [redacted] and"}, bodyLacks: []string{"Summer2024"}}},
+			want{disposition: "verified", row: 12, colour: "green", account: "G-1", bodyHas: []string{"my password is [redacted]"}, bodyLacks: []string{"Summer2024", "and it fails"}}},
 		{"password is harmless word kept", msg(admin, "Reset", "my password is expired"),
 			want{disposition: "verified", row: 12, colour: "green", account: "G-1", bodyHas: []string{"password is expired"}}},
 		{"german password phrase", msg(admin, "Reset", "Mein Passwort lautet Geheim123 und geht nicht"),

@@ -9,23 +9,33 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/width"
 )
 
 // cueKind says what a keyword of the policy is for.
 type cueKind uint8
 
 const (
-	cueIntent cueKind = iota
-	cueUsername
-	cuePassword
+	cueIntent   cueKind = iota
+	cueUsername         // a word after which a username may follow
+	cuePassword         // a word after which a password may follow
+	cueNear             // a word of an intent's proximity rule
+	// cueNearPair is no policy keyword but a proximity rule that holds:
+	// find adds one hit for it, spanning both words.
+	cueNearPair
 )
 
 // keyword is one policy keyword, as written, with what it signals.
 type keyword struct {
 	kind   cueKind
-	intent int // index into policyFile.Intents for cueIntent
+	intent int // index into policyFile.Intents for cueIntent, cueNear and cueNearPair
+	near   int // index into the intent's near rules, for cueNear and cueNearPair
+	side   int // for cueNear: 0 a word of the rule's words, 1 of its with
 	lang   string
 	text   string
+	// with is, for cueNearPair, the keyword of the rule's with list that
+	// was found near this one (a word of its words list).
+	with *keyword
 }
 
 // matcher finds every policy keyword in a text in one pass. Keywords match
@@ -39,7 +49,14 @@ type matcher struct {
 	edges    []trieEdge
 	root     [256]int32  // child of the root by byte; 0: none
 	keywords [][]keyword // by node; nil unless a keyword ends there
+	// near holds the proximity rules of the intents, by intent and rule,
+	// as indexes in policyFile.Intents[i].Near.
+	near [][]nearRule
 }
+
+// nearRule is a compiled proximity rule: a word of one list and a word
+// of the other, at most within characters apart in one paragraph.
+type nearRule struct{ within int }
 
 type trieNode struct {
 	edges listRef // the node's edges in matcher.edges, sorted by byte
@@ -81,7 +98,22 @@ func newMatcher(f *policyFile) *matcher {
 			add(keyword{kind: cuePassword, lang: lang, text: w})
 		}
 	}
-	return buildTrie(byFolded)
+	near := make([][]nearRule, len(f.Intents))
+	for i, in := range f.Intents {
+		for r, n := range in.Near {
+			near[i] = append(near[i], nearRule{within: n.Within})
+			for side, words := range [2]map[string][]string{n.Words, n.With} {
+				for _, lang := range slices.Sorted(maps.Keys(words)) {
+					for _, w := range words[lang] {
+						add(keyword{kind: cueNear, intent: i, near: r, side: side, lang: lang, text: w})
+					}
+				}
+			}
+		}
+	}
+	m := buildTrie(byFolded)
+	m.near = near
+	return m
 }
 
 // buildTrie compiles the folded keywords into the matcher's trie.
@@ -137,27 +169,29 @@ func (m *matcher) child(n int32, b byte) int32 {
 
 // find returns the keywords that occur in text at the start of a word, in
 // text order (several hits may start at one place: "password" and
-// "password reset").
+// "password reset"), and a cueNearPair hit for each proximity rule that
+// holds.
 func (m *matcher) find(text string) []hit {
 	folded, offs := foldMap(text)
 	var hits []hit
+	nearWords := false
 	for i := 0; i < len(folded); i++ {
 		n := m.root[folded[i]]
 		if n == 0 {
 			continue
 		}
 		if i > 0 {
-			if c := folded[i-1]; c < utf8.RuneSelf {
-				if wordByte[c] {
-					continue
-				}
-			} else if r, _ := utf8.DecodeLastRune(folded[:i]); isWordRune(r) {
+			if c := folded[i-1]; c < utf8.RuneSelf && wordByte[c] && folded[i] < utf8.RuneSelf {
+				continue // the common case: inside an ASCII word
+			}
+			if !wordStart(folded, i) {
 				continue
 			}
 		}
 		for j := i + 1; ; j++ {
-			if kw := m.keywords[n]; kw != nil {
+			if kw := m.keywords[n]; kw != nil && !(j < len(folded) && isDigit(folded[j]) && isDigit(folded[j-1])) {
 				hits = append(hits, hit{kw: kw, start: offs.orig(i, len(text)), end: offs.orig(j, len(text))})
+				nearWords = nearWords || hasKind(kw, cueNear)
 			}
 			if j == len(folded) {
 				break
@@ -167,7 +201,132 @@ func (m *matcher) find(text string) []hit {
 			}
 		}
 	}
+	if nearWords {
+		hits = m.nearPairs(text, hits)
+	}
 	return hits
+}
+
+// wordStart reports whether a keyword may start at folded[i], i > 0: after
+// a character that is no letter or digit, or where either character is of
+// a script written without spaces between words (Chinese, Japanese, and
+// Korean, which glues particles to nouns).
+func wordStart(folded []byte, i int) bool {
+	c := folded[i-1]
+	if c < utf8.RuneSelf && !wordByte[c] {
+		return true
+	}
+	if folded[i] >= utf8.RuneSelf {
+		if r, _ := utf8.DecodeRune(folded[i:]); spaceless(r) {
+			return true
+		}
+	}
+	if c < utf8.RuneSelf {
+		return false
+	}
+	r, _ := utf8.DecodeLastRune(folded[:i])
+	return !isWordRune(r) || spaceless(r)
+}
+
+// spaceless reports whether r belongs to a script written without spaces
+// between words: Han, kana and the CJK symbols, Hangul, Thai, Lao,
+// Myanmar, Khmer.
+func spaceless(r rune) bool {
+	switch {
+	case r < 0x0E00:
+		return false
+	case r <= 0x0EFF: // Thai, Lao
+		return true
+	case r >= 0x1000 && r <= 0x109F, // Myanmar
+		r >= 0x1100 && r <= 0x11FF,   // Hangul Jamo
+		r >= 0x1780 && r <= 0x17FF,   // Khmer
+		r >= 0x2E80 && r <= 0x9FFF,   // CJK radicals, symbols, kana, ideographs
+		r >= 0xA960 && r <= 0xA97F,   // Hangul Jamo extended
+		r >= 0xAC00 && r <= 0xD7FF,   // Hangul syllables
+		r >= 0xF900 && r <= 0xFAFF,   // CJK compatibility ideographs
+		r >= 0xFF66 && r <= 0xFFDC,   // halfwidth kana and Hangul
+		r >= 0x20000 && r <= 0x3FFFF: // CJK ideographs, supplementary planes
+		return true
+	}
+	return false
+}
+
+// nearPairs adds to hits (in text order) one cueNearPair hit for each
+// proximity rule that holds: a word of one list at most within
+// characters from a word of the other, in either order, with no blank
+// line between them. Each hit is compared with the latest word of the
+// other list only (the nearest one before it), so the search is linear
+// however often an attacker repeats the words.
+func (m *matcher) nearPairs(text string, hits []hit) []hit {
+	for i, rules := range m.near {
+		for r, rule := range rules {
+			var last [2]*hit // the latest hit of each side
+			var lastKW [2]*keyword
+			var pair *hit
+			for h := range hits {
+				k := nearKeyword(hits[h].kw, i, r)
+				if k == nil {
+					continue
+				}
+				if o := last[1-k.side]; o != nil && withinChars(text, o.end, hits[h].start, rule.within) {
+					words, with := k, lastKW[1-k.side]
+					if k.side == 1 {
+						words, with = with, k
+					}
+					pk := *words
+					pk.kind, pk.with = cueNearPair, with
+					pair = &hit{kw: []keyword{pk}, start: o.start, end: hits[h].end}
+					break
+				}
+				if last[k.side] == nil || hits[h].end > last[k.side].end {
+					last[k.side], lastKW[k.side] = &hits[h], k
+				}
+			}
+			if pair != nil {
+				at, _ := slices.BinarySearchFunc(hits, pair.start+1, func(h hit, start int) int { return h.start - start })
+				hits = slices.Insert(hits, at, *pair)
+			}
+		}
+	}
+	return hits
+}
+
+// nearKeyword returns the first keyword of kws that is a word of near
+// rule r of intent i, or nil.
+func nearKeyword(kws []keyword, i, r int) *keyword {
+	for k := range kws {
+		if kws[k].kind == cueNear && kws[k].intent == i && kws[k].near == r {
+			return &kws[k]
+		}
+	}
+	return nil
+}
+
+// withinChars reports whether text[from:to] is at most within characters
+// long and holds no paragraph break (a line break, then a blank line).
+// Overlapping words (to <= from) are close.
+func withinChars(text string, from, to, within int) bool {
+	n := 0
+	newline := false // a line break, then only blanks so far
+	for i := from; i < to; i++ {
+		c := text[i]
+		if utf8.RuneStart(c) {
+			if n++; n > within {
+				return false
+			}
+		}
+		switch c {
+		case '\n':
+			if newline {
+				return false
+			}
+			newline = true
+		case ' ', '\t', '\r':
+		default:
+			newline = false
+		}
+	}
+	return true
 }
 
 // wordByte marks the ASCII bytes that continue a word in folded text.
@@ -301,7 +460,10 @@ func plainASCII(s string) bool {
 
 // foldRune lower-cases r and drops its accents; it returns ' ' for white
 // space, "'" for typographic apostrophes and -1 for a combining mark,
-// which folds to nothing.
+// which folds to nothing. Fullwidth Latin letters and signs fold to ASCII
+// ("Ｐａｓｓｗｏｒｄ：" is "password:"), halfwidth kana to fullwidth, the
+// voicing marks of kana to nothing, like accents, the Turkish dotless ı
+// to i and the Greek final ς to σ.
 func foldRune(r rune) rune {
 	switch {
 	case unicode.IsSpace(r):
@@ -310,6 +472,18 @@ func foldRune(r rune) rune {
 		return '\''
 	case unicode.Is(unicode.Mn, r):
 		return -1
+	case r >= 0xFF01 && r <= 0xFFEE: // the Halfwidth and Fullwidth Forms block
+		if p := width.LookupRune(r); p.Kind() == width.EastAsianFullwidth || p.Kind() == width.EastAsianHalfwidth {
+			if f := p.Folded(); f != 0 {
+				return foldRune(f)
+			}
+		}
+	case r == '\u309B' || r == '\u309C': // spacing voicing marks of kana
+		return -1
+	case r == 'ı': // Turkish dotless i: "I" in upper case, often typed as "i"
+		return 'i'
+	case r == 'ς': // Greek final sigma: "Σ" in upper case
+		return 'σ'
 	}
 	r = unicode.ToLower(r)
 	var buf [utf8.UTFMax]byte

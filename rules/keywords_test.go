@@ -194,7 +194,10 @@ func TestMatcherWordStartsAndStems(t *testing.T) {
 		{"after a digit", "2password", cuePassword, nil},
 		{"after an accented letter", "épassword", cuePassword, nil},
 		{"after a letter and combining mark", "e\u0301password", cuePassword, nil},
-		{"after a non-Latin letter", "пароль日password", cuePassword, nil},
+		{"after a Cyrillic letter", "иpassword", cuePassword, nil},
+		{"after a Greek letter", "αpassword", cuePassword, nil},
+		// Han is written without spaces: a word may start after any of it.
+		{"after a Han character", "日password", cuePassword, []string{"password"}},
 		{"after punctuation", "(password) \"password\" re-password", cuePassword, []string{"password", "password", "password"}},
 		{"stem", "passwords and Passwörter", cuePassword, []string{"password", "Passwört"}},
 		{"case", "PASSWORD Password pAsSwOrD", cuePassword, []string{"PASSWORD", "Password", "pAsSwOrD"}},
@@ -278,10 +281,13 @@ func TestMatcherOverlappingAndShared(t *testing.T) {
 	}
 	var langs []string
 	for _, k := range hits[0].kw {
-		if k.kind != cuePassword {
-			t.Errorf("find(password): keyword %+v is not a password cue", k)
+		switch k.kind {
+		case cuePassword:
+			langs = append(langs, k.lang)
+		case cueNear: // a password word of the code-signing proximity rule
+		default:
+			t.Errorf("find(password): keyword %+v is neither a password cue nor a proximity word", k)
 		}
-		langs = append(langs, k.lang)
 	}
 	slices.Sort(langs)
 	if !slices.Equal(langs, []string{"en", "it"}) {
@@ -327,6 +333,22 @@ func TestMatcherFindsEveryDefaultKeyword(t *testing.T) {
 		for _, w := range words {
 			all = append(all, want{cuePassword, 0, lang, w})
 		}
+	}
+	nearWords := 0
+	for i, in := range p.file.Intents {
+		for _, n := range in.Near {
+			for _, side := range []map[string][]string{n.Words, n.With} {
+				for lang, words := range side {
+					for _, w := range words {
+						all = append(all, want{cueNear, i, lang, w})
+						nearWords++
+					}
+				}
+			}
+		}
+	}
+	if nearWords < 100 {
+		t.Errorf("only %d proximity words in the default policy", nearWords)
 	}
 	if len(all) < 300 {
 		t.Fatalf("only %d keywords in the default policy", len(all))
@@ -395,5 +417,216 @@ func TestMatcherDeterministic(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Customers in Japan and Korea type on keyboards that write fullwidth
+// Latin letters and halfwidth kana; folding makes them the letters the
+// keywords are written in. Hangul syllables and kana with their marks
+// fold the same in a keyword and in a mail.
+func TestFoldWidthAndScripts(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Ｐａｓｓｗｏｒｄ：", "password:"},
+		{"ＰＦＸ", "pfx"},
+		{"비밀번호", "비밀번호"},
+		{"пароль", "пароль"},
+		{"HASŁO", "hasło"},
+		{"ŞİFRE", "sifre"},
+		{"şifrem", "sifrem"},
+		{"DOSYASI dosyası", "dosyasi dosyasi"}, // Turkish dotless i, typed with or without it
+		{"ΚΩΔΙΚΌΣ κωδικός", "κωδικοσ κωδικοσ"}, // Greek final sigma
+		{"密碼", "密碼"},
+	}
+	for _, tt := range tests {
+		if got := fold(tt.in); got != tt.want {
+			t.Errorf("fold(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	// Halfwidth kana with separate voicing marks are the fullwidth word.
+	if a, b := fold("ﾊﾟｽﾜｰﾄﾞ"), fold("パスワード"); a != b {
+		t.Errorf("fold(ﾊﾟｽﾜｰﾄﾞ) = %q, fold(パスワード) = %q; want the same", a, b)
+	}
+	for _, s := range []string{"Ｐａｓｓｗｏｒｄ：x", "ﾊﾟｽﾜｰﾄﾞ：x", "제 비밀번호는 x", "パスワード　は"} {
+		b, offs := foldMap(s)
+		if string(b) != fold(s) {
+			t.Errorf("foldMap(%q) = %q, fold = %q", s, b, fold(s))
+		}
+		if len(b) > len(s) {
+			t.Errorf("foldMap(%q) is longer than its input", s)
+		}
+		_ = offs
+	}
+}
+
+// Japanese and Chinese have no spaces between words, and Korean glues
+// particles to nouns: a keyword in those scripts matches anywhere, and any
+// keyword matches right after a character of those scripts.
+func TestMatcherSpacelessScripts(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct {
+		name, text string
+		kind       cueKind
+		want       []string
+	}{
+		{"ja after kana", "新しいパスワードは", cuePassword, []string{"パスワード"}},
+		{"ja after kanji", "私のパスワード：x", cuePassword, []string{"パスワード"}},
+		{"ja after Latin", "IDパスワード", cuePassword, []string{"パスワード"}},
+		{"ja halfwidth", "ﾊﾟｽﾜｰﾄﾞ：x", cuePassword, []string{"ﾊﾟｽﾜｰﾄﾞ"}},
+		{"ja pin", "暗証番号は1234", cuePassword, []string{"暗証番号"}},
+		{"zh simplified", "我的密码是abc", cuePassword, []string{"密码"}},
+		{"zh traditional", "我的密碼為abc", cuePassword, []string{"密碼"}},
+		{"zh kouling", "口令：abc", cuePassword, []string{"口令"}},
+		{"ko particle", "제 비밀번호는 abc", cuePassword, []string{"비밀번호"}},
+		{"ko compound", "새비밀번호: abc", cuePassword, []string{"비밀번호"}},
+		{"ko other word", "오후에 영화를 봤어요", cuePassword, nil},
+		{"ru", "Мой пароль: abc", cuePassword, []string{"парол"}},
+		{"ru inflected", "Пароля нет", cuePassword, []string{"Парол"}},
+		{"pl", "Moje hasło to abc", cuePassword, []string{"hasło"}},
+		{"tr stem", "Şifrem: abc", cuePassword, []string{"Şifre"}},
+		{"fullwidth Latin", "Ｐａｓｓｗｏｒｄ：abc", cuePassword, []string{"Ｐａｓｓｗｏｒｄ"}},
+		{"Latin after kana", "私のpfxファイル", cueNear, []string{"pfx"}},
+		{"Latin inside a Latin word still not", "xpassword", cuePassword, nil},
+		{"Cyrillic inside a word still not", "непароль", cuePassword, nil},
+	}
+	for _, tt := range tests {
+		if got := kwTestKinds(p, tt.text, tt.kind); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: find(%q) = %q, want %q", tt.name, tt.text, got, tt.want)
+		}
+	}
+}
+
+// A keyword that ends in a digit is no stem of a longer number: "p12" is
+// not in the reference "P12345678".
+func TestMatcherDigitsEndNumbers(t *testing.T) {
+	p := DefaultPolicy()
+	for _, tt := range []struct {
+		text string
+		want []string
+	}{
+		{"our p12 file", []string{"p12"}},
+		{"cert.p12, please", []string{"p12"}},
+		{"reference P12345678", nil},
+		{"pkcs12", []string{"pkcs12"}},
+		{"pkcs123", nil},
+	} {
+		if got := kwTestKinds(p, tt.text, cueNear); !slices.Equal(got, tt.want) {
+			t.Errorf("find(%q) near words = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// A password word near a code-signing word is the code-signing intent,
+// whichever comes first and in whichever language; a password near a
+// plain certificate is not.
+func TestIntentNear(t *testing.T) {
+	p := DefaultPolicy()
+	tests := []struct{ text, want string }{
+		// English, both orders.
+		{"Subject\nI need to change the password on my .pfx", "code-signing"},
+		{"Subject\nwhat is the password of my PFX file?", "code-signing"},
+		{"Subject\nplease set a new password on the p12", "code-signing"},
+		{"Subject\nThe PKCS#12 we exported needs a new passphrase", "code-signing"},
+		{"Subject\nour Authenticode certificate: the password is lost", "code-signing"},
+		{"Subject\nthe code signing key store has a password we forgot", "code-signing"},
+		{"Subject\nReset the password of our codesigning cert", "code-signing"},
+		{"Subject\nthe certificate file asks for a password", "code-signing"},
+		{"Subject\nour signing certificate password expired", "code-signing"},
+		{"Re: PFX\nplease reset the password", "code-signing"}, // subject and body
+		{"Subject\nPASSWORD OF MY PFX", "code-signing"},
+		// German.
+		{"Betreff\nich möchte das Kennwort meiner PFX-Datei ändern", "code-signing"},
+		{"Betreff\nUnsere Zertifikatsdatei hat ein Passwort, das wir ändern müssen", "code-signing"},
+		{"Betreff\nneues Passwort für das Codesignatur-Zertifikat", "code-signing"},
+		// French.
+		{"Objet\nchanger le mot de passe de mon fichier PFX", "code-signing"},
+		{"Objet\nle fichier du certificat demande un mot de passe", "code-signing"},
+		{"Objet\nle certificat de signature de code : nouveau mot de passe", "code-signing"},
+		// Spanish.
+		{"Asunto\ncambiar la contraseña de mi archivo PFX", "code-signing"},
+		{"Asunto\npara la firma de código, ¿cómo pongo una nueva contraseña?", "code-signing"},
+		{"Asunto\nla clave del archivo del certificado", "code-signing"},
+		// Italian.
+		{"Oggetto\ncambiare la password del file .pfx", "code-signing"},
+		{"Oggetto\nil certificato per la firma del codice chiede una password", "code-signing"},
+		// Dutch.
+		{"Onderwerp\nhet wachtwoord van ons p12-bestand wijzigen", "code-signing"},
+		{"Onderwerp\nons certificaatbestand vraagt om een wachtwoord", "code-signing"},
+		// Portuguese.
+		{"Assunto\nalterar a senha do arquivo PFX", "code-signing"},
+		{"Assunto\no ficheiro do certificado pede uma palavra-passe", "code-signing"},
+		{"Assunto\npara a assinatura de código, qual é a nova senha?", "code-signing"},
+		// Japanese, no spaces, both orders.
+		{"件名\nコード署名証明書のパスワードを変更したいです。", "code-signing"},
+		{"件名\nパスワードを忘れてしまったので、証明書ファイルを開けません。", "code-signing"},
+		{"件名\nコードサイニング証明書のパスワード", "code-signing"},
+		{"件名\nPFXファイルのパスワードを再設定できますか。", "code-signing"},
+		// Private keys, key files and signing tokens.
+		{"Subject\nI need a new password for the private key of our signing setup", "code-signing"},
+		{"Subject\nthe SafeNet token PIN and password expired", "code-signing"},
+		{"Subject\nour old .pvk file has a password", "code-signing"},
+		{"Subject\njarsigner asks for the keystore password", "code-signing"},
+		// More languages.
+		{"主题\n我们的代码签名证书的密码忘了", "code-signing"},
+		{"제목\n코드 서명 인증서 비밀번호를 변경하고 싶습니다", "code-signing"},
+		{"Тема\nКак изменить пароль от файла сертификата .pfx?", "code-signing"},
+		{"Temat\nzapomniałem hasła do pliku certyfikatu", "code-signing"},
+		{"Konu\nkod imzalama sertifikasının şifresini değiştirmek istiyorum", "code-signing"},
+		// A password and a certificate alone: an account reset.
+		{"Subject\nreset the password of my account to renew my certificate", "password-reset"},
+		{"Subject\nI forgot my password for the certificate console", "password-reset"},
+		{"Subject\nnew password please, my SSL certificate expires", "password-reset"},
+		{"Betreff\nPasswort vergessen, SSL-Zertifikat läuft ab", "password-reset"},
+		{"件名\nアカウントのパスワードを忘れました。SSL証明書を更新したいです。", "password-reset"},
+		// Too far apart, or in another paragraph.
+		{"Subject\nplease reset my password.\n\nAlso: our pfx renewal is due.", "password-reset"},
+		{"Subject\nplease reset my password.\r\n \r\nAlso: our pfx renewal is due.", "password-reset"},
+		{"Subject\nplease reset my password. " + strings.Repeat("We are in a hurry. ", 5) + "The pfx is fine.", "password-reset"},
+		// A number that starts like a code-signing word is none.
+		{"Subject\nPassword reset please, our reference is P12345678.", "password-reset"},
+	}
+	for _, tt := range tests {
+		got, why := p.intent(p.matcher.find(tt.text))
+		if got != tt.want {
+			t.Errorf("intent(%q) = %s (%s), want %s", tt.text, got, why, tt.want)
+		}
+	}
+	// The reason names both words, their languages and the distance.
+	_, why := p.intent(p.matcher.find("Subject\nchange the password on my .pfx"))
+	for _, s := range []string{`"password"`, `"pfx"`, "characters"} {
+		if !strings.Contains(why, s) {
+			t.Errorf("reason %q does not name %s", why, s)
+		}
+	}
+}
+
+// An attacker who repeats the words cannot make the proximity search
+// slow: it is linear in the hits.
+func TestIntentNearManyWords(t *testing.T) {
+	p := DefaultPolicy()
+	// Commas: "password pfx" is an Italian keyword, across the break too.
+	text := strings.Repeat("password, ", 20000) + "\n\n" + strings.Repeat("pfx, ", 20000)
+	hits := p.matcher.find(text)
+	if got, _ := p.intent(hits); got != "password-reset" {
+		t.Errorf("intent = %s, want password-reset (the words are in different paragraphs)", got)
+	}
+	pairs := 0
+	for _, h := range hits {
+		if slices.ContainsFunc(h.kw, func(k keyword) bool { return k.kind == cueNearPair }) {
+			pairs++
+		}
+	}
+	if pairs != 0 {
+		t.Errorf("%d pairs across a paragraph break", pairs)
+	}
+	text = strings.Repeat("password, pfx, ", 20000)
+	hits = p.matcher.find(text)
+	pairs = 0
+	for _, h := range hits {
+		if slices.ContainsFunc(h.kw, func(k keyword) bool { return k.kind == cueNearPair }) {
+			pairs++
+		}
+	}
+	if pairs != 1 {
+		t.Errorf("%d pair hits, want 1 (one per rule is enough)", pairs)
 	}
 }

@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -39,8 +41,13 @@ const ColourUnknown = "unknown"
 type Policy struct {
 	file    policyFile
 	matcher *matcher
-	// connectors and harmless are the redaction word lists, folded.
-	connectors, harmless map[string]bool
+	// connectors, harmless and qualifiers are the redaction word lists,
+	// folded.
+	connectors, harmless, qualifiers map[string]bool
+	// gluedConnectors and harmlessPrefixes are the connectors and
+	// harmless words written in a script without spaces, folded: they
+	// are matched at the start of what follows, not as whole words.
+	gluedConnectors, harmlessPrefixes []string
 }
 
 // policyFile is the YAML form of a policy.
@@ -61,7 +68,21 @@ type policyFile struct {
 type intentDef struct {
 	Name     string              `yaml:"name"`
 	Keywords map[string][]string `yaml:"keywords"` // language → keywords
+	Near     []nearDef           `yaml:"near"`
 }
+
+// nearDef is a proximity rule of an intent: it holds when a word of
+// Words and a word of With (keywords by language, of any language) stand
+// at most Within characters apart, in either order, in one paragraph.
+type nearDef struct {
+	Within int                 `yaml:"within"`
+	Words  map[string][]string `yaml:"words"`
+	With   map[string][]string `yaml:"with"`
+}
+
+// maxNearWithin bounds the distance of a proximity rule: beyond a few
+// sentences, two words say nothing about each other.
+const maxNearWithin = 500
 
 type extractionDef struct {
 	OrderNumberLength struct {
@@ -75,6 +96,7 @@ type redactionDef struct {
 	PasswordCues  map[string][]string `yaml:"password_cues"`
 	Connectors    []string            `yaml:"connectors"`
 	HarmlessWords []string            `yaml:"harmless_words"`
+	Qualifiers    []string            `yaml:"qualifiers"`
 }
 
 type ignoreDef struct {
@@ -169,10 +191,13 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		return nil, err
 	}
 	return &Policy{
-		file:       f,
-		matcher:    newMatcher(&f),
-		connectors: foldedSet(f.Redaction.Connectors),
-		harmless:   foldedSet(f.Redaction.HarmlessWords),
+		file:             f,
+		matcher:          newMatcher(&f),
+		connectors:       foldedSet(f.Redaction.Connectors),
+		harmless:         foldedSet(f.Redaction.HarmlessWords),
+		qualifiers:       foldedSet(f.Redaction.Qualifiers),
+		gluedConnectors:  spacelessWords(f.Redaction.Connectors, endsSpaceless),
+		harmlessPrefixes: spacelessWords(f.Redaction.HarmlessWords, startsSpaceless),
 	}, nil
 }
 
@@ -182,6 +207,30 @@ func foldedSet(words []string) map[string]bool {
 		set[fold(strings.TrimSpace(w))] = true
 	}
 	return set
+}
+
+// spacelessWords returns, folded, those of words for which is holds (is
+// tells whether a word is written in a script without spaces), longest
+// first so that the longest match wins.
+func spacelessWords(words []string, is func(string) bool) []string {
+	var out []string
+	for _, w := range words {
+		if f := fold(strings.TrimSpace(w)); is(f) && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+func startsSpaceless(w string) bool {
+	r, _ := utf8.DecodeRuneInString(w)
+	return spaceless(r)
+}
+
+func endsSpaceless(w string) bool {
+	r, _ := utf8.DecodeLastRuneInString(w)
+	return spaceless(r)
 }
 
 // DecodeYAML decodes data strictly into v, the way the policy is read:
@@ -389,6 +438,9 @@ func (v *validator) policy(f *policyFile) {
 		}
 		intents[in.Name] = true
 		v.keywords(append(at, "keywords"), in.Keywords)
+		for j := range in.Near {
+			v.near(append(at, "near", j), &in.Near[j])
+		}
 	}
 	if !intents[f.DefaultIntent] {
 		v.fail([]any{"default_intent"}, "%q is not one of the intents", f.DefaultIntent)
@@ -403,6 +455,9 @@ func (v *validator) policy(f *policyFile) {
 			v.fail([]any{"ignore", "header_fields", i}, "%q is not a header field name: want printable ASCII without ':' or space", name)
 		}
 	}
+	v.singleWords([]any{"redaction", "connectors"}, f.Redaction.Connectors)
+	v.singleWords([]any{"redaction", "harmless_words"}, f.Redaction.HarmlessWords)
+	v.singleWords([]any{"redaction", "qualifiers"}, f.Redaction.Qualifiers)
 	for key, l := range map[string]rateLimit{"per_sender": f.RateLimits.PerSender, "per_account": f.RateLimits.PerAccount} {
 		if l.Requests < 0 || l.Requests > 0 && l.Per <= 0 {
 			v.fail([]any{"rate_limits", key}, "want requests >= 0 and, with requests, a duration per > 0; got %d per %s", l.Requests, l.Per)
@@ -450,6 +505,52 @@ func (v *validator) keywords(at []any, byLang map[string][]string) {
 			if len(fold(strings.TrimSpace(w))) < 2 {
 				v.fail(append(at, lang, i), "keyword %q is too short", w)
 			}
+		}
+	}
+}
+
+// near checks a proximity rule: a distance in range, words on both
+// sides, and no word on both (it would be near itself).
+func (v *validator) near(at []any, n *nearDef) {
+	if n.Within < 1 || n.Within > maxNearWithin {
+		v.fail(append(at, "within"), "want 1 to %d characters, got %d", maxNearWithin, n.Within)
+	}
+	words := map[string]bool{}
+	for key, side := range map[string]map[string][]string{"words": n.Words, "with": n.With} {
+		count := 0
+		for _, ws := range side {
+			count += len(ws)
+		}
+		if count == 0 {
+			v.fail(append(at, key), "no words: a proximity rule needs words on both sides")
+		}
+		v.keywords(append(at, key), side)
+	}
+	for _, ws := range n.Words {
+		for _, w := range ws {
+			words[fold(strings.TrimSpace(w))] = true
+		}
+	}
+	for _, lang := range slices.Sorted(maps.Keys(n.With)) {
+		for i, w := range n.With[lang] {
+			if words[fold(strings.TrimSpace(w))] {
+				v.fail(append(at, "with", lang, i), "%q is also in words: a word would be near itself", w)
+			}
+		}
+	}
+}
+
+// singleWords checks a list of words that are compared whole with one
+// word of a mail: none may be blank or hold a space.
+func (v *validator) singleWords(at []any, words []string) {
+	for i, w := range words {
+		switch f := fold(strings.TrimSpace(w)); {
+		case f == "":
+			v.fail(append(at, i), "blank")
+		case strings.Contains(f, " "):
+			v.fail(append(at, i), "%q has a space: want one word", w)
+		case len(strings.TrimSpace(w)) > maxWordBytes:
+			v.fail(append(at, i), "%q is longer than %d bytes", w, maxWordBytes)
 		}
 	}
 }

@@ -179,6 +179,28 @@ func TestParsePolicyBase(t *testing.T) {
 	}
 }
 
+// A proximity rule of a custom policy decides its intent: the rule is
+// data, like the keywords.
+func TestParsePolicyNear(t *testing.T) {
+	data := strings.Replace(polTestBase, "      en: [invoice]\n",
+		"      en: [invoice]\n    near:\n      - within: 10\n        words: {en: [bill], fr: [note]}\n        with: {de: [zahlung]}\n", 1)
+	p, err := ParsePolicy("p.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ text, want string }{
+		{"the bill and Zahlung", "other"},
+		{"Zahlung: note", "other"},
+		{"the bill, and then much later the Zahlung", "password-reset"},
+		{"the bill\n\nZahlung", "password-reset"},
+		{"reset my password, bill Zahlung", "password-reset"}, // the first intent in policy order wins
+	} {
+		if got, why := p.intent(p.matcher.find(tt.text)); got != tt.want {
+			t.Errorf("intent(%q) = %s (%s), want %s", tt.text, got, why, tt.want)
+		}
+	}
+}
+
 func TestParsePolicyErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -247,6 +269,30 @@ func TestParsePolicyErrors(t *testing.T) {
 		// A missing key is reported at the mapping that should hold it.
 		{"order_number_length missing", "  order_number_length: {min: 5, max: 20}\n", "", "username_cues:",
 			"extraction.order_number_length", "got min 0 max 0"},
+		// Proximity rules of an intent.
+		{"near within zero", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 0\n        words: {en: [password]}\n        with: {en: [pfx]}\n",
+			"within: 0", "intents[1].near[0].within", "want 1 to 500 characters, got 0"},
+		{"near within missing", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - words: {en: [password]}\n        with: {en: [pfx]}\n",
+			"- words:", "intents[1].near[0].within", "want 1 to 500 characters, got 0"},
+		{"near within too large", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 5000\n        words: {en: [password]}\n        with: {en: [pfx]}\n",
+			"within: 5000", "intents[1].near[0].within", "want 1 to 500 characters, got 5000"},
+		{"near without words", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 40\n        with: {en: [pfx]}\n",
+			"within: 40", "intents[1].near[0].words", "no words"},
+		{"near with empty with", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 40\n        words: {en: [password]}\n        with: {en: []}\n",
+			"with: {en: []}", "intents[1].near[0].with", "no words"},
+		{"near word too short", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 40\n        words: {en: [password]}\n        with: {en: [pfx, x]}\n",
+			"with: {en: [pfx, x]}", "intents[1].near[0].with.en[1]", `keyword "x" is too short`},
+		{"near word on both sides", "      en: [invoice]\n", "      en: [invoice]\n    near:\n      - within: 40\n        words: {en: [password, PFX]}\n        with:\n          de: [pfx]\n",
+			"de: [pfx]", "intents[1].near[0].with.de[0]", `"pfx" is also in words`},
+		// Redaction word lists: single words, not blank.
+		{"connector blank", "connectors: [is]", "connectors: [is, ' ']", "connectors: [is, ' ']",
+			"redaction.connectors[1]", "blank"},
+		{"connector with a space", "connectors: [is]", "connectors: [is, is not]", "connectors: [is, is not]",
+			"redaction.connectors[1]", `"is not" has a space: want one word`},
+		{"harmless word blank", "harmless_words: [not]", "harmless_words: ['', not]", "harmless_words: ['', not]",
+			"redaction.harmless_words[0]", "blank"},
+		{"qualifier with a space", "harmless_words: [not]", "harmless_words: [not]\n  qualifiers: [for, for the]", "qualifiers:",
+			"redaction.qualifiers[1]", `"for the" has a space: want one word`},
 		{"identified_dispositions naming no row", "identified_dispositions: [verified]", "identified_dispositions: [verified, self-servce]",
 			"identified_dispositions", "identified_dispositions[1]", `"self-servce" is no row's disposition`},
 	}
