@@ -157,6 +157,8 @@ func BenchmarkDecideHostileText(b *testing.B) {
 		{"order-numbers", func(i int) string { return fmt.Sprintf("%07d ", i) }},
 		{"username-cues", func(i int) string { return "username: x " }},
 		{"password-cues", func(i int) string { return "password: x " }},
+		{"username-cues-no-space", func(i int) string { return "login." }},
+		{"password-cues-no-space", func(i int) string { return "password." }},
 	} {
 		var text strings.Builder
 		for i := 0; text.Len() < 120<<10; i++ {

@@ -287,13 +287,20 @@ func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
 	}
 }
 
+// maxUsernameBytes is the longest word taken for a username after a cue.
+const maxUsernameBytes = 256
+
 // usernameAfter returns the existing username written after a cue ending at
 // pos ("username: jsmith", "my login is jsmith"), or "".
+//
+// It reads at most maxUsernameBytes a word: a text of cues without a space
+// between them ("login.login.login...") must cost a look at each, not a
+// read to the end of the text from each.
 func (p *Policy) usernameAfter(dir *Directory, text string, pos int) string {
 	for range 3 {
 		pos = skipBlanks(text, pos)
-		w := wordAt(text, pos)
-		if w == "" {
+		w := wordAt(text[:min(len(text), pos+maxUsernameBytes+1)], pos)
+		if w == "" || len(w) > maxUsernameBytes {
 			return ""
 		}
 		pos += len(w)
