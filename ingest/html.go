@@ -31,14 +31,14 @@ func htmlToText(src string) string {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			return strings.TrimSpace(collapseBlankLines(b.String()))
+			return strings.TrimSpace(collapseBlankLines(strings.ReplaceAll(b.String(), " \t", "\t"))) // a cell's trailing space
 		case html.TextToken:
 			if skip > 0 {
 				continue
 			}
 			text := string(z.Text())
 			if pre == 0 {
-				text = collapseSpace(text, strings.HasSuffix(b.String(), "\n") || b.Len() == 0 || strings.HasSuffix(b.String(), " "))
+				text = collapseSpace(text, b.Len() == 0 || strings.ContainsAny(b.String()[b.Len()-1:], "\n\t "))
 			}
 			b.WriteString(text)
 		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
@@ -97,8 +97,10 @@ func htmlToText(src string) string {
 				atom.Address, atom.Center, atom.Body:
 				newline()
 			case atom.Td, atom.Th:
+				// Cells are apart by a tab, as a table copied as text
+				// is: "Password<tab>hunter2" is a field and its value.
 				if start && !strings.HasSuffix(b.String(), "\n") && b.Len() > 0 {
-					b.WriteString(" ")
+					b.WriteString("\t")
 				}
 			}
 		}

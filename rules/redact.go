@@ -127,10 +127,14 @@ func aloneOnLine(text string, start, end int) bool {
 	return true
 }
 
-// valueStart finds where a value starts after pos: after ':' or '=' (a
-// value, whatever it says) or after a connector (connector is true: a
-// harmless word there is no value), or ok is false.
+// valueStart finds where a value starts after pos: after ':' or '=' or a
+// tab (a table cell or a form's field: a value, whatever it says) or after
+// a connector (connector is true: a harmless word there is no value), or
+// ok is false.
 func (p *Policy) valueStart(text string, pos int) (start int, connector, ok bool) {
+	if pos < len(text) && text[pos] == '\t' {
+		return pos + 1, false, true
+	}
 	pos = skipInline(text, pos)
 	if n := signAt(text, pos); n > 0 {
 		return pos + n, false, true
