@@ -1,12 +1,27 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
+
+	"github.com/emersion/go-msgauth/dkim"
 )
 
 // TestDKIMVerifierContract: Verify fails only when its reader does; a
@@ -41,4 +56,360 @@ type noResolver struct{}
 
 func (noResolver) LookupTXT(context.Context, string) ([]string, error) {
 	return nil, errors.New("no such host")
+}
+
+// memResolver serves DKIM key records from memory; every other name does
+// not exist.
+type memResolver map[string]string
+
+func (r memResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if v, ok := r[name]; ok {
+		return []string{v}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// testRSAKey is made once: an RSA key is slow to generate.
+var testRSAKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// testEdKey is the ed25519 key of the tests, made from a fixed seed.
+func testEdKey() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+}
+
+// testResolver publishes the test keys: selector s1 is the ed25519 key and
+// selector rsa the RSA key, for acmecorp.example and other.example.
+func testResolver(tb testing.TB) memResolver {
+	tb.Helper()
+	der, err := x509.MarshalPKIXPublicKey(testRSAKey().Public())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ed := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(testEdKey().Public().(ed25519.PublicKey))
+	rs := "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)
+	return memResolver{
+		"s1._domainkey.acmecorp.example":  ed,
+		"rsa._domainkey.acmecorp.example": rs,
+		"s1._domainkey.other.example":     ed,
+	}
+}
+
+// testSignature is a DKIM signature that a test adds to a mail.
+type testSignature struct {
+	domain   string   // d=; acmecorp.example when empty
+	selector string   // s=; s1 (the ed25519 key) when empty, or rsa
+	canon    string   // c=; relaxed/relaxed when empty
+	headers  []string // h=; From, To, Subject and Message-ID when nil
+	tags     string   // more tags, written before b= (such as "l=10; ")
+}
+
+// sign returns raw with s's signature on top. It reads the header once, the
+// way RFC 6376 section 5.4.2 picks fields (go-msgauth's own Sign joins
+// folded lines in quadratic time, far too slow for the hostile mails), and
+// hashes the body itself: raw's body must end its lines with CRLF and hold
+// no whitespace that relaxed canonicalization would change.
+func (s testSignature) sign(tb testing.TB, raw string) string {
+	tb.Helper()
+	domain, selector, canon, headers := s.domain, s.selector, s.canon, s.headers
+	if domain == "" {
+		domain = "acmecorp.example"
+	}
+	if selector == "" {
+		selector = "s1"
+	}
+	if canon == "" {
+		canon = "relaxed/relaxed"
+	}
+	if headers == nil {
+		headers = []string{"From", "To", "Subject", "Message-ID"}
+	}
+	hdr, body, ok := strings.Cut(raw, "\r\n\r\n")
+	if !ok {
+		tb.Fatal("sign: no end of header")
+	}
+	headerCanon, bodyCanon, _ := strings.Cut(canon, "/")
+	fields := splitTestFields(hdr + "\r\n")
+	byName := make(map[string][]string)
+	for _, f := range fields {
+		name, _, _ := strings.Cut(f, ":")
+		k := strings.ToLower(strings.TrimSpace(name))
+		byName[k] = append(byName[k], f)
+	}
+	h := sha256.New()
+	used := make(map[string]int)
+	for _, name := range headers {
+		k := strings.ToLower(name)
+		same := byName[k]
+		if n := used[k]; n < len(same) {
+			h.Write([]byte(testCanonHeader(headerCanon, same[len(same)-1-n])))
+		}
+		used[k]++
+	}
+	alg, signer := "ed25519-sha256", crypto.Signer(testEdKey())
+	if selector == "rsa" {
+		alg, signer = "rsa-sha256", testRSAKey()
+	}
+	bh := sha256.Sum256([]byte(testCanonBody(bodyCanon, body)))
+	field := fmt.Sprintf("DKIM-Signature: v=1; a=%s; c=%s; d=%s; s=%s;\r\n\th=%s;\r\n\tbh=%s; %sb=",
+		alg, canon, domain, selector, strings.Join(headers, ":"), base64.StdEncoding.EncodeToString(bh[:]), s.tags)
+	h.Write([]byte(strings.TrimRight(testCanonHeader(headerCanon, field), "\r\n")))
+	digest := h.Sum(nil)
+	var sig []byte
+	var err error
+	if selector == "rsa" {
+		sig, err = signer.Sign(rand.Reader, digest, crypto.SHA256)
+	} else {
+		sig, err = signer.Sign(rand.Reader, digest, crypto.Hash(0))
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return field + base64.StdEncoding.EncodeToString(sig) + "\r\n" + raw
+}
+
+// splitTestFields splits a header (CRLF line ends) into its fields, each
+// with its continuation lines and its CRLF.
+func splitTestFields(hdr string) []string {
+	var fields []string
+	start := 0
+	for i := 0; i < len(hdr); {
+		end := strings.Index(hdr[i:], "\r\n") + i + 2
+		if end < len(hdr) && hdr[end] != ' ' && hdr[end] != '\t' || end == len(hdr) {
+			fields = append(fields, hdr[start:end])
+			start = end
+		}
+		i = end
+	}
+	return fields
+}
+
+// testCanonHeader canonicalizes a header field as RFC 6376 section 3.4
+// says (and go-msgauth does).
+func testCanonHeader(canon, field string) string {
+	if canon == "simple" {
+		return field
+	}
+	k, v, _ := strings.Cut(field, ":")
+	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' }), " ")
+	return strings.ToLower(strings.TrimSpace(k)) + ":" + v + "\r\n"
+}
+
+// testCanonBody canonicalizes a body whose lines end with CRLF and whose
+// whitespace is single spaces between words: both canonicalizations only
+// drop its empty lines at the end.
+func testCanonBody(canon, body string) string {
+	trimmed := body
+	for strings.HasSuffix(trimmed, "\r\n") {
+		trimmed = trimmed[:len(trimmed)-2]
+	}
+	if trimmed == "" && canon == "relaxed" {
+		return ""
+	}
+	return trimmed + "\r\n"
+}
+
+// msgauthSign signs raw with go-msgauth's own signer, which picks the
+// fields to sign exactly as its verifier does. No headers means every
+// field of the header.
+func msgauthSign(tb testing.TB, raw string, canon dkim.Canonicalization, headers ...string) string {
+	tb.Helper()
+	var b bytes.Buffer
+	err := dkim.Sign(&b, strings.NewReader(raw), &dkim.SignOptions{
+		Domain: "acmecorp.example", Selector: "s1", Signer: testEdKey(),
+		HeaderCanonicalization: canon, BodyCanonicalization: canon, HeaderKeys: headers,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b.String()
+}
+
+// adminMail is the admin's password reset request, with more header fields
+// (each with its CRLF) before its own.
+func adminMail(subject, more string) string {
+	return more + "From: Acme Admin <admin@acmecorp.example>\r\n" +
+		"To: support@ca.example,\r\n\tbilling@ca.example\r\n" +
+		"Subject: " + subject + "\r\n" +
+		"Message-ID: <m1@acmecorp.example>\r\n" +
+		"\r\n" +
+		"please reset my password\r\n"
+}
+
+// withBody replaces raw's body.
+func withBody(raw, body string) string {
+	hdr, _, _ := strings.Cut(raw, "\r\n\r\n")
+	return hdr + "\r\n\r\n" + body
+}
+
+// The signatures most tests make: relaxed or simple, by acmecorp.example.
+var (
+	relaxed = testSignature{}
+	simple  = testSignature{canon: "simple/simple"}
+)
+
+// verifyDirect is verification as it was before issue 10: the whole
+// message handed to go-msgauth.
+func verifyDirect(raw string, res Resolver, max int) []DKIMSignature {
+	lookup := func(name string) ([]string, error) { return res.LookupTXT(context.Background(), name) }
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(raw), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
+	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
+		return nil
+	}
+	out := []DKIMSignature{}
+	for _, ver := range vs {
+		s := DKIMSignature{Domain: strings.ToLower(ver.Domain), Identifier: ver.Identifier, Result: DKIMPass}
+		switch e := ver.Err; {
+		case e == nil:
+		case dkim.IsTempFail(e):
+			s.Result, s.Reason = DKIMTempError, e.Error()
+		case dkim.IsPermFail(e):
+			s.Result, s.Reason = DKIMPermError, e.Error()
+		default:
+			s.Result, s.Reason = DKIMFail, e.Error()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestDKIMVerifyAgreesWithGoMsgauth: on every mail that breaks no bound,
+// odd as it may be, Verify says exactly what go-msgauth says of the whole
+// message: the same fields picked, the same results, the same reasons.
+func TestDKIMVerifyAgreesWithGoMsgauth(t *testing.T) {
+	typical, err := os.ReadFile("testdata/typical.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlf := strings.ReplaceAll(strings.ReplaceAll(string(typical), "\r\n", "\n"), "\n", "\r\n")
+	mail := adminMail("Password reset", "")
+	both := func(t *testing.T, raw string) string {
+		return simple.sign(t, relaxed.sign(t, raw))
+	}
+	oversign := testSignature{headers: []string{"From", "from", "FROM", "To", "Subject", "Reply-To", "DKIM-Signature", "Received", "Received"}}
+	cases := []struct {
+		name string
+		raw  func(t *testing.T) string
+	}{
+		{"typical mail, its own signatures", func(t *testing.T) string { return string(typical) }},
+		{"typical mail signed", func(t *testing.T) string {
+			s := testSignature{headers: []string{"From", "To", "Subject", "Date", "Message-ID", "Received", "ARC-Seal", "DKIM-Signature", "Authentication-Results"}}
+			raw := withBody(crlf, "please reset my password\r\n")
+			return s.sign(t, testSignature{canon: "simple/relaxed", headers: s.headers}.sign(t, raw))
+		}},
+		{"typical mail signed by go-msgauth, every field", func(t *testing.T) string {
+			return msgauthSign(t, msgauthSign(t, crlf, dkim.CanonicalizationSimple), dkim.CanonicalizationRelaxed)
+		}},
+		{"typical mail signed, bare LF line ends", func(t *testing.T) string {
+			return strings.ReplaceAll(msgauthSign(t, both(t, crlf), dkim.CanonicalizationSimple), "\r\n", "\n")
+		}},
+		{"oversigned", func(t *testing.T) string { return oversign.sign(t, both(t, mail)) }},
+		{"oversigned, Reply-To added", func(t *testing.T) string { return "Reply-To: x@evil.test\r\n" + oversign.sign(t, both(t, mail)) }},
+		{"From added on top", func(t *testing.T) string { return "From: admin@acmecorp.example\r\n" + both(t, mail) }},
+		{"From added at the bottom", func(t *testing.T) string {
+			return strings.Replace(both(t, mail), "\r\n\r\n", "\r\nFrom: admin@acmecorp.example\r\n\r\n", 1)
+		}},
+		{"many Received, some signed", func(t *testing.T) string {
+			raw := adminMail("reset", strings.Repeat("Received: from x\r\n\tby y\r\n", 50))
+			return msgauthSign(t, raw, dkim.CanonicalizationSimple, "From", "Received", "Received", "Received", "Subject")
+		}},
+		{"names in odd case and space", func(t *testing.T) string {
+			raw := strings.Replace(mail, "Subject:", "SUBJECT \t:", 1)
+			raw = strings.Replace(raw, "To:", "tO\r\n :", 1)
+			return msgauthSign(t, raw, dkim.CanonicalizationSimple, "from", "TO", "Subject", "subject", "To")
+		}},
+		{"Kelvin sign and long s", func(t *testing.T) string {
+			raw := adminMail("reset", "X-\u212a: kelvin\r\nX-k: k\r\nX-S: s\r\nX-\u017f: long s\r\nX-\u0130: dotted\r\nX-i\u0307: i dot\r\n")
+			raw = msgauthSign(t, raw, dkim.CanonicalizationSimple, "From", "X-k", "X-K", "x-\u212a", "X-s", "X-\u017f", "x-S", "X-\u0130", "x-\u0130")
+			return msgauthSign(t, raw, dkim.CanonicalizationRelaxed, "From", "x-s", "x-s", "x-s", "X-I\u0307", "DKIM-Signature")
+		}},
+		{"signature named with a Kelvin sign", func(t *testing.T) string {
+			return strings.Replace(both(t, mail), "DKIM-Signature:", "D\u212aIM-Signature:", 1)
+		}},
+		{"signature named with trailing space and a fold", func(t *testing.T) string {
+			return strings.Replace(both(t, mail), "DKIM-Signature:", "DKIM-Signature \r\n :", 1)
+		}},
+		{"invalid UTF-8 in names", func(t *testing.T) string {
+			raw := adminMail("reset", "X-\xff: a\r\nX-\xfe: b\r\nX-\ufffd: c\r\n")
+			return msgauthSign(t, raw, dkim.CanonicalizationRelaxed, "From", "X-\xff", "x-\xfe", "X-\ufffd", "X-\xff")
+		}},
+		{"empty field names", func(t *testing.T) string {
+			raw := adminMail("reset", ": no name\r\n\r: cr name\r\nnocolon\r\nX-CR: a\r\r\n")
+			return msgauthSign(t, raw, dkim.CanonicalizationSimple, "From", "", "nocolon", "X-CR", "", "")
+		}},
+		{"first field folded before any", func(t *testing.T) string {
+			// The signature goes to the bottom: on top, it would be what
+			// the first line continues.
+			signed := testSignature{canon: "simple/simple", headers: []string{"From", "X-First"}}.sign(t, " X-First: folded\r\n"+mail)
+			sig, rest, _ := strings.Cut(signed, "\r\n X-First")
+			return strings.Replace(" X-First"+rest, "\r\n\r\n", "\r\n"+sig+"\r\n\r\n", 1)
+		}},
+		{"lone CRs in the header", func(t *testing.T) string {
+			raw := strings.Replace(mail, "Subject: ", "Subject: \rre\rset\r\r", 1)
+			return msgauthSign(t, raw, dkim.CanonicalizationSimple, "From", "Subject")
+		}},
+		{"a signature over the one below it, changed since", func(t *testing.T) string {
+			inner := testSignature{domain: "other.example"}.sign(t, mail)
+			outer := testSignature{headers: []string{"From", "Subject", "DKIM-Signature"}}.sign(t, inner)
+			return strings.Replace(outer, "d=other.example", "d=other.example ", 1)
+		}},
+		{"l= and x= and a bad version", func(t *testing.T) string {
+			raw := testSignature{tags: "l=10; "}.sign(t, mail)
+			raw = testSignature{tags: "x=1; "}.sign(t, raw)
+			return strings.Replace(testSignature{}.sign(t, raw), "v=1", "v=2", 1)
+		}},
+		{"duplicate tags, missing tags, no From", func(t *testing.T) string {
+			raw := strings.Replace(relaxed.sign(t, mail), "v=1;", "v=1; d=x.example;", 1)
+			raw = "DKIM-Signature: v=1; d=acmecorp.example\r\n" + raw
+			return testSignature{headers: []string{"To"}}.sign(t, raw)
+		}},
+		{"seven signatures", func(t *testing.T) string {
+			raw := mail
+			for range 7 {
+				raw = relaxed.sign(t, raw)
+			}
+			return raw
+		}},
+		{"seven signatures, the top one over all others", func(t *testing.T) string {
+			raw := mail
+			for range 6 {
+				raw = testSignature{canon: "simple/simple"}.sign(t, raw)
+			}
+			return testSignature{headers: []string{"From", "DKIM-Signature", "DKIM-Signature", "DKIM-Signature", "DKIM-Signature", "DKIM-Signature", "DKIM-Signature", "DKIM-Signature"}}.sign(t, raw)
+		}},
+		{"body changed", func(t *testing.T) string { return strings.Replace(both(t, mail), "please", "pleas", 1) }},
+		{"empty body, CRLFs at the end", func(t *testing.T) string {
+			return both(t, withBody(mail, "")) + "\r\n\r\n\r\n"
+		}},
+		{"no end of header", func(t *testing.T) string {
+			raw := both(t, mail)
+			return raw[:strings.Index(raw, "\r\n\r\n")]
+		}},
+		{"no end of header, no newline at the end", func(t *testing.T) string {
+			raw := both(t, mail)
+			return raw[:strings.Index(raw, "\r\n\r\n")] + "\r\nX: y"
+		}},
+	}
+	res := testResolver(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw := c.raw(t)
+			want := verifyDirect(raw, res, 5)
+			got, err := (&DKIMVerifier{Resolver: res}).Verify(context.Background(), strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 && len(want) == 0 {
+				return
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Verify:\n%+v\ngo-msgauth:\n%+v", got, want)
+			}
+		})
+	}
 }
