@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -14,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -412,4 +415,396 @@ func TestDKIMVerifyAgreesWithGoMsgauth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dkimCase is a mail and what each of its signatures must verify to.
+type dkimCase struct {
+	name   string
+	raw    func(t *testing.T) string
+	want   []string // results, one per signature checked
+	reason string   // in the reason of the first signature that does not pass
+}
+
+// runDKIMCases verifies each case's mail with at most 5 signatures.
+func runDKIMCases(t *testing.T, cases []dkimCase) {
+	res := testResolver(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw := c.raw(t)
+			v := DKIMVerifier{Resolver: res}
+			sigs, err := v.Verify(context.Background(), strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, len(sigs))
+			reason := ""
+			for i, s := range sigs {
+				got[i] = s.Result
+				if s.Result != DKIMPass && reason == "" {
+					reason = s.Reason
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) && len(got)+len(c.want) > 0 {
+				t.Fatalf("results %v, want %v (%+v)", got, c.want, sigs)
+			}
+			if !strings.Contains(reason, c.reason) {
+				t.Errorf("reason %q lacks %q", reason, c.reason)
+			}
+		})
+	}
+}
+
+// foldedSubject is a subject folded n times: between words (fold "\r\n x"),
+// or on lines holding nothing but the fold's whitespace (fold "\r\n\t").
+func foldedSubject(fold string, n int) string {
+	return "Password" + strings.Repeat(fold, n) + " reset"
+}
+
+// TestDKIMVerifyFoldedHeader: go-msgauth joins folded lines in quadratic
+// time, so header fields folded absurdly often are unfolded before it sees
+// them. A relaxed signature still verifies (unfolding changes nothing it
+// hashes); a simple one over an unfolded field is not verified, never
+// passed; fields that no signature covers are not looked at.
+func TestDKIMVerifyFoldedHeader(t *testing.T) {
+	usual := adminMail("Password\r\n reset,\r\n\tplease", "")
+	runDKIMCases(t, []dkimCase{
+		{"relaxed over the usual folding", func(t *testing.T) string { return relaxed.sign(t, usual) }, []string{DKIMPass}, ""},
+		{"simple over the usual folding", func(t *testing.T) string { return simple.sign(t, usual) }, []string{DKIMPass}, ""},
+		{"go-msgauth's relaxed over the usual folding", func(t *testing.T) string { return msgauthSign(t, usual, dkim.CanonicalizationRelaxed) }, []string{DKIMPass}, ""},
+		{"go-msgauth's simple over the usual folding", func(t *testing.T) string { return msgauthSign(t, usual, dkim.CanonicalizationSimple) }, []string{DKIMPass}, ""},
+		{"relaxed, a field folded over 900 lines", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail(foldedSubject("\r\n x", 900), ""))
+		}, []string{DKIMPass}, ""},
+		{"simple, a field folded over 900 lines", func(t *testing.T) string {
+			return simple.sign(t, adminMail(foldedSubject("\r\n x", 900), ""))
+		}, []string{DKIMPass}, ""},
+
+		{"relaxed, Subject folded 100,000 times between words", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail(foldedSubject("\r\n x", 100_000), ""))
+		}, []string{DKIMPass}, ""},
+		{"relaxed, Subject folded 100,000 times on blank lines", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail(foldedSubject("\r\n\t", 100_000), ""))
+		}, []string{DKIMPass}, ""},
+		{"relaxed with RSA, From folded 100,000 times", func(t *testing.T) string {
+			raw := strings.Replace(adminMail("reset", ""), "From: Acme Admin", "From: Acme"+strings.Repeat("\r\n ", 100_000)+"Admin", 1)
+			return testSignature{selector: "rsa"}.sign(t, raw)
+		}, []string{DKIMPass}, ""},
+		{"relaxed, signed after the folding was removed", func(t *testing.T) string {
+			// A relay folded the Subject after it was signed.
+			signed := relaxed.sign(t, adminMail("Password reset", ""))
+			return strings.Replace(signed, "Subject: Password reset", "Subject: "+foldedSubject("\r\n ", 100_000), 1)
+		}, []string{DKIMPass}, ""},
+		{"relaxed, its own DKIM-Signature folded 100,000 times", func(t *testing.T) string {
+			signed := relaxed.sign(t, adminMail("reset", ""))
+			return strings.Replace(signed, "\r\n\tbh=", strings.Repeat("\r\n ", 100_000)+"\r\n\tbh=", 1)
+		}, []string{DKIMPass}, ""},
+		{"relaxed, 200 KB of spaces at the end of Subject", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail("reset"+strings.Repeat(" ", 200_000), ""))
+		}, []string{DKIMPass}, ""},
+		{"relaxed, 200 KB of spaces and tabs at the start of Subject", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail(strings.Repeat(" \t", 100_000)+"reset", ""))
+		}, []string{DKIMPass}, ""},
+
+		{"simple, Subject folded 100,000 times between words", func(t *testing.T) string {
+			return simple.sign(t, adminMail(foldedSubject("\r\n x", 100_000), ""))
+		}, []string{DKIMPermError}, "Subject"},
+		{"simple, Subject folded 100,000 times on blank lines", func(t *testing.T) string {
+			return simple.sign(t, adminMail(foldedSubject("\r\n ", 100_000), ""))
+		}, []string{DKIMPermError}, "unfolded"},
+		{"simple with RSA, From folded 100,000 times", func(t *testing.T) string {
+			raw := strings.Replace(adminMail("reset", ""), "From: Acme Admin", "From: Acme"+strings.Repeat("\r\n ", 100_000)+"Admin", 1)
+			return testSignature{selector: "rsa", canon: "simple/relaxed"}.sign(t, raw)
+		}, []string{DKIMPermError}, "From"},
+		{"simple, its own DKIM-Signature folded 100,000 times", func(t *testing.T) string {
+			signed := simple.sign(t, adminMail("reset", ""))
+			return strings.Replace(signed, "\r\n\tbh=", strings.Repeat("\r\n ", 100_000)+"\r\n\tbh=", 1)
+		}, []string{DKIMPermError}, "DKIM-Signature"},
+		{"simple, 200 KB of spaces at the end of Subject", func(t *testing.T) string {
+			return simple.sign(t, adminMail("reset"+strings.Repeat(" ", 200_000), ""))
+		}, []string{DKIMPermError}, "Subject"},
+		{"simple, 100 KB of no-break spaces at the end of Subject", func(t *testing.T) string {
+			return simple.sign(t, adminMail("reset"+strings.Repeat("\u00a0", 50_000), ""))
+		}, []string{DKIMPermError}, "Subject"},
+		{"relaxed, 100 KB of no-break spaces at the end of Subject", func(t *testing.T) string {
+			// Relaxed canonicalization keeps them: the field cannot be
+			// reduced, and is not checked.
+			return relaxed.sign(t, adminMail("reset"+strings.Repeat("\u00a0", 50_000), ""))
+		}, []string{DKIMPermError}, "Subject"},
+
+		{"simple, an unsigned field folded 100,000 times", func(t *testing.T) string {
+			return simple.sign(t, adminMail("reset", "X-Junk: a"+strings.Repeat("\r\n a", 100_000)+"\r\n"))
+		}, []string{DKIMPass}, ""},
+		{"simple, an unsigned field folded 100,000 times above the signature", func(t *testing.T) string {
+			return "X-Junk: a" + strings.Repeat("\r\n a", 100_000) + "\r\n" + simple.sign(t, adminMail("reset", ""))
+		}, []string{DKIMPass}, ""},
+		{"simple, 30,000 unsigned Received fields", func(t *testing.T) string {
+			return simple.sign(t, adminMail("reset", strings.Repeat("Received: from x by y\r\n", 30_000)))
+		}, []string{DKIMPass}, ""},
+		{"relaxed, Received signed among 30,000 Received fields", func(t *testing.T) string {
+			s := testSignature{headers: []string{"From", "Received", "Received", "Subject"}}
+			return s.sign(t, adminMail("reset", strings.Repeat("Received: from x by y\r\n", 30_000)))
+		}, []string{DKIMPass}, ""},
+		{"simple, a Subject folded 100,000 times added above the signed one", func(t *testing.T) string {
+			// h= names Subject once: the bottom-most one is signed.
+			return "Subject: " + foldedSubject("\r\n x", 100_000) + "\r\n" + simple.sign(t, adminMail("reset", ""))
+		}, []string{DKIMPass}, ""},
+		{"simple, a Subject folded 100,000 times added below the signed one", func(t *testing.T) string {
+			raw := simple.sign(t, adminMail("reset", ""))
+			return strings.Replace(raw, "\r\n\r\n", "\r\nSubject: "+foldedSubject("\r\n x", 100_000)+"\r\n\r\n", 1)
+		}, []string{DKIMPermError}, "Subject"},
+		{"relaxed, a Subject folded 100,000 times added below the signed one", func(t *testing.T) string {
+			raw := relaxed.sign(t, adminMail("reset", ""))
+			return strings.Replace(raw, "\r\n\r\n", "\r\nSubject: "+foldedSubject("\r\n x", 100_000)+"\r\n\r\n", 1)
+		}, []string{DKIMFail}, "signature did not verify"},
+	})
+}
+
+// TestDKIMVerifySignatureBounds: a signature asking for unbounded work (a
+// huge h= list, one of a thousand signatures, a huge tag, a huge header) is
+// reported as permerror with the bound it broke, never passed unchecked;
+// the other signatures of the mail are checked as usual.
+func TestDKIMVerifySignatureBounds(t *testing.T) {
+	mail := adminMail("reset", "")
+	many := func(name string, n int) []string {
+		h := []string{"From"}
+		for range n {
+			h = append(h, name)
+		}
+		return h
+	}
+	runDKIMCases(t, []dkimCase{
+		{"oversigned, the usual way", func(t *testing.T) string {
+			s := testSignature{headers: []string{"From", "From", "To", "To", "Subject", "Subject", "Reply-To", "Reply-To", "Message-ID", "Date"}}
+			return s.sign(t, mail)
+		}, []string{DKIMPass}, ""},
+		{"h= of 120 entries", func(t *testing.T) string {
+			return testSignature{headers: many("x-a", 119)}.sign(t, mail)
+		}, []string{DKIMPass}, ""},
+		{"h= of 10,000 entries", func(t *testing.T) string {
+			return testSignature{headers: many("a", 9_999)}.sign(t, mail)
+		}, []string{DKIMPermError}, "h= lists 10000 header fields"},
+		{"h= of 10,000 entries, each a field of the header", func(t *testing.T) string {
+			return testSignature{headers: many("x-a", 9_999)}.sign(t, adminMail("reset", strings.Repeat("X-A: 1\r\n", 10_000)))
+		}, []string{DKIMPermError}, "h= lists"},
+		{"h= of 10,000 entries above a good signature", func(t *testing.T) string {
+			return testSignature{headers: many("x-a", 9_999)}.sign(t, relaxed.sign(t, mail))
+		}, []string{DKIMPermError, DKIMPass}, "h= lists"},
+		{"h= naming a field of 1,000 bytes", func(t *testing.T) string {
+			long := "X-" + strings.Repeat("a", 998)
+			return testSignature{headers: []string{"From", long}}.sign(t, adminMail("reset", long+": 1\r\n"))
+		}, []string{DKIMPermError}, "h= names a field of 1000 bytes"},
+
+		{"a signature over the one below it", func(t *testing.T) string {
+			inner := testSignature{domain: "other.example"}.sign(t, mail)
+			return testSignature{headers: []string{"From", "Subject", "DKIM-Signature"}}.sign(t, inner)
+		}, []string{DKIMPass, DKIMPass}, ""},
+		{"a good signature above 1,000 others", func(t *testing.T) string {
+			junk := testSignature{domain: "nokey.example"}.sign(t, mail)
+			junk = junk[:strings.Index(junk, "\r\nFrom:")+2]
+			return relaxed.sign(t, strings.Repeat(junk, 1_000)+mail)
+		}, []string{DKIMPass, DKIMPermError, DKIMPermError, DKIMPermError, DKIMPermError}, "no key"},
+		{"1,000 signatures, the first signing all others", func(t *testing.T) string {
+			junk := testSignature{domain: "nokey.example"}.sign(t, mail)
+			junk = junk[:strings.Index(junk, "\r\nFrom:")+2]
+			return testSignature{headers: many("DKIM-Signature", 1_000)}.sign(t, strings.Repeat(junk, 1_000)+mail)
+		}, []string{DKIMPermError, DKIMPermError, DKIMPermError, DKIMPermError, DKIMPermError}, "h= lists 1001 header fields"},
+		{"a signature over one whose h= is over the bound", func(t *testing.T) string {
+			inner := testSignature{headers: many("a", 9_999)}.sign(t, mail)
+			return testSignature{headers: []string{"From", "DKIM-Signature"}}.sign(t, inner)
+		}, []string{DKIMPermError, DKIMPermError}, "DKIM-Signature"},
+		{"a signature over the good ones below one whose h= is over the bound", func(t *testing.T) string {
+			// Picks count from the bottom: the third signature is not
+			// among the fields the top one signs.
+			inner := testSignature{domain: "other.example"}.sign(t, relaxed.sign(t, mail))
+			inner = testSignature{headers: many("a", 9_999)}.sign(t, inner)
+			return testSignature{headers: []string{"From", "DKIM-Signature", "DKIM-Signature"}}.sign(t, inner)
+		}, []string{DKIMPass, DKIMPermError, DKIMPass, DKIMPass}, "h= lists"},
+
+		{"b= of 1 MB", func(t *testing.T) string {
+			signed := relaxed.sign(t, mail)
+			return strings.Replace(signed, "; b=", "; b="+strings.Repeat("QUJD", 250_000), 1)
+		}, []string{DKIMPermError}, "bytes"},
+		{"bh= of 1 MB", func(t *testing.T) string {
+			signed := relaxed.sign(t, mail)
+			return strings.Replace(signed, "bh=", "bh="+strings.Repeat("QUJD", 250_000), 1)
+		}, []string{DKIMPermError}, "bytes"},
+		{"three signatures over a Subject of 200 KB", func(t *testing.T) string {
+			raw := adminMail(strings.Repeat("reset ", 35_000), "")
+			return relaxed.sign(t, relaxed.sign(t, relaxed.sign(t, raw)))
+		}, []string{DKIMPass, DKIMPass, DKIMPermError}, "signatures hash"},
+		{"a Subject of 2 MB", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail(strings.Repeat("reset ", 350_000), ""))
+		}, []string{DKIMPermError}, "header"},
+		{"a header of 2 MB", func(t *testing.T) string {
+			return relaxed.sign(t, adminMail("reset", strings.Repeat("X-Junk: "+strings.Repeat("j", 90)+"\r\n", 20_000)))
+		}, []string{DKIMPermError}, "header"},
+		{"a header of 2 MB, the signature past 1 MiB", func(t *testing.T) string {
+			return strings.Repeat("X-Junk: "+strings.Repeat("j", 90)+"\r\n", 20_000) + relaxed.sign(t, mail)
+		}, nil, ""},
+	})
+}
+
+// TestDKIMVerifyFailingBody: a reader failing in a large body is Verify's
+// error, whatever go-msgauth made of the part it read.
+func TestDKIMVerifyFailingBody(t *testing.T) {
+	broken := errors.New("connection reset")
+	raw := relaxed.sign(t, adminMail(foldedSubject("\r\n x", 10_000), ""))
+	for _, body := range []string{strings.Repeat("text\r\n", 100_000), strings.Repeat("\r\n", 100_000)} {
+		r := io.MultiReader(strings.NewReader(raw+body), iotest.ErrReader(broken))
+		if _, err := (&DKIMVerifier{Resolver: testResolver(t)}).Verify(context.Background(), r); !errors.Is(err, broken) {
+			t.Errorf("Verify with a reader failing in the body = %v, want %v", err, broken)
+		}
+	}
+}
+
+// msgauthHeader reads a header as go-msgauth's readHeader does (a copy of
+// it), and what is left of the message after it.
+func msgauthHeader(raw []byte) (fields []string, rest []byte, ok bool) {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	tr := textproto.NewReader(br)
+	for {
+		l, err := tr.ReadLine()
+		if err != nil {
+			return fields, nil, false
+		}
+		if len(l) == 0 {
+			break
+		} else if len(fields) > 0 && (l[0] == ' ' || l[0] == '\t') {
+			fields[len(fields)-1] += l + "\r\n"
+		} else {
+			fields = append(fields, l+"\r\n")
+		}
+	}
+	rest, _ = io.ReadAll(br)
+	return fields, rest, true
+}
+
+// msgauthPick picks fields as go-msgauth's headerPicker does (a copy of
+// it): the index of the field hashed for each name, -1 for none.
+func msgauthPick(fields []string, names []string) []int {
+	picked := make(map[string]int)
+	var out []int
+	for _, key := range names {
+		key = strings.ToLower(key)
+		at, found := picked[key], -1
+		for i := len(fields) - 1; i >= 0; i-- {
+			k, _, _ := strings.Cut(fields[i], ":")
+			if !strings.EqualFold(strings.TrimSpace(k), key) {
+				continue
+			}
+			if at == 0 {
+				picked[key]++
+				found = i
+				break
+			}
+			at--
+		}
+		if found >= 0 {
+			out = append(out, found)
+		}
+	}
+	return out
+}
+
+// msgauthRelaxed canonicalizes a header field as go-msgauth's relaxed
+// canonicalization does (a copy of it).
+func msgauthRelaxed(s string) string {
+	k, v, ok := strings.Cut(s, ":")
+	if !ok {
+		return strings.TrimSpace(strings.ToLower(s)) + ":" + "\r\n"
+	}
+	k = strings.TrimSpace(strings.ToLower(k))
+	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}), " ")
+	return k + ":" + v + "\r\n"
+}
+
+// FuzzDKIMHeader: the header is read into the same fields as go-msgauth
+// reads it, the same fields are picked for any h= list, and a field
+// unfolded canonicalizes (relaxed) to the same bytes under the same name.
+func FuzzDKIMHeader(f *testing.F) {
+	for _, seed := range []struct{ raw, names string }{
+		{"From: a\r\nTo: b\r\n\r\nbody", "from:to"},
+		{"From: a\nTo: b,\n c\n\nbody\n", "From:To:to:Cc"},
+		{" X-First: a\r\n\tcontinued\r\nFrom: b\r\n\r\n", "x-first:from"},
+		{"Subject: \r\r\nX: a\rb\r\n\r\nbody", "subject:x:x"},
+		{"X-\u212a: 1\r\nX-k: 2\r\nx-K: 3\r\nX-S: 4\r\nX-\u017f: 5\r\n\r\n", "x-k:X-\u212a:x-s:X-\u017f:X-S:x-k:x-k"},
+		{"X-\xff: 1\r\nX-\ufffd: 2\r\nX-\u0130: 3\r\nX-i\u0307: 4\r\n\r\n", "x-\xff:X-\ufffd:X-\u0130:x-i\u0307"},
+		{": 1\r\n\r: 2\r\nno colon\r\nnocolon  \r\n \r\n\r\n", "::nocolon:no colon"},
+		{"From \t\r\n : a\r\nSUBJECT:\r\n \r\n \r\n\r\n", "from:subject"},
+		{"From: a\r\nno end of header", "from"},
+		{"", ""},
+	} {
+		f.Add([]byte(seed.raw), seed.names)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, names string) {
+		want, wantRest, wantOK := msgauthHeader(raw)
+		br := bufio.NewReaderSize(bytes.NewReader(raw), 16)
+		h, ok := readDKIMHeader(br)
+		if ok != wantOK || h.tooLarge {
+			t.Fatalf("readDKIMHeader ok %v, go-msgauth %v", ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		got := make([]string, len(h.starts))
+		for i := range h.starts {
+			got[i] = string(h.field(i))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("fields %q, go-msgauth %q", got, want)
+		}
+		if rest, _ := io.ReadAll(br); !bytes.Equal(rest, wantRest) {
+			t.Fatalf("body %q, go-msgauth %q", rest, wantRest)
+		}
+		list := strings.Split(names, ":")
+		for i, name := range list {
+			list[i] = stripWhitespace(name)
+		}
+		if len(list) > maxSignedFields {
+			list = list[:maxSignedFields]
+		}
+		p := dkimPlan{sigs: []dkimSig{{names: list}}}
+		p.pick(&h)
+		if wantPicks := msgauthPick(want, list); !slices.Equal(p.sigs[0].picks, wantPicks) {
+			t.Fatalf("picks %v, go-msgauth %v", p.sigs[0].picks, wantPicks)
+		}
+		for _, field := range got {
+			u := unfoldField([]byte(field))
+			if u == nil {
+				if name, _, colon := strings.Cut(field, ":"); !strings.Contains(strings.TrimRight(name, " \t\r\n"), "\n") && (colon || strings.TrimRight(name, " \t\r\n") != "") {
+					t.Fatalf("%q not unfolded", field)
+				}
+				continue
+			}
+			if bytes.Count(u, []byte("\n")) != 1 || !bytes.HasSuffix(u, []byte("\r\n")) {
+				t.Fatalf("%q unfolds to %q, not one line", field, u)
+			}
+			if msgauthRelaxed(string(u)) != msgauthRelaxed(field) {
+				t.Fatalf("%q unfolds to %q: relaxed %q, was %q", field, u, msgauthRelaxed(string(u)), msgauthRelaxed(field))
+			}
+			if !bytes.Equal(appendFoldKey(nil, fieldName(u)), appendFoldKey(nil, fieldName([]byte(field)))) {
+				t.Fatalf("%q unfolds to %q, another name", field, u)
+			}
+		}
+	})
+}
+
+// FuzzDKIMFoldKey: two names have the same fold key exactly when
+// strings.EqualFold says they are equal.
+func FuzzDKIMFoldKey(f *testing.F) {
+	for _, pair := range [][2]string{
+		{"DKIM-Signature", "dkim-signature"}, {"D\u212aIM-Signature", "dkim-SIGNATURE"}, {"\u017f", "S"},
+		{"\u0130", "i\u0307"}, {"\u0130", "i"}, {"\xff", "\ufffd"}, {"\xff\xfe", "\ufffd"}, {"\u03a3", "\u03c2"},
+		{"\u1e9e", "\u00df"}, {"", ""}, {"a", ""},
+	} {
+		f.Add(pair[0], pair[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		same := foldKey(a) == foldKey(b)
+		if same != strings.EqualFold(a, b) {
+			t.Fatalf("fold keys %q, %q (same %v); EqualFold %v", foldKey(a), foldKey(b), same, !same)
+		}
+	})
 }
