@@ -55,9 +55,9 @@ type DKIMSignature struct {
 //
 // It reads r once, in time linear in its length: go-msgauth is given only
 // the header fields that the signatures checked hash, absurdly folded ones
-// unfolded. A signature that would take more than the bounds allow (see
-// maxDKIMHeaderBytes and the others) is reported as permerror with the
-// bound it broke.
+// unfolded, and the body up to an absurd run of line breaks. A signature
+// that would take more than the bounds allow (see maxDKIMHeaderBytes and
+// the others) is reported as permerror with the bound it broke.
 func (v *DKIMVerifier) Verify(ctx context.Context, r io.Reader) ([]DKIMSignature, error) {
 	resolver := v.Resolver
 	if resolver == nil {
@@ -104,13 +104,15 @@ func verifyMessage(br *bufio.Reader, max int, lookup func(string) ([]string, err
 		return nil // no header: no signature can be checked
 	}
 	var verifications []*dkim.Verification
+	body := &lineBreakLimiter{r: br, max: maxLineBreakRun}
 	if plan.verify > 0 {
 		var err error
-		msg := io.MultiReader(bytes.NewReader(plan.header), br)
+		msg := io.MultiReader(bytes.NewReader(plan.header), body)
 		verifications, err = dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: plan.verify})
 		if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 			return nil // only a failing read gets here, and Verify reports that
 		}
+		io.Copy(io.Discard, body) // to see all of the body's line breaks
 	}
 	out := make([]DKIMSignature, 0, len(plan.sigs))
 	for _, sig := range plan.sigs {
@@ -124,6 +126,10 @@ func verifyMessage(br *bufio.Reader, max int, lookup func(string) ([]string, err
 			verifications = verifications[1:]
 			if sig.override != "" {
 				s.Result, s.Reason = DKIMPermError, sig.override
+			}
+			if body.over {
+				s.Result = DKIMPermError
+				s.Reason = fmt.Sprintf("dkim: body has more than %d line breaks (CR or LF bytes) in a row: not verified", maxLineBreakRun)
 			}
 		}
 		out = append(out, s)

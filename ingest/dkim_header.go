@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // with the mail and a hostile one costs milliseconds. go-msgauth is
 // quadratic in places: it joins a folded field one line at a time
 // (h[len(h)-1] += line), its header picker scans every field for every
-// h= entry. The bounds are far above what signers
+// h= entry, and its simple body canonicalization copies a held-back run of
+// line breaks again at every write. The bounds are far above what signers
 // write; a signature past one is reported as permerror with the bound it
 // broke, never passed unchecked.
 const (
@@ -49,6 +51,9 @@ const (
 	// name and value, which go-msgauth's picker trims every time it scans
 	// the field.
 	maxEdgeSpaceBytes = 32
+	// maxLineBreakRun bounds a run of CR and LF bytes in the body (4,096
+	// empty lines).
+	maxLineBreakRun = 8 << 10
 )
 
 // dkimHeader is the header of a message as go-msgauth reads it: each line
@@ -527,4 +532,42 @@ func unfoldField(f []byte) []byte {
 // turns into a single space.
 func isRelaxedSpace(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\r' || r == '\n'
+}
+
+// lineBreakLimiter reads a body until it holds more than max CR and LF
+// bytes in a row (go-msgauth's simple body canonicalization holds such a
+// run back and copies it again at every write, quadratic in its length);
+// from there on it reads as if the body ended, and over tells.
+type lineBreakLimiter struct {
+	r    io.Reader
+	max  int
+	run  int
+	over bool
+}
+
+func (l *lineBreakLimiter) Read(p []byte) (int, error) {
+	if l.over {
+		return 0, io.EOF
+	}
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		if l.run == 0 && i+l.max < n && !isLineBreak(p[i+l.max]) {
+			i += l.max // no run from here on gets past p[i+max]
+			continue
+		}
+		if !isLineBreak(p[i]) {
+			l.run = 0
+			continue
+		}
+		if l.run++; l.run > l.max {
+			l.over = true
+			return i, io.EOF
+		}
+	}
+	return n, err
+}
+
+// isLineBreak tells CR and LF.
+func isLineBreak(c byte) bool {
+	return c == '\r' || c == '\n'
 }

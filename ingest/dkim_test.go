@@ -657,6 +657,42 @@ func TestDKIMVerifyFailingBody(t *testing.T) {
 	}
 }
 
+// TestDKIMVerifyBody: a large body verifies; a body that would make
+// go-msgauth's body canonicalization quadratic (a long run of line breaks,
+// which it holds back and copies again at every write) is not verified.
+func TestDKIMVerifyBody(t *testing.T) {
+	mail := adminMail("reset", "")
+	large := strings.Repeat("please reset my password, the line is long enough to be a line.\r\n", 25<<20/66)
+	runDKIMCases(t, []dkimCase{
+		{"relaxed, body of 25 MiB", func(t *testing.T) string { return relaxed.sign(t, withBody(mail, large)) }, []string{DKIMPass}, ""},
+		{"simple, body of 25 MiB", func(t *testing.T) string { return simple.sign(t, withBody(mail, large)) }, []string{DKIMPass}, ""},
+		{"simple, 1,000 empty lines at the end", func(t *testing.T) string {
+			return simple.sign(t, withBody(mail, "reset\r\n"+strings.Repeat("\r\n", 1_000)))
+		}, []string{DKIMPass}, ""},
+		{"simple, 1 MiB of empty lines in the middle", func(t *testing.T) string {
+			return simple.sign(t, withBody(mail, "reset\r\n"+strings.Repeat("\r\n", 1<<19)+"please\r\n"))
+		}, []string{DKIMPermError}, "line breaks"},
+		{"relaxed, 1 MiB of empty lines in the middle", func(t *testing.T) string {
+			return relaxed.sign(t, withBody(mail, "reset\r\n"+strings.Repeat("\r\n", 1<<19)+"please\r\n"))
+		}, []string{DKIMPermError}, "line breaks"},
+		{"simple, 25 MiB of empty lines at the end", func(t *testing.T) string {
+			return simple.sign(t, withBody(mail, "reset\r\n"+strings.Repeat("\r\n", 25<<19)))
+		}, []string{DKIMPermError}, "line breaks"},
+		{"two signatures, 25 MiB of empty lines at the end", func(t *testing.T) string {
+			return simple.sign(t, relaxed.sign(t, withBody(mail, "reset\r\n"+strings.Repeat("\r\n", 25<<19))))
+		}, []string{DKIMPermError, DKIMPermError}, "line breaks"},
+	})
+	// A body of bare CRs or LFs is such a run too; its hash is not
+	// testCanonBody's, and it does not matter: it is not checked.
+	for _, run := range []string{"\r", "\n", "\n\r"} {
+		raw := simple.sign(t, withBody(mail, "reset\r\n")) + strings.Repeat(run, 2<<20/len(run)) + "x\r\n"
+		sigs, err := (&DKIMVerifier{Resolver: testResolver(t)}).Verify(context.Background(), strings.NewReader(raw))
+		if err != nil || len(sigs) != 1 || sigs[0].Result != DKIMPermError || !strings.Contains(sigs[0].Reason, "line breaks") {
+			t.Errorf("body of %q runs: %+v, %v", run, sigs, err)
+		}
+	}
+}
+
 // msgauthHeader reads a header as go-msgauth's readHeader does (a copy of
 // it), and what is left of the message after it.
 func msgauthHeader(raw []byte) (fields []string, rest []byte, ok bool) {
@@ -807,4 +843,37 @@ func FuzzDKIMFoldKey(f *testing.F) {
 			t.Fatalf("fold keys %q, %q (same %v); EqualFold %v", foldKey(a), foldKey(b), same, !same)
 		}
 	})
+}
+
+// TestLineBreakLimiter: a run of line breaks longer than the bound is
+// found wherever it starts and however reads split it, and the body reads
+// as ending before it; runs of the bound pass whole.
+func TestLineBreakLimiter(t *testing.T) {
+	const max = 16
+	chunkings := []struct {
+		name string
+		r    func(io.Reader) io.Reader
+	}{{"whole", func(r io.Reader) io.Reader { return r }}, {"byte by byte", iotest.OneByteReader}, {"halves", iotest.HalfReader}}
+	for lead := range 3 * max {
+		for _, run := range []int{max - 1, max, max + 1, 3 * max} {
+			breaks := strings.Repeat("\r\n", run)[:run]
+			for _, body := range []string{
+				strings.Repeat("x", lead) + breaks + "x",
+				strings.Repeat("x", lead) + breaks,
+				strings.Repeat("x", lead) + breaks + "x" + breaks + strings.Repeat("x", 2*max),
+			} {
+				for _, c := range chunkings {
+					l := &lineBreakLimiter{r: c.r(strings.NewReader(body)), max: max}
+					got, err := io.ReadAll(l)
+					want := body
+					if run > max {
+						want = body[:lead+max]
+					}
+					if err != nil || l.over != (run > max) || string(got) != want {
+						t.Fatalf("%q read %s: over %v, read %q, %v; want over %v, %q", body, c.name, l.over, got, err, run > max, want)
+					}
+				}
+			}
+		}
+	}
 }
