@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +52,12 @@ type DKIMSignature struct {
 // Verify checks the signatures of the raw message read from r. The error is
 // non-nil only when reading r fails; every verdict on the message itself is
 // in the results, one per signature checked, in header order.
+//
+// It reads r once, in time linear in its length: go-msgauth is given only
+// the header fields that the signatures checked hash, absurdly folded ones
+// unfolded, and the body up to an absurd run of line breaks. A signature
+// that would take more than the bounds allow (see maxDKIMHeaderBytes and
+// the others) is reported as permerror with the bound it broke.
 func (v *DKIMVerifier) Verify(ctx context.Context, r io.Reader) ([]DKIMSignature, error) {
 	resolver := v.Resolver
 	if resolver == nil {
@@ -79,31 +87,79 @@ func (v *DKIMVerifier) Verify(ctx context.Context, r io.Reader) ([]DKIMSignature
 		return txt, err
 	}
 	src := &sourceReader{r: r}
-	verifications, err := dkim.VerifyWithOptions(src, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
-	io.Copy(io.Discard, src) // go-msgauth may stop early: a failing source must still show
+	br := bufio.NewReaderSize(src, 32<<10)
+	out := verifyMessage(br, max, lookup)
+	io.Copy(io.Discard, br) // go-msgauth may stop early: a failing source must still show
 	if src.err != nil {
 		return nil, fmt.Errorf("verify DKIM: %w", src.err)
 	}
-	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
-		// The message itself is malformed where go-msgauth reads it (its
-		// header): no signature can be checked.
-		return nil, nil
+	return out, nil
+}
+
+// verifyMessage checks the first max signatures of the message read from
+// br with go-msgauth, giving it what planDKIM chose.
+func verifyMessage(br *bufio.Reader, max int, lookup func(string) ([]string, error)) []DKIMSignature {
+	plan, ok := readPlan(br, max)
+	if !ok {
+		return nil // no header: no signature can be checked
 	}
-	out := make([]DKIMSignature, 0, len(verifications))
-	for _, ver := range verifications {
-		s := DKIMSignature{Domain: strings.ToLower(ver.Domain), Identifier: ver.Identifier, Result: DKIMPass}
-		switch e := ver.Err; {
-		case e == nil:
-		case dkim.IsTempFail(e):
-			s.Result, s.Reason = DKIMTempError, e.Error()
-		case dkim.IsPermFail(e):
-			s.Result, s.Reason = DKIMPermError, e.Error()
+	var verifications []*dkim.Verification
+	body := &lineBreakLimiter{r: br, max: maxLineBreakRun}
+	if plan.verify > 0 {
+		var err error
+		msg := io.MultiReader(bytes.NewReader(plan.header), body)
+		verifications, err = dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: plan.verify})
+		if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
+			return nil // only a failing read gets here, and Verify reports that
+		}
+		io.Copy(io.Discard, body) // to see all of the body's line breaks
+	}
+	out := make([]DKIMSignature, 0, len(plan.sigs))
+	for _, sig := range plan.sigs {
+		s := DKIMSignature{Domain: strings.ToLower(sig.domain), Identifier: sig.identifier, Result: DKIMPermError, Reason: sig.problem}
+		switch {
+		case sig.problem != "":
+		case len(verifications) == 0: // go-msgauth found fewer signatures than planned
+			s.Reason = "dkim: signature not checked"
 		default:
-			s.Result, s.Reason = DKIMFail, e.Error()
+			s = result(verifications[0])
+			verifications = verifications[1:]
+			if sig.override != "" {
+				s.Result, s.Reason = DKIMPermError, sig.override
+			}
+			if body.over {
+				s.Result = DKIMPermError
+				s.Reason = fmt.Sprintf("dkim: body has more than %d line breaks (CR or LF bytes) in a row: not verified", maxLineBreakRun)
+			}
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out
+}
+
+// readPlan reads the header of a message from br and plans its
+// verification; ok is false when the message has no header.
+func readPlan(br *bufio.Reader, max int) (p dkimPlan, ok bool) {
+	h, ok := readDKIMHeader(br)
+	if !ok {
+		return p, false
+	}
+	return planDKIM(&h, max), true
+}
+
+// result is what go-msgauth's verification says of a signature.
+func result(ver *dkim.Verification) DKIMSignature {
+	s := DKIMSignature{Domain: strings.ToLower(ver.Domain), Identifier: ver.Identifier, Result: DKIMPass}
+	switch e := ver.Err; {
+	case e == nil:
+	case dkim.IsTempFail(e):
+		s.Result, s.Reason = DKIMTempError, e.Error()
+	case dkim.IsPermFail(e):
+		s.Result, s.Reason = DKIMPermError, e.Error()
+	default:
+		s.Result, s.Reason = DKIMFail, e.Error()
+	}
+	return s
 }
 
 // isTemporary reports whether a lookup error may go away by itself: a
