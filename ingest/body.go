@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -564,8 +565,8 @@ func (p *parser) attachment(r io.Reader, mt, name, where string, in inner) {
 			scanRest(k, b.r, p.copyBuf())
 		}
 	}
-	kind = cmp2(p.drain(in), kind)
-	if a.Secret = cmp2(p.done(k), kind); a.Secret == "" {
+	kind = cmp.Or(p.drain(in), kind)
+	if a.Secret = cmp.Or(p.done(k), kind); a.Secret == "" {
 		a.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	}
 	p.req.Attachments = append(p.req.Attachments, a)

@@ -559,6 +559,9 @@ func TestRedactKeys(t *testing.T) {
 		{"body only", "key:\n\n" + body + "\nthanks", "key:\n\n" + keyRemoved + "\n\nthanks"},
 		{"body joined by spaces", "key: " + strings.ReplaceAll(body, "\n", " ") + "thanks", "key: " + keyRemoved + " thanks"},
 		{"line break in the marker", strings.Replace(pkcs8, "PRIVATE KEY", "PRIVATE\nKEY", 2) + "\nx", keyRemoved + "\nx"},
+		{"end only, prose before", "please find the key\n" + body + "-----END RSA PRIVATE KEY-----", "please find the key\n" + keyRemoved},
+		{"body only, prose after", body + "Regards, Jane\nIT", keyRemoved + "\nRegards, Jane\nIT"},
+		{"body only, prose after on the last line", strings.TrimSuffix(body, "\n") + " thanks", keyRemoved + " thanks"},
 		{"nothing", "hello -- world", "hello -- world"},
 	} {
 		var scratch keyScanner

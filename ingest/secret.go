@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"io"
 	"path"
@@ -112,10 +113,10 @@ func (d *secretDetector) secret() string {
 	kind := d.text.kind
 	if d.htmlOn {
 		d.html.close()
-		kind = cmp2(kind, d.html.scan.kind)
+		kind = cmp.Or(kind, d.html.scan.kind)
 	}
 	if d.conv != nil {
-		kind = cmp2(kind, d.conv.close())
+		kind = cmp.Or(kind, d.conv.close())
 	}
 	head := d.head[:d.headN]
 	switch {
@@ -129,14 +130,6 @@ func (d *secretDetector) secret() string {
 		return SecretPrivateKey
 	}
 	return ""
-}
-
-// cmp2 returns a unless it is empty, else b.
-func cmp2(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // isPKCS12 recognises the DER start of a PFX: SEQUENCE { INTEGER 3,
@@ -666,6 +659,7 @@ func (h *htmlView) close() {
 	if h.st == htmlEntity {
 		h.entity()
 	}
+	h.st = htmlText
 	h.flush()
 	h.scan.close()
 }
@@ -1098,58 +1092,64 @@ func pastDashes(text string, i int) int {
 	return i
 }
 
-// base64Before returns where the base64 and white space before text[i:]
-// start, not before from.
+// A key body is base64 in pieces (lines, or words where line breaks
+// became spaces) as long as its first, but for the last, which is shorter
+// or padded; every piece is a multiple of 4 long. Prose next to a key is
+// not: its words are short, or odd, or end in punctuation.
+
+// base64Before returns where the key body before text[i:] starts, not
+// before from: i when there is none.
 func base64Before(text string, i, from int) int {
-	for i > from && (isBase64Char(text[i-1]) || strings.IndexByte(" \t\r\n=", text[i-1]) >= 0) {
-		i--
+	start := i
+	for n := 0; ; n++ {
+		j := i
+		for j > from && isBlank(text[j-1]) {
+			j--
+		}
+		k := j
+		for k > from && (isBase64Char(text[k-1]) || text[k-1] == '=') {
+			k--
+		}
+		piece := text[k:j]
+		if piece == "" || len(piece)%4 != 0 || n > 0 && len(piece) < b64PieceMin ||
+			k > from && !isBlank(text[k-1]) || strings.Count(text[j:i], "\n") > 1 {
+			return start
+		}
+		start, i = k, k
 	}
-	for i < len(text) && strings.IndexByte(" \t\r\n", text[i]) >= 0 {
-		i++
-	}
-	return i
 }
 
-// base64After returns where the base64 that starts at text[i:] ends: its
-// pieces (lines, or words where line breaks became spaces) go on while
-// they are as long as the first; a shorter one, or one with padding, is
-// the last.
+// base64After returns where the key body that starts at text[i:] ends.
 func base64After(text string, i int) int {
-	first, end := -1, i
+	first := -1
 	for {
 		j := i
 		for j < len(text) && (isBase64Char(text[j]) || text[j] == '=') {
 			j++
 		}
 		piece := text[i:j]
-		if piece == "" {
-			return end
+		if first >= 0 && (piece == "" || len(piece)%4 != 0 || len(piece) > first ||
+			j < len(text) && !isBlank(text[j])) {
+			return i
 		}
-		end = j
 		if first < 0 {
 			first = len(piece)
-		} else if len(piece) < first || strings.Contains(piece, "=") {
-			return end
 		}
-		if strings.Contains(piece, "=") {
-			return end
+		if len(piece) < first || strings.Contains(piece, "=") {
+			return j // the last piece
 		}
 		k := j
-		for k < len(text) && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r') {
+		for k < len(text) && isBlank(text[k]) {
 			k++
 		}
-		if k < len(text) && text[k] == '\n' {
-			k++
-		}
-		for k < len(text) && (text[k] == ' ' || text[k] == '\t') {
-			k++
-		}
-		if k == j || k == len(text) {
-			return end
+		if k == len(text) || strings.Count(text[j:k], "\n") > 1 {
+			return j // the end, or a blank line
 		}
 		i = k
 	}
 }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // scanRest streams what is left of r through k; a read error is the
 // source's, which Parse reports.
