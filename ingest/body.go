@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -34,6 +35,14 @@ func (p *parser) body(hb headerBlock) {
 	if seg.truncated {
 		p.problem("text longer than %d bytes; the rest is cut", p.lim.MaxTextBytes)
 	}
+	// The rules remove the PEM blocks they recognise; what only the key
+	// scanner recognises (a marker split by a line break, a key without
+	// its marker lines) is removed here. The text is searched as it is
+	// kept: converting HTML may join what no view of the part showed.
+	if r, ok := redactKeys(text, &p.ps.textKeys, &p.ps.textBuf); ok {
+		text = strings.TrimSpace(cutUTF8(r, p.lim.MaxTextBytes))
+		p.keySeen = true
+	}
 	p.req.Text = text
 }
 
@@ -42,6 +51,7 @@ func (p *parser) body(hb headerBlock) {
 func (p *parser) entity(fields []Field, raw io.Reader, depth int, where string) segment {
 	p.parts++
 	mt, params := p.contentType(fieldValue(fields, "Content-Type"), where)
+	in := inner{depth: depth, charset: params["charset"]}
 	disp, dparams := p.disposition(fieldValue(fields, "Content-Disposition"), where)
 
 	switch {
@@ -51,38 +61,51 @@ func (p *parser) entity(fields []Field, raw io.Reader, depth int, where string) 
 	case strings.HasPrefix(mt, "multipart/") && depth >= p.lim.MaxDepth:
 		p.problem("%s: nested deeper than %d; kept as an attachment", where, p.lim.MaxDepth)
 		mt = "application/octet-stream"
+		in.boundary = params["boundary"]
 	case strings.HasPrefix(mt, "multipart/"):
 		return p.multipart(mt, params["boundary"], raw, depth, where)
 	}
 
+	cte := fieldValue(fields, "Content-Transfer-Encoding")
 	asText := disp != "attachment" && (mt == "text/plain" || mt == "text/html")
 	if asText && mt == "text/html" && p.skipHTML {
 		// The plain alternative is already read: the HTML twin adds
-		// nothing but the cost of decoding and converting it.
-		io.Copy(io.Discard, raw)
+		// nothing to the text but the cost of converting it. It is still
+		// searched for key material.
+		k := p.pipe(cte, mt, "", params["charset"], false)
+		scanRest(k, raw, p.copyBuf())
+		p.done(k)
 		return segment{fromHTML: true}
 	}
 	if asText {
-		cte := fieldValue(fields, "Content-Transfer-Encoding")
 		return p.text(raw, cte, strings.TrimSpace(params["charset"]), mt == "text/html", where)
 	}
 	name := dparams["filename"]
 	if name == "" {
 		name = params["name"]
 	}
+	isMessage := mt == "message/rfc822" || mt == "message/global"
 	// Base64, by far the commonest encoding of attachments, is decoded in
 	// one pass (go-message makes three of it: white space replaced,
 	// newlines filtered, decoded).
-	if disp == "attachment" || mt != "message/rfc822" && mt != "message/global" {
-		if strings.EqualFold(strings.TrimSpace(fieldValue(fields, "Content-Transfer-Encoding")), "base64") {
-			p.attachment(&base64Reader{r: raw}, mt, name, where)
+	if disp == "attachment" || !isMessage {
+		if strings.EqualFold(strings.TrimSpace(cte), "base64") {
+			in.message = isMessage
+			p.attachment(&base64Reader{r: raw}, mt, name, where, in)
 			return segment{}
 		}
+	}
+	if strings.EqualFold(strings.TrimSpace(cte), "quoted-printable") {
+		// go-message's decoder stops at a control character: the raw
+		// bytes are searched for key material through a lenient one too.
+		in.pipe = p.pipe(cte, mt, "", "", false)
+		raw = io.TeeReader(raw, in.pipe)
+		in.tee = raw
 	}
 	// Let go-message decode the transfer encoding of what is not text (an
 	// attachment is hashed as it was sent, charset and all).
 	var mh message.Header
-	if cte := fieldValue(fields, "Content-Transfer-Encoding"); cte != "" {
+	if cte != "" {
 		mh.Set("Content-Transfer-Encoding", cte)
 	}
 	mh.SetContentType(mt, nil)
@@ -93,11 +116,39 @@ func (p *parser) entity(fields []Field, raw io.Reader, depth int, where string) 
 
 	switch {
 	case disp == "attachment":
-	case (mt == "message/rfc822" || mt == "message/global") && depth < p.lim.MaxDepth:
-		return p.enclosed(e.Body, depth, where)
+	case isMessage && depth < p.lim.MaxDepth:
+		seg := p.enclosed(e.Body, depth, where)
+		p.drain(in)
+		return seg
 	}
-	p.attachment(e.Body, mt, name, where)
+	in.message = isMessage
+	p.attachment(e.Body, mt, name, where, in)
 	return segment{}
+}
+
+// inner tells attachment what else to read for key material.
+type inner struct {
+	// boundary is set when the part is a multipart nested too deep to be
+	// read, message when it is a message: its parts are walked in
+	// detect-only mode, below depth.
+	boundary string
+	message  bool
+	depth    int
+	charset  string // of the part, for detection only
+	// tee, when set, is the raw source of the part, teed into pipe: it
+	// is read to its end, so that pipe sees what a strict decoder of the
+	// part stops short of.
+	tee  io.Reader
+	pipe *keyPipe
+}
+
+// drain reads what is left of in.tee and returns what in.pipe found.
+func (p *parser) drain(in inner) string {
+	if in.pipe == nil {
+		return ""
+	}
+	io.Copy(io.Discard, in.tee)
+	return p.done(in.pipe)
 }
 
 // multipart reads the parts of a multipart entity and combines their text:
@@ -116,15 +167,14 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 		cut  bool // a part without text was cut by the budget
 	)
 	for i := 1; ; i++ {
-		if p.parts >= p.lim.MaxParts {
-			if !p.partsCapped {
-				p.problem("more than %d MIME parts; the rest is not read", p.lim.MaxParts)
-				p.partsCapped = true
-			}
-			break
+		capped := p.parts >= p.lim.MaxParts
+		if capped && !p.partsCapped {
+			p.problem("more than %d MIME parts; the rest is only searched for key material", p.lim.MaxParts)
+			p.partsCapped = true
 		}
 		if !mr.next() {
 			switch {
+			case capped:
 			case mr.readErr() != nil: // the source failed: Parse reports it
 			case i == 1:
 				p.problem("%s: no MIME boundary %q found; the body is read as text", where, clip(boundary, 70))
@@ -133,6 +183,14 @@ func (p *parser) multipart(mt, boundary string, raw io.Reader, depth int, where 
 				p.problem("%s: closing MIME boundary %q missing; the last part may be cut", where, clip(boundary, 70))
 			}
 			break
+		}
+		if capped {
+			hb, err := readHeader(p.ps.reader(depth+1, mr), p.lim.MaxHeaderBytes, false, &p.ps.header, ignoreProblem)
+			if err != nil {
+				break // the source failed
+			}
+			p.detectEntity(hb.fields, hb.body, depth+1)
+			continue
 		}
 		partWhere := fmt.Sprintf("%s.%d", where, i)
 		hb, err := readHeader(p.ps.reader(depth+1, mr), p.lim.MaxHeaderBytes, false, &p.ps.header, func(f string, a ...any) {
@@ -204,10 +262,18 @@ func (p *parser) enclosed(r io.Reader, depth int, where string) segment {
 	return seg
 }
 
-// text reads a text/plain or text/html part within the text budget.
+// text reads a text/plain or text/html part within the text budget. All
+// of it, kept or not, is searched for key material.
 func (p *parser) text(r io.Reader, cte, charset string, html bool, where string) segment {
+	mt := "text/plain"
+	if html {
+		mt = "text/html"
+	}
+	k := p.pipe(cte, mt, "", charset, false)
+	defer p.done(k)
 	budget := p.lim.MaxTextBytes - p.textLen
 	if budget <= 0 {
+		scanRest(k, r, p.copyBuf())
 		return segment{truncated: true}
 	}
 	max := budget
@@ -226,12 +292,14 @@ func (p *parser) text(r io.Reader, cte, charset string, html bool, where string)
 	}
 	b, err := readAtMost(p.ps.scratch[:0], r, encoded+1)
 	p.ps.scratch = b[:0]
+	k.Write(b) // before b is decoded in place
 	if err != nil {
 		p.problem("%s: %v (text kept up to there)", where, err)
 	}
 	var cut bool
 	if len(b) > encoded {
 		b, cut = b[:encoded], true
+		scanRest(k, r, p.copyBuf())
 	}
 	switch cte {
 	case "", "7bit", "8bit", "binary":
@@ -354,6 +422,10 @@ type base64Reader struct {
 	out   []byte         // of buf, not yet returned
 	seen  int            // encoded bytes decoded before
 	err   error
+	// rest holds, after bad input, the undecoded input from the quantum
+	// of the bad byte on (white space dropped): what follows in r is
+	// not read.
+	rest []byte
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {
@@ -379,6 +451,8 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		switch {
 		case errors.As(err, &corrupt):
 			d.err = fmt.Errorf("illegal base64 data at input byte %d", d.seen+int(corrupt))
+			q := min(int(corrupt), len(src)) &^ 3
+			d.rest = append(append([]byte{}, src[q:]...), d.in[len(src):w]...)
 		case err != nil:
 			d.err = err
 		case rerr != nil:
@@ -457,22 +531,175 @@ func trimPartialRune(b []byte) []byte {
 }
 
 // attachment records a part's metadata while its content streams through
-// a hash and the key-material detector.
-func (p *parser) attachment(r io.Reader, mt, name, where string) {
+// a hash and the key-material detector. A part that holds parts (a
+// message, a multipart nested too deep) is walked in detect-only mode as
+// it streams, so that key material in them is seen decoded.
+func (p *parser) attachment(r io.Reader, mt, name, where string, in inner) {
 	name = p.headerText("attachment name", name)
 	mt = p.headerText("attachment type", mt)
-	d := newSecretDetector(mt, name)
+	k := p.pipe("", mt, name, in.charset, true)
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(sum, d), r)
-	a := Attachment{Name: name, ContentType: mt, Size: n}
+	w := &countingWriter{w: io.MultiWriter(sum, k)}
+	var (
+		err  error
+		kind string
+	)
+	if in.boundary != "" || in.message {
+		tee := io.TeeReader(r, w)
+		if in.message {
+			kind = p.detectMessage(tee, in.depth)
+		} else {
+			kind = p.detectMultipart(in.boundary, tee, in.depth)
+		}
+		_, err = io.Copy(io.Discard, tee)
+	} else {
+		_, err = io.Copy(w, r)
+	}
+	a := Attachment{Name: name, ContentType: mt, Size: w.n}
 	if err != nil {
 		p.problem("%s: attachment %q: %v", where, clip(name, 60), err)
 		a.Truncated = true
+		if b, ok := r.(*base64Reader); ok && b.rest != nil {
+			// A reader shows what follows bad base64: so does detection.
+			k.setEncoding("base64")
+			k.Write(b.rest)
+			scanRest(k, b.r, p.copyBuf())
+		}
 	}
-	if a.Secret = d.secret(); a.Secret == "" {
+	kind = cmp.Or(p.drain(in), kind)
+	if a.Secret = cmp.Or(p.done(k), kind); a.Secret == "" {
 		a.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	}
 	p.req.Attachments = append(p.req.Attachments, a)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// Hard bounds of the detect-only walk (of parts past Limits.MaxParts and
+// Limits.MaxDepth): past them, only the raw bytes are searched for key
+// material.
+const (
+	detectDepthMax = 64
+	detectPartsMax = 10_000
+)
+
+// ignoreProblem drops a problem: a detect-only walk records nothing.
+func ignoreProblem(string, ...any) {}
+
+// pipe returns a free keyPipe of the parser, reset for a part; done frees
+// it and returns what it found.
+func (p *parser) pipe(cte, mediaType, name, charset string, labels bool) *keyPipe {
+	var k *keyPipe
+	for _, q := range p.ps.pipes {
+		if !q.busy {
+			k = q
+			break
+		}
+	}
+	if k == nil {
+		k = new(keyPipe)
+		p.ps.pipes = append(p.ps.pipes, k)
+	}
+	k.busy = true
+	k.reset(cte, mediaType, name, charset, labels)
+	return k
+}
+
+func (p *parser) done(k *keyPipe) string {
+	k.busy = false
+	kind := k.secret()
+	if kind != "" {
+		p.keySeen = true
+	}
+	return kind
+}
+
+// copyBuf is the buffer for streaming parts through key detection.
+func (p *parser) copyBuf() []byte {
+	if p.ps.copyBuf == nil {
+		p.ps.copyBuf = make([]byte, 32<<10)
+	}
+	return p.ps.copyBuf
+}
+
+// detectEntity walks an entity only to search it for key material, and
+// returns the kind found, or "". Nothing else is recorded: no text, no
+// attachment, no problem but that the walk's own bounds were reached.
+func (p *parser) detectEntity(fields []Field, raw io.Reader, depth int) string {
+	if depth > detectDepthMax || p.detectParts >= detectPartsMax {
+		// The source scanner still sees the raw bytes.
+		if !p.detectCapped {
+			p.problem("more than %d levels or %d parts to search for key material; the rest is searched in its raw bytes only", detectDepthMax, detectPartsMax)
+			p.detectCapped = true
+		}
+		return ""
+	}
+	p.detectParts++
+	mt, params := "text/plain", map[string]string(nil)
+	if v := fieldValue(fields, "Content-Type"); v != "" {
+		if t, ps, _ := parseParams(v); strings.Contains(t, "/") {
+			mt, params = t, ps
+		}
+	}
+	var disp string
+	var dparams map[string]string
+	if v := fieldValue(fields, "Content-Disposition"); v != "" {
+		disp, dparams, _ = parseParams(v)
+	}
+	cte := fieldValue(fields, "Content-Transfer-Encoding")
+	switch {
+	case strings.HasPrefix(mt, "multipart/") && params["boundary"] != "":
+		return p.detectMultipart(params["boundary"], raw, depth)
+	case mt == "message/rfc822" || mt == "message/global":
+		var mh message.Header
+		if cte != "" {
+			mh.Set("Content-Transfer-Encoding", cte)
+		}
+		e, _ := message.New(mh, raw)
+		return p.detectMessage(e.Body, depth)
+	}
+	name := dparams["filename"]
+	if name == "" {
+		name = params["name"]
+	}
+	inline := disp != "attachment" && (mt == "text/plain" || mt == "text/html")
+	k := p.pipe(cte, mt, name, params["charset"], !inline)
+	scanRest(k, raw, p.copyBuf())
+	return p.done(k)
+}
+
+// detectMultipart walks the parts of a multipart body in detect-only mode.
+func (p *parser) detectMultipart(boundary string, raw io.Reader, depth int) string {
+	mr := newMultipartReader(raw, boundary, 0)
+	for mr.next() {
+		hb, err := readHeader(p.ps.reader(depth+1, mr), p.lim.MaxHeaderBytes, false, &p.ps.header, ignoreProblem)
+		if err != nil {
+			return ""
+		}
+		if kind := p.detectEntity(hb.fields, hb.body, depth+1); kind != "" {
+			return kind // the caller reads the rest
+		}
+	}
+	return ""
+}
+
+// detectMessage walks an enclosed message in detect-only mode.
+func (p *parser) detectMessage(r io.Reader, depth int) string {
+	hb, err := readHeader(p.ps.reader(depth+1, r), p.lim.MaxHeaderBytes, true, &p.ps.header, ignoreProblem)
+	if err != nil {
+		return ""
+	}
+	return p.detectEntity(hb.fields, hb.body, depth+1)
 }
 
 // contentType parses Content-Type leniently: a malformed value still yields

@@ -50,6 +50,8 @@ func FuzzParse(f *testing.F) {
 		alice + "Content-Type: multipart/report; report-type=delivery-status; boundary=r\nReturn-Path: <>\nAuto-Submitted: auto-replied\n\n--r\n\nfailed\n--r\nContent-Type: message/delivery-status\n\nAction: failed\n",
 		"From: a@b, c@d\nFrom: e@f\nReply-To: <x\nMessage-ID: abc\nDate: never\n\nab\x00c\rd",
 		mixedMail("Content-Type: application/octet-stream; name=k.txt\n\n-----BEGIN PRIVATE KEY-----\nMII"),
+		alice + "Content-Type: multipart/alternative; boundary=a\n\n--a\n\nplain\n--a\nContent-Type: text/html\nContent-Transfer-Encoding: quoted-printable\n\n&#45;-BEGIN PRIVATE<br>KEY=2D-\n--a--\n",
+		alice + "Content-Type: text/html\n\n--begin <script>x</script>private key--\n<p>MIIEvQIBADANBgkqhkiG9w0BAQEFAASC</p>",
 		"Content-Type: multipart/mixed; boundary=\"\"\n\n--\n\n",
 	} {
 		f.Add([]byte(seed))
@@ -111,6 +113,11 @@ func checkFuzzRequest(t *testing.T, data []byte, req *Request, lim Limits) {
 		if (a.Secret == "") == (a.SHA256 == "") {
 			t.Errorf("attachment %+v: a hash must be kept exactly when it holds no secret", a)
 		}
+	}
+	var scratch keyScanner
+	var buf []byte
+	if _, found := redactKeys(req.Text, &scratch, &buf); found {
+		t.Errorf("key material left in Text: %q", req.Text)
 	}
 	if len(req.ID) != 64 || strings.Trim(req.ID, "0123456789abcdef") != "" {
 		t.Errorf("ID %q is not 64 hex digits", req.ID)

@@ -71,6 +71,14 @@ type Parser struct {
 	readers []*bufio.Reader // by nesting depth; [0] reads the message
 	scratch []byte          // reused by every text part
 	header  headerScratch
+	// raw watches the raw bytes for key material; pipes decode the parts
+	// for it, one per part being read (a part may hold parts); textKeys
+	// and textBuf search the text kept.
+	raw      keyScanner
+	pipes    []*keyPipe
+	copyBuf  []byte
+	textKeys keyScanner
+	textBuf  []byte
 }
 
 // reader returns the buffered reader for nesting depth, reset to r. The
@@ -93,7 +101,11 @@ func (ps *Parser) Parse(r io.Reader) (*Request, error) {
 		ps.sum = sha256.New()
 	}
 	ps.sum.Reset()
-	ps.src = sourceReader{r: r, h: ps.sum}
+	ps.raw.reset()
+	for _, k := range ps.pipes { // free after a panic too
+		k.busy = false
+	}
+	ps.src = sourceReader{r: r, h: ps.sum, keys: &ps.raw}
 	src := &ps.src
 	p := &parser{lim: ps.Limits.withDefaults(), req: &Request{}, ps: ps, sum: ps.sum}
 	br := ps.reader(0, src)
@@ -114,6 +126,8 @@ func (ps *Parser) Parse(r io.Reader) (*Request, error) {
 	}
 	p.req.Size = src.n
 	p.req.ID = hex.EncodeToString(p.sum.Sum(nil))
+	ps.raw.close()
+	p.req.KeyMaterial = p.keySeen || ps.raw.kind != ""
 	if len(p.req.Header) == 0 {
 		p.req.Headerless = true
 	} else if r := p.req; r.From == (Mailbox{}) && r.Subject == "" && r.Text == "" && len(r.Attachments) == 0 {
@@ -136,16 +150,18 @@ func (p *parser) read(hb headerBlock) {
 	p.body(hb)
 }
 
-// sourceReader counts and (when h is set) hashes the raw bytes and
-// remembers the first error of the underlying reader, so that a failing
-// source is never taken for a malformed message. After an error it returns
-// that error without reading again (an IMAP literal must not be read once
-// its connection failed: the client has moved on).
+// sourceReader counts and (when h is set) hashes the raw bytes, shows
+// them to keys (when set), and remembers the first error of the underlying
+// reader, so that a failing source is never taken for a malformed message.
+// After an error it returns that error without reading again (an IMAP
+// literal must not be read once its connection failed: the client has
+// moved on).
 type sourceReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	err error
+	r    io.Reader
+	h    hash.Hash
+	keys *keyScanner
+	n    int64
+	err  error
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
@@ -156,6 +172,9 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	s.n += int64(n)
 	if s.h != nil {
 		s.h.Write(p[:n])
+	}
+	if s.keys != nil {
+		s.keys.Write(p[:n])
 	}
 	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
 		s.err = err
@@ -178,7 +197,13 @@ type parser struct {
 	// hid: From fields past it, and the kept fields it cut short.
 	fromPastCap int
 	cutFields   []int
-	ps          *Parser // the buffers
+	// keySeen is set once a part held key material; detectParts counts
+	// the parts read in detect-only mode, detectCapped says that their
+	// bound was reached.
+	keySeen      bool
+	detectParts  int
+	detectCapped bool
+	ps           *Parser // the buffers
 }
 
 func (p *parser) problem(format string, args ...any) {

@@ -50,6 +50,16 @@ type Request struct {
 	// Attachments lists every non-text part, as metadata only.
 	Attachments []Attachment
 
+	// KeyMaterial is set when private key material turned up anywhere in
+	// the message: a PEM private key block, or a DER private key or
+	// PKCS#12 file, binary or in base64. Every part is looked at, decoded,
+	// including what Text and Attachments do not show: an HTML
+	// alternative not kept, text past Limits.MaxTextBytes, parts past the
+	// part and depth caps, a multipart preamble or epilogue, the raw
+	// bytes. For a certificate authority that is a key compromise. A key
+	// in the kept text is replaced in Text by "[private key removed]".
+	KeyMaterial bool
+
 	// DKIM holds the outcome of each DKIM signature checked, when
 	// DKIMChecked is set: Parse does not check signatures (that takes DNS
 	// lookups); a DKIMVerifier does, and its results are stored here.

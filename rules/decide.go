@@ -108,7 +108,7 @@ func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *De
 
 	redacted, keyInText := p.redact(all, hits)
 	d.Subject, d.Body, _ = strings.Cut(redacted, "\n")
-	d.KeyExposed = keyInText || slices.ContainsFunc(req.Attachments, func(a ingest.Attachment) bool { return a.Secret != "" })
+	d.KeyExposed = keyInText || req.KeyMaterial || slices.ContainsFunc(req.Attachments, func(a ingest.Attachment) bool { return a.Secret != "" })
 	for _, pr := range req.Problems {
 		r, _ := p.redact(pr, p.matcher.find(pr))
 		d.Problems = append(d.Problems, r)
