@@ -266,17 +266,7 @@ func verifyDirect(raw string, res Resolver, max int) []DKIMSignature {
 	}
 	out := []DKIMSignature{}
 	for _, ver := range vs {
-		s := DKIMSignature{Domain: strings.ToLower(ver.Domain), Identifier: ver.Identifier, Result: DKIMPass}
-		switch e := ver.Err; {
-		case e == nil:
-		case dkim.IsTempFail(e):
-			s.Result, s.Reason = DKIMTempError, e.Error()
-		case dkim.IsPermFail(e):
-			s.Result, s.Reason = DKIMPermError, e.Error()
-		default:
-			s.Result, s.Reason = DKIMFail, e.Error()
-		}
-		out = append(out, s)
+		out = append(out, result(ver)) // the same reading of each verdict: what differs is the input
 	}
 	return out
 }

@@ -29,12 +29,10 @@ type keyPipe struct {
 	enc   uint8
 	qp    uint8
 	qpHi  byte
-	acc   uint32 // base64 bits of the current quantum
-	accN  int    // characters in it
-	out   [4 << 10]byte
-	outN  int
+	acc   uint32    // base64 bits of the current quantum
+	accN  int       // characters in it
+	out   byteBatch // to det, or a test's writer
 	det   secretDetector
-	sink  io.Writer // &det, or a test's
 	ended bool
 	busy  bool // in use by the parser
 }
@@ -42,9 +40,9 @@ type keyPipe struct {
 // reset readies k for a part whose Content-Transfer-Encoding is cte.
 func (k *keyPipe) reset(cte, mediaType, name, charset string, labels bool) {
 	k.setEncoding(cte)
-	k.outN, k.ended = 0, false
+	k.out.n, k.ended = 0, false
 	k.det.reset(mediaType, name, charset, labels)
-	k.sink = &k.det
+	k.out.sink = &k.det
 }
 
 // setEncoding switches to decoding cte from here on.
@@ -66,13 +64,13 @@ func hasPrefixFold(s, prefix string) bool {
 func (k *keyPipe) Write(b []byte) (int, error) {
 	switch k.enc {
 	case cteIdentity:
-		k.sink.Write(b)
+		k.out.sink.Write(b)
 	case cteQP:
 		k.writeQP(b)
-		k.flush()
+		k.out.flush()
 	case cteBase64:
 		k.writeBase64(b)
-		k.flush()
+		k.out.flush()
 	}
 	return len(b), nil
 }
@@ -85,12 +83,12 @@ func (k *keyPipe) secret() string {
 		case k.enc == cteBase64:
 			k.endQuantum()
 		case k.enc == cteQP && k.qp == qpEq:
-			k.emitByte('=')
+			k.out.writeByte('=')
 		case k.enc == cteQP && k.qp == qpHex:
-			k.emitByte('=')
-			k.emitByte(k.qpHi)
+			k.out.writeByte('=')
+			k.out.writeByte(k.qpHi)
 		}
-		k.flush()
+		k.out.flush()
 	}
 	return k.det.secret()
 }
@@ -101,10 +99,10 @@ func (k *keyPipe) writeQP(b []byte) {
 		case qpText:
 			j := bytes.IndexByte(b, '=')
 			if j < 0 {
-				k.emit(b)
+				k.out.write(b)
 				return
 			}
-			k.emit(b[:j])
+			k.out.write(b[:j])
 			b, k.qp = b[j+1:], qpEq
 		case qpEq:
 			switch {
@@ -118,16 +116,16 @@ func (k *keyPipe) writeQP(b []byte) {
 				k.qp = qpBlank
 				b = b[1:]
 			default: // a '=' that escapes nothing is kept
-				k.emitByte('=')
+				k.out.writeByte('=')
 				k.qp = qpText
 			}
 		case qpHex:
 			if v := hexValue(c); v >= 0 {
-				k.emitByte(byte(hexValue(k.qpHi)<<4 | v))
+				k.out.writeByte(byte(hexValue(k.qpHi)<<4 | v))
 				b = b[1:]
 			} else {
-				k.emitByte('=')
-				k.emitByte(k.qpHi)
+				k.out.writeByte('=')
+				k.out.writeByte(k.qpHi)
 			}
 			k.qp = qpText
 		case qpBlank:
@@ -156,11 +154,9 @@ func (k *keyPipe) writeBase64(b []byte) {
 		}
 		k.acc = k.acc<<6 | uint32(v)
 		if k.accN++; k.accN == 4 {
-			if k.outN > len(k.out)-3 {
-				k.flush()
-			}
-			k.out[k.outN], k.out[k.outN+1], k.out[k.outN+2] = byte(k.acc>>16), byte(k.acc>>8), byte(k.acc)
-			k.outN += 3
+			k.out.writeByte(byte(k.acc >> 16))
+			k.out.writeByte(byte(k.acc >> 8))
+			k.out.writeByte(byte(k.acc))
 			k.accN = 0
 		}
 	}
@@ -170,37 +166,45 @@ func (k *keyPipe) writeBase64(b []byte) {
 func (k *keyPipe) endQuantum() {
 	switch k.accN {
 	case 2:
-		k.emitByte(byte(k.acc >> 4))
+		k.out.writeByte(byte(k.acc >> 4))
 	case 3:
-		k.emitByte(byte(k.acc >> 10))
-		k.emitByte(byte(k.acc >> 2))
+		k.out.writeByte(byte(k.acc >> 10))
+		k.out.writeByte(byte(k.acc >> 2))
 	}
 	k.accN = 0
 }
 
-func (k *keyPipe) emit(b []byte) {
-	for len(b) > 0 {
-		if k.outN == len(k.out) {
-			k.flush()
+// byteBatch gathers what a decoder hands over a byte or a few at a time
+// and passes it on to its sink in batches.
+type byteBatch struct {
+	buf  [4 << 10]byte
+	n    int
+	sink io.Writer
+}
+
+func (b *byteBatch) write(p []byte) {
+	for len(p) > 0 {
+		if b.n == len(b.buf) {
+			b.flush()
 		}
-		c := copy(k.out[k.outN:], b)
-		k.outN += c
-		b = b[c:]
+		c := copy(b.buf[b.n:], p)
+		b.n += c
+		p = p[c:]
 	}
 }
 
-func (k *keyPipe) emitByte(c byte) {
-	if k.outN == len(k.out) {
-		k.flush()
+func (b *byteBatch) writeByte(c byte) {
+	if b.n == len(b.buf) {
+		b.flush()
 	}
-	k.out[k.outN] = c
-	k.outN++
+	b.buf[b.n] = c
+	b.n++
 }
 
-func (k *keyPipe) flush() {
-	if k.outN > 0 {
-		k.sink.Write(k.out[:k.outN])
-		k.outN = 0
+func (b *byteBatch) flush() {
+	if b.n > 0 {
+		b.sink.Write(b.buf[:b.n])
+		b.n = 0
 	}
 }
 

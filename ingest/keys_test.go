@@ -508,7 +508,7 @@ func TestKeyPipeDecodes(t *testing.T) {
 			var k keyPipe
 			var got bytes.Buffer
 			k.reset(c.cte, "text/plain", "", "", false)
-			k.sink = &got
+			k.out.sink = &got
 			writeIn(&k, []byte(c.in), n)
 			k.secret()
 			if got.String() != c.want {
@@ -537,7 +537,7 @@ func TestHTMLView(t *testing.T) {
 			var h htmlView
 			var got bytes.Buffer
 			h.reset()
-			h.tap = &got
+			h.out.sink = io.MultiWriter(&h.scan, &got)
 			writeIn(&h, []byte(c.in), n)
 			h.close()
 			if got.String() != c.want {

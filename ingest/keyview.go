@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"io"
 	"strings"
 
 	"golang.org/x/text/encoding"
@@ -30,14 +29,12 @@ type htmlView struct {
 	nameN  int
 	ent    [24]byte // longer than the longest reference that matters
 	entN   int
-	out    [2 << 10]byte
-	outN   int
+	out    byteBatch // to scan, or to scan and a test's copy of the text
 	scan   keyScanner
-	tap    io.Writer // a test's copy of the text, or nil
 }
 
 func (h *htmlView) reset() {
-	h.st, h.outN = htmlText, 0
+	h.st, h.out.n, h.out.sink = htmlText, 0, &h.scan
 	h.scan.reset()
 }
 
@@ -54,7 +51,7 @@ func (h *htmlView) Write(b []byte) (int, error) {
 			if j < 0 {
 				j = end
 			}
-			h.emit(b[:j])
+			h.out.write(b[:j])
 			if j == len(b) {
 				b = nil
 				break
@@ -76,7 +73,7 @@ func (h *htmlView) Write(b []byte) (int, error) {
 			case c == '!' || c == '?':
 				h.st, h.inline = htmlTag, false
 			default:
-				h.emitByte('<')
+				h.out.writeByte('<')
 				h.st = htmlText
 			}
 		case htmlTagName:
@@ -98,7 +95,7 @@ func (h *htmlView) Write(b []byte) (int, error) {
 			}
 			b = b[j+1:]
 			if !h.inline {
-				h.emitByte(' ')
+				h.out.writeByte(' ')
 			}
 			h.st = htmlText
 		case htmlEntity:
@@ -116,7 +113,7 @@ func (h *htmlView) Write(b []byte) (int, error) {
 			h.st = htmlText
 		}
 	}
-	h.flush()
+	h.out.flush()
 	return n, nil
 }
 
@@ -126,35 +123,8 @@ func (h *htmlView) close() {
 		h.entity()
 	}
 	h.st = htmlText
-	h.flush()
+	h.out.flush()
 	h.scan.close()
-}
-
-func (h *htmlView) emit(b []byte) {
-	for len(b) > 0 {
-		if h.outN == len(h.out) {
-			h.flush()
-		}
-		c := copy(h.out[h.outN:], b)
-		h.outN += c
-		b = b[c:]
-	}
-}
-
-func (h *htmlView) emitByte(c byte) {
-	if h.outN == len(h.out) {
-		h.flush()
-	}
-	h.out[h.outN] = c
-	h.outN++
-}
-
-func (h *htmlView) flush() {
-	h.scan.Write(h.out[:h.outN])
-	if h.tap != nil {
-		h.tap.Write(h.out[:h.outN])
-	}
-	h.outN = 0
 }
 
 // entity emits the character that the reference in ent stands for, as far
@@ -168,8 +138,8 @@ func (h *htmlView) entity() {
 			base, digits = 16, digits[1:]
 		}
 		if len(digits) == 0 { // not a reference
-			h.emitByte('&')
-			h.emit(e)
+			h.out.writeByte('&')
+			h.out.write(e)
 			return
 		}
 		for _, c := range digits {
@@ -185,40 +155,40 @@ func (h *htmlView) entity() {
 	}
 	switch string(e) {
 	case "nbsp", "NBSP", "ensp", "emsp", "thinsp", "hairsp", "numsp", "puncsp", "MediumSpace", "Tab", "NewLine":
-		h.emitByte(' ')
+		h.out.writeByte(' ')
 	case "amp", "AMP":
-		h.emitByte('&')
+		h.out.writeByte('&')
 	case "lt", "LT":
-		h.emitByte('<')
+		h.out.writeByte('<')
 	case "gt", "GT":
-		h.emitByte('>')
+		h.out.writeByte('>')
 	case "hyphen", "dash", "ndash", "mdash", "minus", "horbar":
-		h.emitByte('-')
+		h.out.writeByte('-')
 	case "plus":
-		h.emitByte('+')
+		h.out.writeByte('+')
 	case "sol":
-		h.emitByte('/')
+		h.out.writeByte('/')
 	case "equals":
-		h.emitByte('=')
+		h.out.writeByte('=')
 	case "shy", "ZeroWidthSpace", "zwnj", "zwj", "NoBreak", "NegativeThinSpace", "NegativeMediumSpace",
 		"NegativeThickSpace", "NegativeVeryThinSpace", "InvisibleTimes", "InvisibleComma", "ic", "it":
 	default:
-		h.emitByte('&')
-		h.emit(e)
+		h.out.writeByte('&')
+		h.out.write(e)
 	}
 }
 
 func (h *htmlView) emitRune(r rune) {
 	switch {
 	case r > 0 && r < 0x80:
-		h.emitByte(byte(r))
+		h.out.writeByte(byte(r))
 	case r >= 0x2010 && r <= 0x2015, r == 0x2212, r == 0xfe58, r == 0xfe63, r == 0xff0d:
-		h.emitByte('-')
+		h.out.writeByte('-')
 	case r >= 0xff01 && r <= 0xff5e: // fullwidth ASCII
-		h.emitByte(byte(r - 0xfee0))
+		h.out.writeByte(byte(r - 0xfee0))
 	case r == 0xad, r >= 0x200b && r <= 0x200d, r >= 0x2060 && r <= 0x2064, r == 0xfeff, r == 0x180e, r == 0:
 	default:
-		h.emitByte(' ')
+		h.out.writeByte(' ')
 	}
 }
 
