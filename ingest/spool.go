@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"os"
 	"sync"
+
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 )
 
 // Spool holds one raw mail while it is parsed, its signatures checked and
@@ -34,7 +36,7 @@ func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffe
 	if size >= 0 && size <= memLimit {
 		buf = buffers.get(int(size) + 1) // + 1: room to see the end without growing
 	}
-	buf, err := readAtMost(buf, r, int(memLimit)+1)
+	buf, err := mail.ReadAtMost(buf, r, int(memLimit)+1)
 	if err != nil {
 		buffers.put(buf)
 		return nil, fmt.Errorf("spool mail: %w", err)

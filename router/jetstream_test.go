@@ -321,7 +321,7 @@ func testTicket(prefix string, raw []byte) *Ticket {
 		From: From{Address: "admin@acme.example"}, EmailSubject: "Password reset", Size: int64(len(raw)),
 		Intent: "password-reset", Colour: "blue", Disposition: "verified",
 		Queue: Subject(prefix, "blue", "verified"), PolicyRow: 3,
-		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: []ingest.Attachment{}, ParseProblems: []string{},
+		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: []mail.Attachment{}, ParseProblems: []string{},
 	}
 }
 

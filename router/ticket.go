@@ -54,7 +54,7 @@ type Ticket struct {
 
 	IgnoredReason string              `json:"ignored_reason,omitempty"`
 	Body          string              `json:"body"`
-	Attachments   []ingest.Attachment `json:"attachments"`
+	Attachments   []mail.Attachment `json:"attachments"`
 	KeyExposed    bool                `json:"key_exposed"`
 	ParseProblems []string            `json:"parse_problems"`
 	// Raw names the raw mail in the object store; null in a dry run.
@@ -89,7 +89,7 @@ type Account struct {
 
 // NewTicket builds the ticket for a parsed mail and the decision on it,
 // addressed to a subject under prefix.
-func NewTicket(prefix string, req *ingest.Request, d *rules.Decision) *Ticket {
+func NewTicket(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
 	t := &Ticket{
 		Version:      TicketVersion,
 		ID:           req.ID,

@@ -38,7 +38,7 @@ func ticketFor(t *testing.T, raw string) (*Ticket, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+	req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestTicketRateLimited(t *testing.T) {
 	var last *Ticket
 	for i := range 6 {
 		raw := fmt.Sprintf("From: admin@acme.example\r\nSubject: reset %d\r\n\r\nreset my password\r\n", i)
-		req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+		req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestTicketNeverCarriesSecrets(t *testing.T) {
 	if !tk.KeyExposed {
 		t.Error("key_exposed is false")
 	}
-	if len(tk.Attachments) != 1 || tk.Attachments[0].Secret != ingest.SecretPKCS12 || tk.Attachments[0].SHA256 != "" {
+	if len(tk.Attachments) != 1 || tk.Attachments[0].Secret != mail.SecretPKCS12 || tk.Attachments[0].SHA256 != "" {
 		t.Errorf("attachments %+v", tk.Attachments)
 	}
 }
@@ -192,15 +192,15 @@ func TestTicketHasNoControlCharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	const nasty = "\x1b[2J\u009b31m\u009d0;x\x07\x7f\r"
-	req, err := ingest.Parse(strings.NewReader("From: Admin <admin@acme.example>\r\nSubject: Password reset\r\n\r\nreset please\r\n"), ingest.Limits{})
+	req, err := mail.Parse(strings.NewReader("From: Admin <admin@acme.example>\r\nSubject: Password reset\r\n\r\nreset please\r\n"), mail.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// What ingest cleans is tested there; here, text from elsewhere.
-	req.DKIM = []ingest.DKIMSignature{{Domain: "acme.example" + nasty, Result: ingest.DKIMFail, Reason: "bad" + nasty}}
+	req.DKIM = []senderauth.DKIMSignature{{Domain: "acme.example" + nasty, Result: senderauth.DKIMFail, Reason: "bad" + nasty}}
 	req.DKIMChecked = true
 	req.Problems = append(req.Problems, "problem"+nasty)
-	req.Attachments = append(req.Attachments, ingest.Attachment{Name: "a" + nasty + ".pdf", ContentType: "application/pdf" + nasty})
+	req.Attachments = append(req.Attachments, mail.Attachment{Name: "a" + nasty + ".pdf", ContentType: "application/pdf" + nasty})
 	req.From.Name += nasty
 	d := rules.Decide(rules.DefaultPolicy(), dir, rules.SenderAuth{Mode: rules.AuthDKIM}, req)
 	d.Body += nasty + "\nsecond line\twith a tab"

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // fakeResolver serves DKIM keys from memory; names in temp fail as a
@@ -89,18 +91,25 @@ func sign(t *testing.T, raw, domain string, signer crypto.Signer) string {
 
 // decideWithAuth parses raw, verifies its DKIM signatures against the
 // resolver, and decides under auth.
-func decideWithAuth(t *testing.T, raw string, res ingest.Resolver, auth SenderAuth) (*ingest.Request, *Decision) {
+func decideWithAuth(t *testing.T, raw string, res senderauth.Resolver, auth senderauth.Config) (*mail.Request, *Decision) {
 	t.Helper()
-	req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+	req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := ingest.DKIMVerifier{Resolver: res, Timeout: 200 * time.Millisecond, MaxSignatures: 5}
-	if req.DKIM, err = v.Verify(context.Background(), strings.NewReader(raw)); err != nil {
+	auth.DNSTimeout, auth.MaxSignatures = 200*time.Millisecond, 5
+	return req, Decide(DefaultPolicy(), mustDirectory(t), verdictOf(t, auth, res, raw, req), req)
+}
+
+// verdictOf authenticates the sender of raw (parsed as req) under auth,
+// with DKIM keys from res.
+func verdictOf(t *testing.T, auth senderauth.Config, res senderauth.Resolver, raw string, req *mail.Request) senderauth.Verdict {
+	t.Helper()
+	v, err := senderauth.NewChecker(auth, res).Check(context.Background(), req, strings.NewReader(raw))
+	if err != nil {
 		t.Fatal(err)
 	}
-	req.DKIMChecked = true
-	return req, Decide(DefaultPolicy(), mustDirectory(t), auth, req)
+	return v
 }
 
 func TestSenderAuthentication(t *testing.T) {
@@ -118,25 +127,25 @@ func TestSenderAuthentication(t *testing.T) {
 	// The flaky and slow domains sign with the RSA key but cannot be looked up.
 	const mailFmt = "From: %s\r\nTo: support@ca.example\r\nSubject: Password reset\r\nMessage-ID: <m@x>\r\n\r\nplease reset my password\r\n"
 	admin := fmt.Sprintf(mailFmt, "Acme Admin <admin@acmecorp.example>")
-	dkimOnly := SenderAuth{Mode: AuthDKIM}
-	arOnly := SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}}
-	both := SenderAuth{Mode: AuthBoth, TrustedAuthservIDs: []string{"mx.ca.example"}}
-	strictAR := SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}, Alignment: "strict"}
+	dkimOnly := senderauth.Config{Mode: senderauth.ModeDKIM}
+	arOnly := senderauth.Config{Mode: senderauth.ModeResults, TrustedAuthservIDs: []string{"mx.ca.example"}}
+	both := senderauth.Config{Mode: senderauth.ModeBoth, TrustedAuthservIDs: []string{"mx.ca.example"}}
+	strictAR := senderauth.Config{Mode: senderauth.ModeResults, TrustedAuthservIDs: []string{"mx.ca.example"}, Alignment: "strict"}
 	// ar puts one Authentication-Results field with value v above the admin's mail.
 	ar := func(v string) string { return "Authentication-Results: " + v + "\r\n" + admin }
 
 	cases := []struct {
 		name   string
 		raw    string
-		auth   SenderAuth
+		auth   senderauth.Config
 		admin  bool   // sender_is_admin
 		retry  bool   // Decision.Retry
 		reason string // in the sender_authenticated reason
 	}{
-		{"off: the From address decides", admin, SenderAuth{}, true, false, "off"},
+		{"off: the From address decides", admin, senderauth.Config{}, true, false, "off"},
 		{"rsa signature, aligned", sign(t, admin, "acmecorp.example", rsaKey), dkimOnly, true, false, "verifies, aligned"},
 		{"ed25519 signature, relaxed alignment", sign(t, admin, "mail.acmecorp.example", edKey), dkimOnly, true, false, "verifies, aligned"},
-		{"sub-domain signer under strict alignment", sign(t, admin, "mail.acmecorp.example", edKey), SenderAuth{Mode: AuthDKIM, Alignment: "strict"}, false, false, "not aligned"},
+		{"sub-domain signer under strict alignment", sign(t, admin, "mail.acmecorp.example", edKey), senderauth.Config{Mode: senderauth.ModeDKIM, Alignment: "strict"}, false, false, "not aligned"},
 		{"valid signature of another domain", sign(t, admin, "other.example", rsaKey), dkimOnly, false, false, "not aligned: signed by other.example"},
 		{"body changed after signing", strings.Replace(sign(t, admin, "acmecorp.example", rsaKey), "please reset", "please send", 1), dkimOnly, false, false, "body hash did not verify"},
 		{"From added above the signed one", "From: admin@acmecorp.example\r\n" + sign(t, strings.Replace(admin, "Acme Admin <admin@acmecorp.example>", "attacker@evil.test", 1), "evil.test", rsaKey), dkimOnly, false, false, "From is ambiguous"},
@@ -194,7 +203,7 @@ func TestSenderAuthentication(t *testing.T) {
 		{"comment holding a result beside a real pass", ar("mx.ca.example; dkim=pass header.d=acmecorp.example (x; dmarc=pass header.from=acmecorp.example)"), arOnly, false, false, "reads as an authentication result"},
 		{"untrusted authserv-id with a control character", "Authentication-Results: \"mx.evil\x1b[2J\"; dmarc=pass\r\n" + admin, arOnly, false, false, `untrusted authserv-id unreadable (byte 8: control character '\x1b')`},
 		{"untrusted authserv-id with a bidi override", "Authentication-Results: \"mx.\u202eevil\"; dmarc=pass\r\n" + admin, arOnly, false, false, `untrusted authserv-id "mx.\u202eevil"`},
-		{"authserv-id with a Kelvin sign", ar("\"mx.ca.exampl\u212a\"; dmarc=pass header.from=acmecorp.example"), SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx.ca.examplk"}}, false, false, "untrusted authserv-id"},
+		{"authserv-id with a Kelvin sign", ar("\"mx.ca.exampl\u212a\"; dmarc=pass header.from=acmecorp.example"), senderauth.Config{Mode: senderauth.ModeResults, TrustedAuthservIDs: []string{"mx.ca.examplk"}}, false, false, "untrusted authserv-id"},
 		{"many untrusted authserv-ids", strings.Repeat("Authentication-Results: evil.test; dmarc=pass header.from=acmecorp.example\r\n", 50) + admin, arOnly, false, false, "and 47 more"},
 
 		{"both: DKIM alone authenticates", sign(t, admin, "acmecorp.example", rsaKey), both, true, false, "verifies"},
@@ -207,7 +216,7 @@ func TestSenderAuthentication(t *testing.T) {
 			if got := d.Checks.SenderIsAdmin.OK; got != c.admin {
 				t.Errorf("sender_is_admin = %v (%s), want %v", got, d.Checks.SenderIsAdmin.Reason, c.admin)
 			}
-			if d.Checks.SenderAuthenticated.OK != (c.admin && c.auth.on()) {
+			if d.Checks.SenderAuthenticated.OK != (c.admin && c.auth.Required()) {
 				t.Errorf("sender_authenticated = %v", d.Checks.SenderAuthenticated.OK)
 			}
 			if !strings.Contains(d.Checks.SenderAuthenticated.Reason, c.reason) {
@@ -229,22 +238,18 @@ func TestSenderAuthentication(t *testing.T) {
 func TestSenderAuthenticationRetry(t *testing.T) {
 	rsaKey, _ := testKeys()
 	const acct = "accounts:\n  - {id: F-1, colour: green, admin_email: it@flaky.example, domains: [flaky.example]}\n"
-	dir, err := ParseDirectory("a.yaml", []byte(acct))
+	dir, err := accounts.ParseDirectory("a.yaml", []byte(acct))
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw := sign(t, "From: it@flaky.example\r\nTo: support@ca.example\r\nSubject: reset\r\nMessage-ID: <m@x>\r\n\r\nreset my password\r\n", "flaky.example", rsaKey)
 	res := &fakeResolver{temp: map[string]bool{"s1._domainkey.flaky.example": true}}
-	req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+	req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := ingest.DKIMVerifier{Resolver: res}
-	if req.DKIM, err = v.Verify(context.Background(), strings.NewReader(raw)); err != nil {
-		t.Fatal(err)
-	}
-	req.DKIMChecked = true
-	d := Decide(DefaultPolicy(), dir, SenderAuth{Mode: AuthDKIM}, req)
+	dkim := senderauth.Config{Mode: senderauth.ModeDKIM}
+	d := Decide(DefaultPolicy(), dir, verdictOf(t, dkim, res, raw, req), req)
 	if !d.Retry || d.Disposition == "verified" || d.Checks.SenderIsAdmin.OK {
 		t.Fatalf("retry %v disposition %s admin %v (%s)", d.Retry, d.Disposition, d.Checks.SenderIsAdmin.OK, d.Checks.SenderIsAdmin.Reason)
 	}
@@ -254,10 +259,7 @@ func TestSenderAuthenticationRetry(t *testing.T) {
 	// Once the key can be fetched, the same mail is verified.
 	res.temp = nil
 	res.txt = map[string]string{"s1._domainkey.flaky.example": dkimRecord(t, rsaKey)}
-	if req.DKIM, err = v.Verify(context.Background(), strings.NewReader(raw)); err != nil {
-		t.Fatal(err)
-	}
-	if d := Decide(DefaultPolicy(), dir, SenderAuth{Mode: AuthDKIM}, req); d.Retry || d.Disposition != "verified" {
+	if d := Decide(DefaultPolicy(), dir, verdictOf(t, dkim, res, raw, req), req); d.Retry || d.Disposition != "verified" {
 		t.Fatalf("after the DNS recovered: retry %v disposition %s", d.Retry, d.Disposition)
 	}
 }
@@ -271,32 +273,12 @@ func TestDKIMSignatureCap(t *testing.T) {
 	for range 7 {
 		raw = sign(t, raw, "acmecorp.example", rsaKey)
 	}
-	v := ingest.DKIMVerifier{Resolver: res, MaxSignatures: 3}
+	v := senderauth.DKIMVerifier{Resolver: res, MaxSignatures: 3}
 	sigs, err := v.Verify(context.Background(), strings.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sigs) != 3 {
 		t.Fatalf("%d signatures checked, want 3", len(sigs))
-	}
-}
-
-func TestSenderAuthCheck(t *testing.T) {
-	for _, tt := range []struct {
-		auth SenderAuth
-		err  string
-	}{
-		{SenderAuth{}, ""},
-		{SenderAuth{Mode: AuthDKIM}, ""},
-		{SenderAuth{Mode: AuthResults, TrustedAuthservIDs: []string{"mx"}}, ""},
-		{SenderAuth{Mode: "spf"}, `mode: "spf" is not one of`},
-		{SenderAuth{Mode: AuthResults}, "trusted_authserv_ids: mode authentication-results needs"},
-		{SenderAuth{Mode: AuthBoth}, "trusted_authserv_ids"},
-		{SenderAuth{Mode: AuthDKIM, Alignment: "loose"}, `alignment: "loose"`},
-	} {
-		err := tt.auth.Check()
-		if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
-			t.Errorf("%+v: Check() = %v, want %q", tt.auth, err, tt.err)
-		}
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // generateAccounts writes n accounts as JSON Lines: ten partner accounts,
@@ -39,14 +41,14 @@ func generateAccounts(n int) []byte {
 
 var (
 	benchDirOnce sync.Once
-	benchDir     *Directory
+	benchDir     *accounts.Directory
 	benchDirErr  error
 )
 
 // millionAccounts is the 1,000,000-account directory, built once per run.
-func millionAccounts(b *testing.B) *Directory {
+func millionAccounts(b *testing.B) *accounts.Directory {
 	benchDirOnce.Do(func() {
-		benchDir, benchDirErr = ParseDirectory("generated", generateAccounts(1_000_000))
+		benchDir, benchDirErr = accounts.ParseDirectory("generated", generateAccounts(1_000_000))
 	})
 	if benchDirErr != nil {
 		b.Fatal(benchDirErr)
@@ -57,7 +59,7 @@ func millionAccounts(b *testing.B) *Directory {
 // typicalMail is a 6 KB support mail as it arrives: a long trail of
 // Received and authentication headers, a text part and its HTML twin.
 func typicalMail(b *testing.B) []byte {
-	raw, err := os.ReadFile("../ingest/testdata/typical.eml")
+	raw, err := os.ReadFile("../ingest/mail/testdata/typical.eml")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,45 +67,45 @@ func typicalMail(b *testing.B) []byte {
 }
 
 // BenchmarkDecide measures Decide alone on a parsed typical mail against
-// 1,000,000 accounts.
+// 1,000,000
 func BenchmarkDecide(b *testing.B) {
 	dir := millionAccounts(b)
 	p := DefaultPolicy()
-	req, err := ingest.Parse(bytes.NewReader(typicalMail(b)), ingest.Limits{})
+	req, err := mail.Parse(bytes.NewReader(typicalMail(b)), mail.Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Decide(p, dir, SenderAuth{}, req)
+		Decide(p, dir, senderauth.Verdict{}, req)
 	}
 }
 
-// BenchmarkParseDecide measures ingest.Parse plus Decide for a typical
-// 6 KB mail against 1,000,000 accounts. Target: 20,000 mails/s on one
+// BenchmarkParseDecide measures mail.Parse plus Decide for a typical
+// 6 KB mail against 1,000,000  Target: 20,000 mails/s on one
 // core (go test -bench ParseDecide -cpu 1).
 func BenchmarkParseDecide(b *testing.B) {
 	dir := millionAccounts(b)
 	p := DefaultPolicy()
 	raw := typicalMail(b)
-	req, err := ingest.Parse(bytes.NewReader(raw), ingest.Limits{})
+	req, err := mail.Parse(bytes.NewReader(raw), mail.Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d := Decide(p, dir, SenderAuth{}, req); d.Account == nil || d.Disposition != "self-service" {
+	if d := Decide(p, dir, senderauth.Verdict{}, req); d.Account == nil || d.Disposition != "self-service" {
 		b.Fatalf("the benchmark mail should match: %s %s", d.Disposition, strings.Join(d.Trace, "; "))
 	}
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	var ps ingest.Parser // as a worker does: one parser, reused
+	var ps mail.Parser // as a worker does: one parser, reused
 	for b.Loop() {
 		req, err := ps.Parse(bytes.NewReader(raw))
 		if err != nil {
 			b.Fatal(err)
 		}
-		Decide(p, dir, SenderAuth{}, req)
+		Decide(p, dir, senderauth.Verdict{}, req)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "mails/s")
 }
@@ -122,7 +124,7 @@ func BenchmarkLoadDirectory(b *testing.B) {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		dir, err := LoadDirectory(path)
+		dir, err := accounts.LoadDirectory(path)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -164,13 +166,13 @@ func BenchmarkDecideHostileText(b *testing.B) {
 		for i := 0; text.Len() < 120<<10; i++ {
 			text.WriteString(tt.piece(i))
 		}
-		req, err := ingest.Parse(strings.NewReader("From: someone@elsewhere.example\r\nSubject: x\r\n\r\n"+text.String()), ingest.Limits{})
+		req, err := mail.Parse(strings.NewReader("From: someone@elsewhere.example\r\nSubject: x\r\n\r\n"+text.String()), mail.Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(tt.name, func(b *testing.B) {
 			for b.Loop() {
-				Decide(p, dir, SenderAuth{}, req)
+				Decide(p, dir, senderauth.Verdict{}, req)
 			}
 		})
 	}

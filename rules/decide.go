@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/address"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // Decision is what the policy makes of one request: the account and colour,
@@ -17,8 +20,8 @@ type Decision struct {
 	IntentReason string
 	// Account is the matched account, nil when none matched; Partner is
 	// its partner account, if any.
-	Account       *Account
-	Partner       *Account
+	Account       *accounts.Account
+	Partner       *accounts.Account
 	AccountReason string
 	Candidates    []string // account ids the mail partly matched
 	Colour        string
@@ -72,35 +75,36 @@ type facts struct {
 	ignored     bool
 	sender      string // canonical From address; "" when ambiguous or invalid
 	senderWhy   string
-	lookalike   string     // the admin address the From address imitates, if any
-	orders      []string   // order numbers named that exist, in text order
-	domains     []string   // host names named, canonical, in text order
-	usernames   []string   // usernames named after a cue that exist
-	domainAccts []*Account // accounts holding a named domain, in text order
-	domainVia   []string   // the domain each of domainAccts matched by
-	account     *Account
-	partner     *Account
+	lookalike   string              // the admin address the From address imitates, if any
+	orders      []string            // order numbers named that exist, in text order
+	domains     []string            // host names named, canonical, in text order
+	usernames   []string            // usernames named after a cue that exist
+	domainAccts []*accounts.Account // accounts holding a named domain, in text order
+	domainVia   []string            // the domain each of domainAccts matched by
+	account     *accounts.Account
+	partner     *accounts.Account
 	several     []string // ids of other accounts the mail names
 	// doNotReset is a do_not_reset account the mail is linked to (the
 	// chosen one, or any other it names), and doNotResetBy how.
-	doNotReset   *Account
+	doNotReset   *accounts.Account
 	doNotResetBy string
 	senderAdmin  bool
 	partnerAdmin bool
 	domainNamed  bool
 	usernameNmd  bool
 	intent       string
-	auth         authVerdict
 }
 
 // Decide applies the policy to one parsed request against the directory.
 // It never fails: a request that matches nothing is "unmatched", one that
 // could not be parsed at all is a dead letter.
 //
-// auth says how the sender must be authenticated to count as an admin.
-// When it cannot tell yet (a DNS lookup failed for now), Decision.Retry is
-// set: the mail must be decided again later, not routed on this decision.
-func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *Decision {
+// auth is what sender authentication concluded (package senderauth): when
+// it is required, a From address equal to an admin address counts only
+// once authenticated. When it cannot tell yet (a DNS lookup failed for
+// now), Decision.Retry is set: the mail must be decided again later, not
+// routed on this decision.
+func Decide(p *Policy, dir *accounts.Directory, auth senderauth.Verdict, req *mail.Request) *Decision {
 	d := &Decision{Colour: ColourUnknown}
 	subject := strings.Join(strings.Fields(req.Subject), " ")
 	all := subject + "\n" + req.Text
@@ -108,7 +112,7 @@ func Decide(p *Policy, dir *Directory, auth SenderAuth, req *ingest.Request) *De
 
 	redacted, keyInText := p.redact(all, hits)
 	d.Subject, d.Body, _ = strings.Cut(redacted, "\n")
-	d.KeyExposed = keyInText || req.KeyMaterial || slices.ContainsFunc(req.Attachments, func(a ingest.Attachment) bool { return a.Secret != "" })
+	d.KeyExposed = keyInText || req.KeyMaterial || slices.ContainsFunc(req.Attachments, func(a mail.Attachment) bool { return a.Secret != "" })
 	for _, pr := range req.Problems {
 		r, _ := p.redact(pr, p.matcher.find(pr))
 		d.Problems = append(d.Problems, r)
@@ -194,7 +198,7 @@ func (p *Policy) intent(hits []hit) (string, string) {
 
 // ignoredReason says why the mail is automatic and must never be answered,
 // or returns "".
-func (p *Policy) ignoredReason(req *ingest.Request) string {
+func (p *Policy) ignoredReason(req *mail.Request) string {
 	ig := &p.file.Ignore
 	l := &req.Loop
 	field := automaticField(req, ig.HeaderFields)
@@ -221,7 +225,7 @@ func (p *Policy) ignoredReason(req *ingest.Request) string {
 // automaticField returns the name of the first of names that the mail has
 // as a header field with a value, other than a value that says no ("no",
 // "none", "false"), or "".
-func automaticField(req *ingest.Request, names []string) string {
+func automaticField(req *mail.Request, names []string) string {
 	for _, f := range req.Header {
 		for _, n := range names {
 			if !strings.EqualFold(f.Name, n) {
@@ -239,11 +243,11 @@ func automaticField(req *ingest.Request, names []string) string {
 
 // senderAddress returns the canonical From address, or "" and why the
 // sender cannot be compared with an admin address.
-func senderAddress(req *ingest.Request) (string, string) {
+func senderAddress(req *mail.Request) (string, string) {
 	if req.FromAmbiguous() {
 		return "", "From is ambiguous: " + req.FromProblem
 	}
-	addr, err := senderEmail(req.From.Address)
+	addr, err := address.SenderEmail(req.From.Address)
 	if err != nil {
 		return "", "From address is invalid or not comparable: " + err.Error()
 	}
@@ -251,7 +255,7 @@ func senderAddress(req *ingest.Request) (string, string) {
 }
 
 // extract finds the order numbers, host names and usernames the mail names.
-func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
+func (p *Policy) extract(dir *accounts.Directory, text string, hits []hit, f *facts) {
 	l := p.file.Extraction.OrderNumberLength
 	seen := map[string]bool{}
 	scanOrderNumbers(text, l.Min, l.Max, func(n string) bool {
@@ -263,7 +267,7 @@ func (p *Policy) extract(dir *Directory, text string, hits []hit, f *facts) {
 		return false
 	})
 	named := map[string]bool{} // f.domains as a set: a mail may name thousands
-	scanDomains(text, func(dom string) {
+	address.ScanDomains(text, func(dom string) {
 		if named[dom] {
 			return
 		}
@@ -296,7 +300,7 @@ const maxUsernameBytes = 256
 // It reads at most maxUsernameBytes a word: a text of cues without a space
 // between them ("login.login.login...") must cost a look at each, not a
 // read to the end of the text from each.
-func (p *Policy) usernameAfter(dir *Directory, text string, pos int) string {
+func (p *Policy) usernameAfter(dir *accounts.Directory, text string, pos int) string {
 	for range 3 {
 		pos = skipBlanks(text, pos)
 		w := wordAt(text[:min(len(text), pos+maxUsernameBytes+1)], pos)
@@ -359,22 +363,22 @@ var orderByte = func() (t [256]bool) {
 // chooseAccount applies POLICY.md's "Which account": an order number that
 // exists; else the sender's admin address (of several accounts, the one
 // whose domain is named); else a username named; else a domain named.
-func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
+func (p *Policy) chooseAccount(dir *accounts.Directory, f *facts, d *Decision) {
 	var candidates []string
-	addCandidates := func(as []*Account) {
+	addCandidates := func(as []*accounts.Account) {
 		for _, a := range as {
 			if !slices.Contains(candidates, a.ID) {
 				candidates = append(candidates, a.ID)
 			}
 		}
 	}
-	choose := func(a *Account, format string, args ...any) {
+	choose := func(a *accounts.Account, format string, args ...any) {
 		f.account = a
 		d.AccountReason = fmt.Sprintf(format, args...)
 	}
 
 	if len(f.orders) > 0 {
-		var accts []*Account
+		var accts []*accounts.Account
 		for _, n := range f.orders {
 			a, _ := dir.ByOrder(n)
 			if !containsAccount(accts, a) {
@@ -391,7 +395,7 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 		case len(accts) == 1:
 			choose(accts[0], "the sender is its admin email")
 		case len(accts) > 1:
-			named := slices.DeleteFunc(slices.Clone(accts), func(a *Account) bool { return !namesDomain(a, f.domains) })
+			named := slices.DeleteFunc(slices.Clone(accts), func(a *accounts.Account) bool { return !namesDomain(a, f.domains) })
 			if len(named) == 1 {
 				choose(named[0], "the sender is the admin email of %d accounts; the mail names this one's domain", len(accts))
 			} else {
@@ -401,7 +405,7 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 		}
 	}
 	if f.account == nil && len(f.usernames) > 0 {
-		var accts []*Account
+		var accts []*accounts.Account
 		for _, u := range f.usernames {
 			a, _ := dir.ByUsername(u)
 			accts = append(accts, a)
@@ -448,7 +452,7 @@ func (p *Policy) chooseAccount(dir *Directory, f *facts, d *Decision) {
 // to and how: the chosen account, or any other one an order number, the
 // sender's address, a username or a domain names. Whichever account the
 // mail is decided for, naming one that must never be reset stops it.
-func doNotResetNamed(dir *Directory, f *facts) (*Account, string) {
+func doNotResetNamed(dir *accounts.Directory, f *facts) (*accounts.Account, string) {
 	if a := f.account; a != nil && a.DoNotReset {
 		return a, "being the account matched"
 	}
@@ -479,20 +483,20 @@ func doNotResetNamed(dir *Directory, f *facts) (*Account, string) {
 
 // containsAccount reports whether list holds the account a (by id: the
 // directory builds a new Account value for every lookup).
-func containsAccount(list []*Account, a *Account) bool {
-	return slices.ContainsFunc(list, func(b *Account) bool { return b.ID == a.ID })
+func containsAccount(list []*accounts.Account, a *accounts.Account) bool {
+	return slices.ContainsFunc(list, func(b *accounts.Account) bool { return b.ID == a.ID })
 }
 
 // namesDomain reports whether one of domains is, or lies below, one of the
 // account's domains.
-func namesDomain(a *Account, domains []string) bool {
+func namesDomain(a *accounts.Account, domains []string) bool {
 	_, ok := namedDomain(a, domains)
 	return ok
 }
 
 // namedDomain returns the first of domains that is, or lies below, one of
 // the account's own or order domains.
-func namedDomain(a *Account, domains []string) (string, bool) {
+func namedDomain(a *accounts.Account, domains []string) (string, bool) {
 	for _, dom := range domains {
 		for _, own := range accountDomains(a) {
 			if dom == own || strings.HasSuffix(dom, "."+own) {
@@ -503,7 +507,7 @@ func namedDomain(a *Account, domains []string) (string, bool) {
 	return "", false
 }
 
-func accountDomains(a *Account) []string {
+func accountDomains(a *accounts.Account) []string {
 	out := a.Domains
 	for _, o := range a.Orders {
 		if o.Domain != "" && !slices.Contains(out, o.Domain) {
@@ -514,10 +518,9 @@ func accountDomains(a *Account) []string {
 }
 
 // check works out the facts the table looks at, each with its reason.
-func (p *Policy) check(req *ingest.Request, auth SenderAuth, text string, f *facts, d *Decision) {
+func (p *Policy) check(req *mail.Request, auth senderauth.Verdict, text string, f *facts, d *Decision) {
 	c := &d.Checks
-	f.auth = authenticate(auth, req)
-	c.SenderAuthenticated = Check{f.auth.ok, f.auth.reason}
+	c.SenderAuthenticated = Check{auth.OK, auth.Reason}
 	a := f.account
 	if len(f.orders) > 0 {
 		c.OrderMatched = Check{true, fmt.Sprintf("order %s exists (account %s)", f.orders[0], d.Account.ID)}
@@ -542,9 +545,9 @@ func (p *Policy) check(req *ingest.Request, auth SenderAuth, text string, f *fac
 			return Check{false, f.senderWhy}, false
 		case f.sender != admin:
 			return Check{false, fmt.Sprintf("From %s is not the admin email of %s", f.sender, whose)}, false
-		case !f.auth.ok && auth.on():
-			d.Retry = d.Retry || f.auth.retry
-			return Check{false, fmt.Sprintf("From %s is the admin email of %s, but the sender is not authenticated: %s", f.sender, whose, f.auth.reason)}, false
+		case !auth.OK && auth.Required:
+			d.Retry = d.Retry || auth.Retry
+			return Check{false, fmt.Sprintf("From %s is the admin email of %s, but the sender is not authenticated: %s", f.sender, whose, auth.Reason)}, false
 		}
 		return Check{true, fmt.Sprintf("From %s is the admin email of %s", f.sender, whose)}, true
 	}
@@ -640,7 +643,7 @@ func (c *Condition) eval(f *facts) (bool, string) {
 }
 
 // notes are the guidance lines that depend on facts rather than on the row.
-func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
+func (p *Policy) notes(d *Decision, req *mail.Request, f *facts) []string {
 	n := &p.file.Notes
 	var out []string
 	add := func(lines []string, reason string) { out = append(out, p.expand(lines, d, reason)...) }
@@ -687,11 +690,11 @@ func (p *Policy) notes(d *Decision, req *ingest.Request, f *facts) []string {
 // that it becomes under Unicode case folding, compatibility forms and IDNA
 // mapping (a KELVIN SIGN for "k", a fullwidth "ａ", a zero-width space),
 // though it is a different address. It returns "" when there is none.
-func lookalikeAdmin(dir *Directory, req *ingest.Request, sender string) string {
+func lookalikeAdmin(dir *accounts.Directory, req *mail.Request, sender string) string {
 	if req.FromAmbiguous() {
 		return ""
 	}
-	loose, ok := looseEmail(req.From.Address)
+	loose, ok := address.LooseEmail(req.From.Address)
 	if !ok || loose == sender {
 		return ""
 	}
@@ -705,7 +708,7 @@ func lookalikeAdmin(dir *Directory, req *ingest.Request, sender string) string {
 // displayNameAddress returns an address shown in the From display name that
 // is not the From address itself ("admin@acmecorp.com" <x@evil.example>),
 // or "".
-func displayNameAddress(req *ingest.Request) string {
+func displayNameAddress(req *mail.Request) string {
 	name := req.From.Name
 	if !strings.Contains(name, "@") {
 		return ""
@@ -715,8 +718,8 @@ func displayNameAddress(req *ingest.Request) string {
 		if !strings.Contains(w, "@") {
 			continue
 		}
-		shown, err := senderEmail(w)
-		from, _ := senderEmail(req.From.Address)
+		shown, err := address.SenderEmail(w)
+		from, _ := address.SenderEmail(req.From.Address)
 		if err != nil || shown != from {
 			return w
 		}
@@ -725,9 +728,9 @@ func displayNameAddress(req *ingest.Request) string {
 }
 
 // replyToElsewhere returns a Reply-To address other than the sender, or "".
-func replyToElsewhere(req *ingest.Request, sender string) string {
+func replyToElsewhere(req *mail.Request, sender string) string {
 	for _, m := range req.ReplyTo {
-		if c, err := senderEmail(m.Address); err != nil || c != sender {
+		if c, err := address.SenderEmail(m.Address); err != nil || c != sender {
 			return m.Address
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 	"golang.org/x/net/idna"
 )
 
@@ -76,22 +78,22 @@ var yes, no = ptr(true), ptr(false)
 
 func ptr(b bool) *bool { return &b }
 
-func mustDirectory(t testing.TB) *Directory {
+func mustDirectory(t testing.TB) *accounts.Directory {
 	t.Helper()
-	dir, err := ParseDirectory("test accounts", []byte(testAccounts))
+	dir, err := accounts.ParseDirectory("test accounts", []byte(testAccounts))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
-func decide(t testing.TB, p *Policy, dir *Directory, raw string) (*ingest.Request, *Decision) {
+func decide(t testing.TB, p *Policy, dir *accounts.Directory, raw string) (*mail.Request, *Decision) {
 	t.Helper()
-	req, err := ingest.Parse(strings.NewReader(raw), ingest.Limits{})
+	req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return req, Decide(p, dir, SenderAuth{}, req)
+	return req, Decide(p, dir, senderauth.Verdict{}, req)
 }
 
 func TestDecide(t *testing.T) {

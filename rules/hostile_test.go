@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // hostileDir holds mails written the way an attacker writes them, one class
@@ -36,7 +37,7 @@ func TestHostileMails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := ingest.Parse(strings.NewReader(string(raw)), ingest.Limits{})
+			req, err := mail.Parse(strings.NewReader(string(raw)), mail.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +45,7 @@ func TestHostileMails(t *testing.T) {
 			if err != nil {
 				t.Fatalf("X-Test-Auth: %v", err)
 			}
-			d := Decide(p, dir, auth, req)
+			d := Decide(p, dir, senderauth.Judge(auth, req, nil), req)
 			expects := req.HeaderValues("X-Expect")
 			if len(expects) == 0 {
 				t.Fatal("no X-Expect field: the mail asserts nothing")
@@ -64,22 +65,22 @@ func TestHostileMails(t *testing.T) {
 // hostileAuth reads the sender authentication a hostile mail is decided
 // under from its X-Test-Auth field ("MODE [TRUSTED-ID...]"); without one,
 // authentication is off.
-func hostileAuth(req *ingest.Request) (SenderAuth, error) {
+func hostileAuth(req *mail.Request) (senderauth.Config, error) {
 	v := req.HeaderValues("X-Test-Auth")
 	if len(v) == 0 {
-		return SenderAuth{}, nil
+		return senderauth.Config{}, nil
 	}
 	f := strings.Fields(v[0])
 	if len(f) == 0 {
-		return SenderAuth{}, fmt.Errorf("empty")
+		return senderauth.Config{}, fmt.Errorf("empty")
 	}
-	a := SenderAuth{Mode: f[0], TrustedAuthservIDs: f[1:]}
+	a := senderauth.Config{Mode: f[0], TrustedAuthservIDs: f[1:]}
 	return a, a.Check()
 }
 
 // checkExpect checks one assertion "FIELD OP VALUE": OP is = or != (the
 // whole value), ~ or !~ (a substring).
-func checkExpect(expect string, req *ingest.Request, d *Decision) error {
+func checkExpect(expect string, req *mail.Request, d *Decision) error {
 	// The operator is the first one written: a value may hold "=" or "~".
 	var field, op, want string
 	if i := strings.IndexAny(expect, "!=~"); i > 0 {
@@ -118,7 +119,7 @@ func checkExpect(expect string, req *ingest.Request, d *Decision) error {
 }
 
 // hostileField returns the named fact of a decision as text.
-func hostileField(field string, req *ingest.Request, d *Decision) (string, error) {
+func hostileField(field string, req *mail.Request, d *Decision) (string, error) {
 	checks := map[string]Check{
 		"sender_authenticated":    d.Checks.SenderAuthenticated,
 		"sender_is_admin":         d.Checks.SenderIsAdmin,
@@ -173,7 +174,7 @@ func hostileField(field string, req *ingest.Request, d *Decision) (string, error
 
 // controlsIn names the control characters (C0 other than tab and line
 // feed, DEL, C1) in the request's and decision's text, or says "none".
-func controlsIn(req *ingest.Request, d *Decision) string {
+func controlsIn(req *mail.Request, d *Decision) string {
 	texts := map[string]string{
 		"subject": d.Subject, "body": d.Body, "from name": req.From.Name, "from address": req.From.Address,
 		"message id": req.MessageID, "from problem": req.FromProblem, "list id": req.Loop.ListID,

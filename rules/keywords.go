@@ -59,8 +59,11 @@ type matcher struct {
 type nearRule struct{ within int }
 
 type trieNode struct {
-	edges listRef // the node's edges in matcher.edges, sorted by byte
+	edges edgeRun // the node's edges in matcher.edges, sorted by byte
 }
+
+// edgeRun is a run of edges in matcher.edges.
+type edgeRun struct{ start, n uint32 }
 
 type trieEdge struct {
 	b    byte
@@ -142,7 +145,7 @@ func buildTrie(byFolded map[string][]keyword) *matcher {
 	for n, bn := range nodes {
 		m.keywords[n] = bn.kw
 		keys := slices.Sorted(maps.Keys(bn.children))
-		m.nodes[n].edges = listRef{uint32(len(m.edges)), uint32(len(keys))}
+		m.nodes[n].edges = edgeRun{uint32(len(m.edges)), uint32(len(keys))}
 		for _, b := range keys {
 			m.edges = append(m.edges, trieEdge{b, int32(bn.children[b])})
 			if n == 0 {
@@ -494,3 +497,5 @@ func foldRune(r rune) rune {
 	}
 	return r
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 )
 
 // rateLimit caps the requests of one sender or account in a window.
@@ -35,7 +35,7 @@ type RateLimiter interface {
 // mail is still ticketed, but marked RateLimited, so that it goes to the
 // colour's rate-limited queue and a flood cannot bury the real requests.
 // Mail that is never answered (ignored, dead letters) is not counted.
-func (p *Policy) RateLimit(req *ingest.Request, d *Decision, lim RateLimiter, now time.Time) {
+func (p *Policy) RateLimit(req *mail.Request, d *Decision, lim RateLimiter, now time.Time) {
 	if d.Disposition == DispositionIgnored || d.Disposition == DispositionDeadletter {
 		return
 	}

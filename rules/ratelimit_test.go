@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 )
 
 func TestMemoryRateLimiter(t *testing.T) {
@@ -64,7 +64,7 @@ func TestRateLimit(t *testing.T) {
 	dir := mustDirectory(t)
 	var lim MemoryRateLimiter
 	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	route := func(raw string) (*ingest.Request, *Decision) {
+	route := func(raw string) (*mail.Request, *Decision) {
 		req, d := decide(t, p, dir, raw)
 		p.RateLimit(req, d, &lim, now)
 		now = now.Add(time.Minute)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ticketrouter/ticketrouter/rules/address"
 )
 
 // Replacements for what redaction removes.
@@ -528,8 +530,8 @@ func containsWord(text, word string) bool {
 	if word == "" {
 		return false
 	}
-	lw := lowerASCII(word)
-	lt := lowerASCII(text)
+	lw := address.LowerASCII(word)
+	lt := address.LowerASCII(text)
 	for pos := 0; ; {
 		i := strings.Index(lt[pos:], lw)
 		if i < 0 {

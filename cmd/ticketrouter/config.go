@@ -293,9 +293,9 @@ func (c *Config) prefix() string {
 
 // dkimVerifier returns the verifier the settings call for, or nil when
 // DKIM is not checked.
-func (c *Config) dkimVerifier() *ingest.DKIMVerifier {
+func (c *Config) dkimVerifier() *senderauth.DKIMVerifier {
 	if m := c.SenderAuth.Mode; m != rules.AuthDKIM && m != rules.AuthBoth {
 		return nil
 	}
-	return &ingest.DKIMVerifier{Timeout: c.SenderAuth.DNSTimeout, MaxSignatures: c.SenderAuth.MaxSignatures}
+	return &senderauth.DKIMVerifier{Timeout: c.SenderAuth.DNSTimeout, MaxSignatures: c.SenderAuth.MaxSignatures}
 }

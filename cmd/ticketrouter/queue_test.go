@@ -82,7 +82,7 @@ func testTicket(n int, prefix, colour, disposition string) *router.Ticket {
 			"Passwords are never given out, by phone or by mail.",
 		},
 		Body:          "Hello,\nplease reset my password.\x1b[2J\u009b31m\nPassword: [redacted]\n",
-		Attachments:   []ingest.Attachment{{Name: "key.pfx", ContentType: "application/x-pkcs12", Size: 2048, Secret: "pkcs12"}},
+		Attachments:   []mail.Attachment{{Name: "key.pfx", ContentType: "application/x-pkcs12", Size: 2048, Secret: "pkcs12"}},
 		KeyExposed:    true,
 		ParseProblems: []string{},
 	}
@@ -235,7 +235,7 @@ func TestQueueNextAck(t *testing.T) {
 
 	// Rate limited, without a key: the banner changes.
 	tk := testTicket(3, p, "red", router.RateLimited)
-	tk.RateLimited, tk.KeyExposed, tk.Attachments = true, false, []ingest.Attachment{}
+	tk.RateLimited, tk.KeyExposed, tk.Attachments = true, false, []mail.Attachment{}
 	qs.publish(t, tk)
 	code, out, _ = runCmd(t, "", "queue", "next", "red", "--nats", qs.url, "--ack")
 	if code != exitOK || !strings.Contains(out, "RATE LIMITED") || strings.Contains(out, "E X P O S E D") {

@@ -118,7 +118,7 @@ type mailRouter struct {
 	policy  *rules.Policy
 	dir     atomic.Pointer[rules.Directory]
 	auth    rules.SenderAuth
-	dkim    *ingest.DKIMVerifier // nil: DKIM not checked
+	dkim    *senderauth.DKIMVerifier // nil: DKIM not checked
 	limiter rules.RateLimiter
 	prefix  string
 }
@@ -173,12 +173,12 @@ func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Tic
 		return nil, nil, err
 	}
 	defer sp.Close()
-	return m.ticket(ctx, &ingest.Parser{}, sp)
+	return m.ticket(ctx, &mail.Parser{}, sp)
 }
 
 // ticket decides one spooled mail: parse, check its DKIM signatures when
 // the settings ask for it, decide, rate-limit, and build its ticket.
-func (m *mailRouter) ticket(ctx context.Context, p *ingest.Parser, sp *ingest.Spool) (*router.Ticket, *rules.Decision, error) {
+func (m *mailRouter) ticket(ctx context.Context, p *mail.Parser, sp *ingest.Spool) (*router.Ticket, *rules.Decision, error) {
 	req, err := p.Parse(sp.Reader())
 	if err != nil {
 		return nil, nil, err

@@ -24,14 +24,14 @@ type mailHandler struct {
 	pub     *router.Publisher
 	metrics *metrics
 	log     zerolog.Logger
-	parsers sync.Pool // of *ingest.Parser: a parser reuses its buffers, one mail at a time
+	parsers sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
 }
 
 // HandleMail implements ingest.Handler.
 func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
-	p, _ := h.parsers.Get().(*ingest.Parser)
+	p, _ := h.parsers.Get().(*mail.Parser)
 	if p == nil {
-		p = &ingest.Parser{}
+		p = &mail.Parser{}
 	}
 	t, d, err := h.router.ticket(ctx, p, m.Raw)
 	h.parsers.Put(p)
