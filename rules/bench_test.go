@@ -77,7 +77,7 @@ func BenchmarkDecide(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Decide(p, dir, senderauth.Verdict{}, req)
+		Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req)
 	}
 }
 
@@ -92,7 +92,7 @@ func BenchmarkParseDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d := Decide(p, dir, senderauth.Verdict{}, req); d.Account == nil || d.Disposition != "self-service" {
+	if d := Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req); d.Account == nil || d.Disposition != "self-service" {
 		b.Fatalf("the benchmark mail should match: %s %s", d.Disposition, strings.Join(d.Trace, "; "))
 	}
 	b.SetBytes(int64(len(raw)))
@@ -105,7 +105,7 @@ func BenchmarkParseDecide(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		Decide(p, dir, senderauth.Verdict{}, req)
+		Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "mails/s")
 }
@@ -172,7 +172,7 @@ func BenchmarkDecideHostileText(b *testing.B) {
 		}
 		b.Run(tt.name, func(b *testing.B) {
 			for b.Loop() {
-				Decide(p, dir, senderauth.Verdict{}, req)
+				Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req)
 			}
 		})
 	}

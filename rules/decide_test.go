@@ -93,7 +93,7 @@ func decide(t testing.TB, p *Policy, dir *accounts.Directory, raw string) (*mail
 	if err != nil {
 		t.Fatal(err)
 	}
-	return req, Decide(p, dir, senderauth.Verdict{}, req)
+	return req, Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req)
 }
 
 func TestDecide(t *testing.T) {

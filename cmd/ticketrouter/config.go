@@ -32,7 +32,7 @@ type Config struct {
 	// IMAP is the support mailbox (run only).
 	IMAP IMAPConfig `yaml:"imap"`
 	// NATS is where tickets go (run, queue).
-	NATS router.NATSConfig `yaml:"nats"`
+	NATS broker.NATSConfig `yaml:"nats"`
 	// HTTP serves /healthz, /readyz and /metrics (run only).
 	HTTP HTTPConfig `yaml:"http"`
 	// Log sets the log level and format.
@@ -277,7 +277,7 @@ func (c *Config) check() error {
 	if c.SenderAuth.MaxSignatures < 0 {
 		return fmt.Errorf("sender_auth.max_signatures: %d is negative", c.SenderAuth.MaxSignatures)
 	}
-	if c.SubjectPrefix != "" && !router.ValidPrefix(c.SubjectPrefix) {
+	if c.SubjectPrefix != "" && !ticket.ValidPrefix(c.SubjectPrefix) {
 		return fmt.Errorf("subject_prefix: %q is no NATS subject prefix: want dot-separated tokens without spaces, '*' or '>'", c.SubjectPrefix)
 	}
 	return nil
@@ -286,7 +286,7 @@ func (c *Config) check() error {
 // prefix returns the subject prefix to use.
 func (c *Config) prefix() string {
 	if c.SubjectPrefix == "" {
-		return router.DefaultPrefix
+		return ticket.DefaultPrefix
 	}
 	return c.SubjectPrefix
 }

@@ -202,13 +202,13 @@ replica:
 // of a mail quarantined before it could become one.
 type streamEntry struct {
 	subject string
-	ticket  *router.Ticket
-	dead    *router.DeadLetter
+	ticket  *ticket.Ticket
+	dead    *broker.DeadLetter
 }
 
 // awaitTickets waits until the worker has emptied the mailbox and the
 // stream holds an entry for each of the n mails, and returns the entries.
-func awaitTickets(ctx context.Context, js *router.JetStream, mbox *demoMailbox, n int) ([]streamEntry, error) {
+func awaitTickets(ctx context.Context, js *broker.JetStream, mbox *demoMailbox, n int) ([]streamEntry, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for {
@@ -246,10 +246,10 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, n ui
 		}
 		_ = json.Unmarshal(msg.Data(), &probe)
 		if probe.Kind == "quarantined" {
-			e.dead = new(router.DeadLetter)
+			e.dead = new(broker.DeadLetter)
 			err = json.Unmarshal(msg.Data(), e.dead)
 		} else {
-			e.ticket = new(router.Ticket)
+			e.ticket = new(ticket.Ticket)
 			err = json.Unmarshal(msg.Data(), e.ticket)
 		}
 		if err != nil {
@@ -263,8 +263,8 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, n ui
 // printQueues prints each queue with its tickets, in the order agents see
 // the queues: the colours, unknown, ignored, deadletter.
 func printQueues(w io.Writer, prefix string, entries []streamEntry) {
-	for _, q := range router.Queues() {
-		filter := router.QueueSubject(prefix, q)
+	for _, q := range broker.Queues() {
+		filter := broker.QueueSubject(prefix, q)
 		var in []streamEntry
 		for _, e := range entries {
 			if subjectMatches(filter, e.subject) {

@@ -741,8 +741,8 @@ func (e *e2eEnv) moveStreamLeader(ctx context.Context, stream, node string) (was
 type streamRecord struct {
 	subject string
 	msgID   string // Nats-Msg-Id
-	ticket  *router.Ticket
-	dead    *router.DeadLetter // a quarantined mail's record instead of a ticket
+	ticket  *ticket.Ticket
+	dead    *broker.DeadLetter // a quarantined mail's record instead of a ticket
 }
 
 // readStream returns every message of the TICKETS stream, fetched one by
@@ -770,10 +770,10 @@ func (e *e2eEnv) readStream() []streamRecord {
 		json.Unmarshal(msg.Data, &probe)
 		var err error
 		if probe.Kind == "quarantined" {
-			r.dead = new(router.DeadLetter)
+			r.dead = new(broker.DeadLetter)
 			err = json.Unmarshal(msg.Data, r.dead)
 		} else {
-			r.ticket = new(router.Ticket)
+			r.ticket = new(ticket.Ticket)
 			err = json.Unmarshal(msg.Data, r.ticket)
 		}
 		if err != nil {

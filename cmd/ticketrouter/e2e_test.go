@@ -264,13 +264,13 @@ func TestE2EReplicaTakeover(t *testing.T) {
 	e.waitProcessed(50, 60*time.Second, workers["e2e-b"])
 	workers["e2e-a"] = start("e2e-a")
 	t.Logf("e2e-a started with %d mails processed by e2e-b", e.count("Processed"))
-	leases := func() *router.Leases {
+	leases := func() *broker.Leases {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for {
 			kv, err := e.js.KeyValue(ctx, "TICKETS-leases")
 			if err == nil {
-				return &router.Leases{JS: &router.JetStream{Leases: kv}}
+				return &broker.Leases{JS: &broker.JetStream{Leases: kv}}
 			}
 			if ctx.Err() != nil {
 				t.Fatalf("the workers did not provision the leases bucket within 30 s: %v", err)

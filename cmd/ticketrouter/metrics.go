@@ -77,7 +77,7 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) published(t *router.Ticket, d time.Duration, new bool) {
+func (m *metrics) published(t *ticket.Ticket, d time.Duration, new bool) {
 	if !new {
 		m.duplicates.Inc()
 		return

@@ -30,7 +30,7 @@ next  claims one ticket of a queue and shows it. --ack: done; --nak: put it
       back, it is delivered again; --term: never delivered again. Without
       them the ticket stays claimed until the queue's ack wait runs out.
 
-queues: ` + strings.Join(router.Queues(), ", ") + "\n"
+queues: ` + strings.Join(broker.Queues(), ", ") + "\n"
 }
 
 // defaultNATSURL is the embedded server's default listener.
@@ -133,8 +133,8 @@ func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
 			ncfg.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(e.Port))
 		}
 	}
-	ncfg.Embedded = router.EmbeddedConfig{}
-	nc, err := router.Connect(ctx, ncfg, nil, "ticketrouter queue", zerolog.Nop())
+	ncfg.Embedded = broker.EmbeddedConfig{}
+	nc, err := broker.Connect(ctx, ncfg, nil, "ticketrouter queue", zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	listing := queueListing{Stream: conn.stream, Prefix: conn.prefix, At: time.Now().UTC().Truncate(time.Millisecond)}
 	code := exitOK
-	for _, q := range router.Queues() {
+	for _, q := range broker.Queues() {
 		st := conn.status(ctx, stream, q)
 		if st.Error != "" {
 			code = exitError
@@ -295,7 +295,7 @@ func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // read-only: unlike fetching, it claims nothing and leaves the consumer as
 // it is; it costs one consumer info and at most two message gets a queue.
 func (c *queueConn) status(ctx context.Context, stream jetstream.Stream, q string) queueStatus {
-	st := queueStatus{Queue: q, Subject: router.QueueSubject(c.prefix, q)}
+	st := queueStatus{Queue: q, Subject: broker.QueueSubject(c.prefix, q)}
 	cons, err := stream.Consumer(ctx, q)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -376,7 +376,7 @@ func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ticketrouter queue next COLOUR [--config FILE] [--nats URL] [--json] [--ack | --nak | --term] [--wait DURATION]")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "queues: %s\n", strings.Join(router.Queues(), ", "))
+		fmt.Fprintf(stderr, "queues: %s\n", strings.Join(broker.Queues(), ", "))
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -391,7 +391,7 @@ func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	q := pos[0]
 	if !isQueue(q) {
-		fmt.Fprintf(stderr, "ticketrouter queue next: unknown queue %q: want one of %s\n", q, strings.Join(router.Queues(), ", "))
+		fmt.Fprintf(stderr, "ticketrouter queue next: unknown queue %q: want one of %s\n", q, strings.Join(broker.Queues(), ", "))
 		return exitUsage
 	}
 	action := ""
@@ -450,13 +450,13 @@ func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	} else {
 		meta, _ := msg.Metadata()
-		var t router.Ticket
+		var t ticket.Ticket
 		if err := json.Unmarshal(msg.Data(), &t); err != nil {
 			printError(stderr, fmt.Errorf("%s: message on %s is not a ticket (%v): shown raw", q, msg.Subject(), err))
 			fmt.Fprintf(shown, "raw message on %s:\n%s\n", msg.Subject(), sanitize(string(msg.Data()), true))
 		} else {
-			if t.Version > router.TicketVersion {
-				printError(stderr, fmt.Errorf("ticket version %d is newer than this ticketrouter knows (%d): some fields may not be shown", t.Version, router.TicketVersion))
+			if t.Version > ticket.Version {
+				printError(stderr, fmt.Errorf("ticket version %d is newer than this ticketrouter knows (%d): some fields may not be shown", t.Version, ticket.Version))
 			}
 			renderTicket(shown, &t, msg.Subject(), meta)
 		}
@@ -503,7 +503,7 @@ func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func isQueue(q string) bool {
-	for _, name := range router.Queues() {
+	for _, name := range broker.Queues() {
 		if q == name {
 			return true
 		}
@@ -514,7 +514,7 @@ func isQueue(q string) bool {
 // renderTicket writes the readable view of a ticket for an agent. Every
 // string from the mail is sanitized: a mail cannot move the cursor, change
 // colours or reorder text on the agent's terminal.
-func renderTicket(w io.Writer, t *router.Ticket, subject string, meta *jetstream.MsgMetadata) {
+func renderTicket(w io.Writer, t *ticket.Ticket, subject string, meta *jetstream.MsgMetadata) {
 	line := func(s string) string { return sanitize(s, false) }
 	rule := strings.Repeat("=", 72)
 	fmt.Fprintln(w, rule)

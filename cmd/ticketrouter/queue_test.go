@@ -25,9 +25,9 @@ type queueServer struct {
 	js  jetstream.JetStream
 }
 
-func startQueueServer(t *testing.T, cfg router.NATSConfig, prefix string) *queueServer {
+func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queueServer {
 	t.Helper()
-	s, err := router.StartEmbedded(router.EmbeddedConfig{
+	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20,
 	}, zerolog.Nop())
 	if err != nil {
@@ -45,29 +45,29 @@ func startQueueServer(t *testing.T, cfg router.NATSConfig, prefix string) *queue
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := router.Provision(ctx, js, cfg, prefix, 10*time.Second); err != nil {
+	if _, err := broker.Provision(ctx, js, cfg, prefix, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return &queueServer{url: s.ClientURL(), js: js}
 }
 
 // testTicket builds a ticket for queue subject <prefix>.<colour>.<disposition>.
-func testTicket(n int, prefix, colour, disposition string) *router.Ticket {
+func testTicket(n int, prefix, colour, disposition string) *ticket.Ticket {
 	date := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	return &router.Ticket{
-		Version:      router.TicketVersion,
+	return &ticket.Ticket{
+		Version:      ticket.Version,
 		ID:           fmt.Sprintf("%064x", n),
 		MessageID:    fmt.Sprintf("m%d@acmecorp.example", n),
 		Date:         &date,
-		From:         router.From{Address: "admin@acmecorp.example", Name: "Ada Admin"},
+		From:         ticket.From{Address: "admin@acmecorp.example", Name: "Ada Admin"},
 		ReplyTo:      []string{},
 		EmailSubject: fmt.Sprintf("Password reset please (%d)", n),
 		Size:         1234,
 		Intent:       "password-reset", IntentReason: `"reset" (en)`,
 		Colour: colour, Disposition: disposition,
-		Queue:     router.Subject(prefix, colour, disposition),
+		Queue:     ticket.Subject(prefix, colour, disposition),
 		PolicyRow: 12,
-		Account: &router.Account{
+		Account: &ticket.Account{
 			ID: "A-1001", Colour: colour, Name: "Acme Corp", AdminEmail: "admin@acmecorp.example",
 			Partner: "P-7", PartnerName: "Hosting Heroes", MatchedBy: "order number 4711",
 		},
@@ -88,7 +88,7 @@ func testTicket(n int, prefix, colour, disposition string) *router.Ticket {
 	}
 }
 
-func (qs *queueServer) publish(t *testing.T, tickets ...*router.Ticket) {
+func (qs *queueServer) publish(t *testing.T, tickets ...*ticket.Ticket) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -118,8 +118,8 @@ func listJSON(t *testing.T, args ...string) map[string]queueStatus {
 	for _, q := range l.Queues {
 		m[q.Queue] = q
 	}
-	if len(m) != len(router.Queues()) {
-		t.Fatalf("queue list shows %d queues, want %d", len(m), len(router.Queues()))
+	if len(m) != len(broker.Queues()) {
+		t.Fatalf("queue list shows %d queues, want %d", len(m), len(broker.Queues()))
 	}
 	return m
 }
@@ -142,8 +142,8 @@ func waitPending(t *testing.T, url, q string, waiting, claimed uint64) queueStat
 }
 
 func TestQueueList(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 	qs.publish(t,
 		testTicket(1, p, "green", "verified"), testTicket(2, p, "green", "needs-verification"),
 		testTicket(3, p, "blue", "refer-to-web-host"), testTicket(4, p, "unknown", "deadletter"))
@@ -199,8 +199,8 @@ func TestQueueList(t *testing.T) {
 }
 
 func TestQueueNextAck(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 	qs.publish(t, testTicket(1, p, "green", "verified"), testTicket(2, p, "green", "verified"))
 
 	code, out, errOut := runCmd(t, "", "queue", "next", "green", "--ack", "--nats", qs.url)
@@ -234,7 +234,7 @@ func TestQueueNextAck(t *testing.T) {
 	waitPending(t, qs.url, "green", 1, 0)
 
 	// Rate limited, without a key: the banner changes.
-	tk := testTicket(3, p, "red", router.RateLimited)
+	tk := testTicket(3, p, "red", ticket.RateLimited)
 	tk.RateLimited, tk.KeyExposed, tk.Attachments = true, false, []mail.Attachment{}
 	qs.publish(t, tk)
 	code, out, _ = runCmd(t, "", "queue", "next", "red", "--nats", qs.url, "--ack")
@@ -244,15 +244,15 @@ func TestQueueNextAck(t *testing.T) {
 }
 
 func TestQueueNextNakRedelivers(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 	qs.publish(t, testTicket(7, p, "pink", "verified"))
 
 	code, out, errOut := runCmd(t, "", "queue", "next", "--nak", "pink", "--json", "--nats", qs.url)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var first router.Ticket
+	var first ticket.Ticket
 	if err := json.Unmarshal([]byte(out), &first); err != nil {
 		t.Fatalf("--json prints no ticket: %v\n%s", err, out)
 	}
@@ -275,8 +275,8 @@ func TestQueueNextNakRedelivers(t *testing.T) {
 }
 
 func TestQueueNextTerm(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 	qs.publish(t, testTicket(9, p, "red", "verified"))
 
 	code, out, errOut := runCmd(t, "", "queue", "next", "red", "--term", "--nats", qs.url)
@@ -291,8 +291,8 @@ func TestQueueNextTerm(t *testing.T) {
 }
 
 func TestQueueNextClaimed(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 	qs.publish(t, testTicket(5, p, "dark-green", "self-service"))
 
 	code, out, errOut := runCmd(t, "", "queue", "next", "dark-green", "--nats", qs.url)
@@ -311,8 +311,8 @@ func TestQueueNextClaimed(t *testing.T) {
 }
 
 func TestQueueEmptyAndUsage(t *testing.T) {
-	p := router.DefaultPrefix
-	qs := startQueueServer(t, router.NATSConfig{}, p)
+	p := ticket.DefaultPrefix
+	qs := startQueueServer(t, broker.NATSConfig{}, p)
 
 	code, out, errOut := runCmd(t, "", "queue", "next", "blue", "--nats", qs.url, "--wait", "200ms")
 	if code != exitOK || out != "no ticket waiting in blue\n" {
@@ -351,7 +351,7 @@ func TestQueueErrors(t *testing.T) {
 		t.Errorf("exit %d, %q", code, errOut)
 	}
 	// A server without the stream.
-	s, err := router.StartEmbedded(router.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 16 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
+	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 16 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestQueueErrors(t *testing.T) {
 // service's configuration file.
 func TestQueueConfig(t *testing.T) {
 	p := "acme.support"
-	qs := startQueueServer(t, router.NATSConfig{Stream: "ACME"}, p)
+	qs := startQueueServer(t, broker.NATSConfig{Stream: "ACME"}, p)
 	qs.publish(t, testTicket(1, p, "blue", "verified"))
 
 	cfg := filepath.Join(t.TempDir(), "ticketrouter.yaml")

@@ -149,7 +149,7 @@ func newRouter(cfg *Config) (*mailRouter, error) {
 const spoolMemory = 1 << 20
 
 // routeFile reads one mail ("-" is stdin) and returns its ticket.
-func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader) (*router.Ticket, *rules.Decision, error) {
+func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader) (*ticket.Ticket, *rules.Decision, error) {
 	var r io.Reader = stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -167,7 +167,7 @@ func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader
 }
 
 // routeMessage is the whole route of one raw mail.
-func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Ticket, *rules.Decision, error) {
+func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*ticket.Ticket, *rules.Decision, error) {
 	sp, err := ingest.NewSpool(r, spoolMemory, "")
 	if err != nil {
 		return nil, nil, err
@@ -178,7 +178,7 @@ func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Tic
 
 // ticket decides one spooled mail: parse, check its DKIM signatures when
 // the settings ask for it, decide, rate-limit, and build its ticket.
-func (m *mailRouter) ticket(ctx context.Context, p *mail.Parser, sp *ingest.Spool) (*router.Ticket, *rules.Decision, error) {
+func (m *mailRouter) ticket(ctx context.Context, p *mail.Parser, sp *ingest.Spool) (*ticket.Ticket, *rules.Decision, error) {
 	req, err := p.Parse(sp.Reader())
 	if err != nil {
 		return nil, nil, err
@@ -191,12 +191,12 @@ func (m *mailRouter) ticket(ctx context.Context, p *mail.Parser, sp *ingest.Spoo
 	}
 	d := rules.Decide(m.policy, m.dir.Load(), m.auth, req)
 	m.policy.RateLimit(req, d, m.limiter, time.Now())
-	return router.NewTicket(m.prefix, req, d), d, nil
+	return ticket.New(m.prefix, req, d), d, nil
 }
 
 // printExplanation writes the human-readable trace of one decision, with
 // what the mail put into it made safe for a terminal.
-func printExplanation(w io.Writer, name string, t *router.Ticket, d *rules.Decision) {
+func printExplanation(w io.Writer, name string, t *ticket.Ticket, d *rules.Decision) {
 	fmt.Fprintf(w, "== %s\n", sanitize(name, false))
 	fmt.Fprintf(w, "ticket %s -> %s\n", t.ID[:12], t.Queue)
 	for _, l := range d.Trace {

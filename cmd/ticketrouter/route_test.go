@@ -26,14 +26,14 @@ func runCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func decodeTickets(t *testing.T, out string) []router.Ticket {
+func decodeTickets(t *testing.T, out string) []ticket.Ticket {
 	t.Helper()
-	var tickets []router.Ticket
+	var tickets []ticket.Ticket
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
-		var tk router.Ticket
+		var tk ticket.Ticket
 		if err := json.Unmarshal([]byte(line), &tk); err != nil {
 			t.Fatalf("not a JSON ticket line: %q: %v", line, err)
 		}
@@ -197,7 +197,7 @@ func TestRouteRealworldCorpus(t *testing.T) {
 	}
 	queues := map[string]int{}
 	for _, f := range files {
-		done := make(chan *router.Ticket, 1)
+		done := make(chan *ticket.Ticket, 1)
 		go func() {
 			tk, _, err := m.routeFile(context.Background(), f, nil)
 			if err != nil {
@@ -244,7 +244,7 @@ func FuzzRoute(f *testing.F) {
 		if err != nil {
 			t.Fatalf("route failed on a byte slice: %v", err)
 		}
-		if !strings.HasPrefix(tk.Queue, router.DefaultPrefix+".") || tk.Disposition == "" || len(tk.ID) != 64 {
+		if !strings.HasPrefix(tk.Queue, ticket.DefaultPrefix+".") || tk.Disposition == "" || len(tk.ID) != 64 {
 			t.Fatalf("bad ticket: queue %q disposition %q id %q", tk.Queue, tk.Disposition, tk.ID)
 		}
 		if !utf8.ValidString(tk.Body) || !utf8.ValidString(tk.EmailSubject) {

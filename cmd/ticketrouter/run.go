@@ -85,7 +85,7 @@ type service struct {
 	router      *mailRouter
 	embedded    *server.Server
 	nc          *nats.Conn
-	js          *router.JetStream
+	js          *broker.JetStream
 	provisioned atomic.Bool
 	// httpAddr is where /healthz, /readyz and /metrics listen, once up.
 	httpAddr string
@@ -111,14 +111,14 @@ func (s *service) run(ctx context.Context) error {
 	}
 	nc := s.cfg.NATS.WithDefaults()
 	if nc.URL == "" {
-		if s.embedded, err = router.StartEmbedded(nc.Embedded, s.log); err != nil {
+		if s.embedded, err = broker.StartEmbedded(nc.Embedded, s.log); err != nil {
 			return err
 		}
 		defer s.embedded.Shutdown()
 	}
 	// The service may start before its NATS: keep trying, and let
 	// provisioning report how it goes.
-	if s.nc, err = router.Connect(ctx, nc, s.embedded, "ticketrouter "+s.cfg.Replica.ID, s.log, nats.RetryOnFailedConnect(true)); err != nil {
+	if s.nc, err = broker.Connect(ctx, nc, s.embedded, "ticketrouter "+s.cfg.Replica.ID, s.log, nats.RetryOnFailedConnect(true)); err != nil {
 		return err
 	}
 	defer drain(s.nc)
@@ -145,8 +145,8 @@ func (s *service) run(ctx context.Context) error {
 	if s.ready != nil {
 		close(s.ready)
 	}
-	leases := &router.Leases{JS: s.js, Replica: s.cfg.Replica.ID, TTL: s.cfg.Replica.LeaseTTL, Log: s.log}
-	pub := &router.Publisher{JS: s.js, Prefix: s.router.prefix}
+	leases := &broker.Leases{JS: s.js, Replica: s.cfg.Replica.ID, TTL: s.cfg.Replica.LeaseTTL, Log: s.log}
+	pub := &broker.Publisher{JS: s.js, Prefix: s.router.prefix}
 	s.log.Info().Str("replica", s.cfg.Replica.ID).Strs("mailboxes", s.cfg.IMAP.Mailboxes).Msg("running")
 	leases.Run(ctx, s.cfg.IMAP.Mailboxes, func(wctx context.Context, mailbox string) {
 		s.metrics.working(mailbox, true)
@@ -157,7 +157,7 @@ func (s *service) run(ctx context.Context) error {
 			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")
 			return
 		}
-		w, err := ingest.NewWatcher(wc, h, router.KVCheckpoints{KV: s.js.Checkpoints}, s.log)
+		w, err := ingest.NewWatcher(wc, h, broker.KVCheckpoints{KV: s.js.Checkpoints}, s.log)
 		if err != nil { // checked at start: cannot happen
 			s.log.Error().Err(err).Msg("watcher not started")
 			return
@@ -179,7 +179,7 @@ func (s *service) provision(ctx context.Context) error {
 	}
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		s.js, err = router.Provision(pctx, js, s.cfg.NATS, s.router.prefix, s.cfg.Replica.LeaseTTL)
+		s.js, err = broker.Provision(pctx, js, s.cfg.NATS, s.router.prefix, s.cfg.Replica.LeaseTTL)
 		cancel()
 		if err == nil {
 			s.provisioned.Store(true)

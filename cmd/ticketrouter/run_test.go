@@ -83,7 +83,7 @@ replica:
 }
 
 // streamTickets returns every ticket in the stream, by subject.
-func streamTickets(t *testing.T, js jetstream.JetStream, stream string) map[string][]router.Ticket {
+func streamTickets(t *testing.T, js jetstream.JetStream, stream string) map[string][]ticket.Ticket {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -96,13 +96,13 @@ func streamTickets(t *testing.T, js jetstream.JetStream, stream string) map[stri
 		t.Fatal(err)
 	}
 	n := info.CachedInfo().State.Msgs
-	out := map[string][]router.Ticket{}
+	out := map[string][]ticket.Ticket{}
 	for i := uint64(0); i < n; i++ {
 		msg, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
 			t.Fatalf("message %d of %d: %v", i+1, n, err)
 		}
-		var tk router.Ticket
+		var tk ticket.Ticket
 		if err := json.Unmarshal(msg.Data(), &tk); err != nil {
 			t.Fatalf("%s: not a ticket: %v", msg.Subject(), err)
 		}

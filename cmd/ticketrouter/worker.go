@@ -21,7 +21,7 @@ const publishTimeout = 30 * time.Second
 // it for many mails at once.
 type mailHandler struct {
 	router  *mailRouter
-	pub     *router.Publisher
+	pub     *broker.Publisher
 	metrics *metrics
 	log     zerolog.Logger
 	parsers sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
@@ -58,7 +58,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 func (h *mailHandler) Quarantine(ctx context.Context, q *ingest.Quarantined) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	return h.pub.PublishDeadLetter(pctx, router.DeadLetter{
+	return h.pub.PublishDeadLetter(pctx, broker.DeadLetter{
 		Mailbox: q.Mailbox, UIDValidity: q.UIDValidity, UID: uint32(q.UID), Size: q.Size,
 		Reason: q.Reason, Attempts: q.Attempts, At: time.Now().UTC(),
 	})

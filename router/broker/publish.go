@@ -1,4 +1,4 @@
-package router
+package broker
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // Deadlines of the single requests of a publication; the raw mail's
@@ -32,13 +33,13 @@ type Publisher struct {
 }
 
 // Publish stores the raw mail in the object store, under the ticket id
-// (which NewTicket makes the hex SHA-256 of the raw mail: it serves as the
+// (which ticket.New makes the hex SHA-256 of the raw mail: it serves as the
 // object's digest),
 // then publishes the ticket with the ticket id as its message id, and
 // returns once the stream acknowledged it. A ticket published before
 // (within the duplicate window by the stream, or later by the published
 // bucket) is not published again: published reports false for it.
-func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (published bool, err error) {
+func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw io.Reader) (published bool, err error) {
 	// The raw mail is stored before its ticket is published, so a mail
 	// whose raw mail is not stored was never published: only for one that
 	// is does the published bucket need asking. Each request has its own
@@ -71,7 +72,7 @@ func (p *Publisher) Publish(ctx context.Context, t *Ticket, raw io.Reader) (publ
 			return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
 		}
 	}
-	t.Raw = &RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
+	t.Raw = &ticket.RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
 	data, err := json.Marshal(t)
 	if err != nil {
 		return false, fmt.Errorf("encode ticket %s: %w", t.ID, err)

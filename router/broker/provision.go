@@ -1,4 +1,4 @@
-package router
+package broker
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // Queues lists the consumers Provision creates: one durable pull consumer
@@ -18,7 +19,7 @@ import (
 // the ignored and dead-letter subjects. Agents of a colour share its
 // consumer.
 func Queues() []string {
-	return append(slices.Clone(rules.Colours), rules.ColourUnknown, rules.DispositionIgnored, rules.DispositionDeadletter)
+	return append(slices.Clone(accounts.Colours), rules.ColourUnknown, rules.DispositionIgnored, rules.DispositionDeadletter)
 }
 
 // QueueSubject is the subject filter of queue q.

@@ -1,4 +1,4 @@
-package router
+package ticket
 
 import (
 	"encoding/json"
@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 func TestSubject(t *testing.T) {
@@ -25,7 +27,7 @@ func TestSubject(t *testing.T) {
 	}
 }
 
-const accounts = `accounts:
+const accountsYAML = `accounts:
   - {id: G-1, colour: green, name: Acme, username: acme, admin_email: admin@acme.example, domains: [acme.example],
      orders: [{number: "1234567"}]}
   - {id: R-1, colour: red, admin_email: admin@red.example, partner: RS-1}
@@ -34,7 +36,7 @@ const accounts = `accounts:
 
 func ticketFor(t *testing.T, raw string) (*Ticket, map[string]any) {
 	t.Helper()
-	dir, err := rules.ParseDirectory("accounts.yaml", []byte(accounts))
+	dir, err := accounts.ParseDirectory("accounts.yaml", []byte(accountsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func ticketFor(t *testing.T, raw string) (*Ticket, map[string]any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := NewTicket(DefaultPrefix, req, rules.Decide(rules.DefaultPolicy(), dir, rules.SenderAuth{}, req))
+	tk := New(DefaultPrefix, req, rules.Decide(rules.DefaultPolicy(), dir, senderauth.Judge(senderauth.Config{}, req, nil), req))
 	b, err := json.Marshal(tk)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func TestTicketDocument(t *testing.T) {
 }
 
 func TestTicketRateLimited(t *testing.T) {
-	dir, err := rules.ParseDirectory("accounts.yaml", []byte(accounts))
+	dir, err := accounts.ParseDirectory("accounts.yaml", []byte(accountsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +122,9 @@ func TestTicketRateLimited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := rules.Decide(p, dir, rules.SenderAuth{}, req)
+		d := rules.Decide(p, dir, senderauth.Judge(senderauth.Config{}, req, nil), req)
 		p.RateLimit(req, d, &lim, now)
-		last = NewTicket(DefaultPrefix, req, d)
+		last = New(DefaultPrefix, req, d)
 	}
 	if !last.RateLimited || last.Queue != "helpdesk.tickets.green.rate-limited" || last.Disposition != "verified" {
 		t.Fatalf("sixth ticket: rate_limited %v queue %s disposition %s", last.RateLimited, last.Queue, last.Disposition)
@@ -187,7 +189,7 @@ func jsonType(v any) string {
 // character a terminal would obey: C0 other than tab and line feed (line
 // feeds only in the body), DEL, or C1 (U+009B is CSI).
 func TestTicketHasNoControlCharacters(t *testing.T) {
-	dir, err := rules.ParseDirectory("accounts.yaml", []byte(accounts))
+	dir, err := accounts.ParseDirectory("accounts.yaml", []byte(accountsYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,15 +199,13 @@ func TestTicketHasNoControlCharacters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What ingest cleans is tested there; here, text from elsewhere.
-	req.DKIM = []senderauth.DKIMSignature{{Domain: "acme.example" + nasty, Result: senderauth.DKIMFail, Reason: "bad" + nasty}}
-	req.DKIMChecked = true
 	req.Problems = append(req.Problems, "problem"+nasty)
 	req.Attachments = append(req.Attachments, mail.Attachment{Name: "a" + nasty + ".pdf", ContentType: "application/pdf" + nasty})
 	req.From.Name += nasty
-	d := rules.Decide(rules.DefaultPolicy(), dir, rules.SenderAuth{Mode: rules.AuthDKIM}, req)
+	d := rules.Decide(rules.DefaultPolicy(), dir, senderauth.Verdict{Required: true, Reason: "signature of acme.example" + nasty}, req)
 	d.Body += nasty + "\nsecond line\twith a tab"
 	d.Guidance = append(d.Guidance, "guidance"+nasty)
-	tk := NewTicket(DefaultPrefix, req, d)
+	tk := New(DefaultPrefix, req, d)
 	b, err := json.Marshal(tk)
 	if err != nil {
 		t.Fatal(err)

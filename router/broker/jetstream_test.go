@@ -1,4 +1,4 @@
-package router
+package broker
 
 import (
 	"bytes"
@@ -22,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // startServer starts an embedded nats-server with JetStream on a free
@@ -107,7 +109,7 @@ func TestProvision(t *testing.T) {
 		prefix string
 		stream string
 	}{
-		{"defaults", NATSConfig{}, DefaultPrefix, "TICKETS"},
+		{"defaults", NATSConfig{}, ticket.DefaultPrefix, "TICKETS"},
 		{"custom", NATSConfig{Stream: "SUPPORT_EU", DuplicateWindow: 10 * time.Minute, MaxAge: 7 * 24 * time.Hour}, "acme.support.eu", "SUPPORT_EU"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,7 +299,7 @@ func TestProvisionConcurrent(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, js := range jss {
 			wg.Go(func() {
-				outs[i], errs[i] = Provision(ctx, js, NATSConfig{}, DefaultPrefix, 10*time.Second)
+				outs[i], errs[i] = Provision(ctx, js, NATSConfig{}, ticket.DefaultPrefix, 10*time.Second)
 				took[i] = time.Since(start)
 			})
 		}
@@ -309,18 +311,18 @@ func TestProvisionConcurrent(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d concurrent Provision calls took %v", wave, n, took)
-		checkProvisioned(t, jss[0], outs[0], "TICKETS", DefaultPrefix, 90*24*time.Hour, 2*time.Hour, 10*time.Second)
+		checkProvisioned(t, jss[0], outs[0], "TICKETS", ticket.DefaultPrefix, 90*24*time.Hour, 2*time.Hour, 10*time.Second)
 	}
 }
 
 // testTicket is a ticket of the blue queue for raw.
-func testTicket(prefix string, raw []byte) *Ticket {
+func testTicket(prefix string, raw []byte) *ticket.Ticket {
 	sum := sha256.Sum256(raw)
-	return &Ticket{
-		Version: TicketVersion, ID: hex.EncodeToString(sum[:]), MessageID: "m1@acme.example",
-		From: From{Address: "admin@acme.example"}, EmailSubject: "Password reset", Size: int64(len(raw)),
+	return &ticket.Ticket{
+		Version: ticket.Version, ID: hex.EncodeToString(sum[:]), MessageID: "m1@acme.example",
+		From: ticket.From{Address: "admin@acme.example"}, EmailSubject: "Password reset", Size: int64(len(raw)),
 		Intent: "password-reset", Colour: "blue", Disposition: "verified",
-		Queue: Subject(prefix, "blue", "verified"), PolicyRow: 3,
+		Queue: ticket.Subject(prefix, "blue", "verified"), PolicyRow: 3,
 		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: []mail.Attachment{}, ParseProblems: []string{},
 	}
 }
@@ -343,8 +345,8 @@ func startPublisher(t *testing.T) (*server.Server, *JetStream, *Publisher) {
 	t.Helper()
 	s := startServer(t)
 	_, js := connect(t, s, "publish")
-	out := provision(t, js, NATSConfig{}, DefaultPrefix, 3*time.Second)
-	return s, out, &Publisher{JS: out, Prefix: DefaultPrefix}
+	out := provision(t, js, NATSConfig{}, ticket.DefaultPrefix, 3*time.Second)
+	return s, out, &Publisher{JS: out, Prefix: ticket.DefaultPrefix}
 }
 
 // TestPublish shows that a ticket lands on its queue subject with its id as
@@ -356,14 +358,14 @@ func TestPublish(t *testing.T) {
 	_, out, p := startPublisher(t)
 	ctx := testContext(t)
 
-	tk := testTicket(DefaultPrefix, []byte(testRaw))
+	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
 	published, err := p.Publish(ctx, tk, strings.NewReader(testRaw))
 	if err != nil || !published {
 		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
 	}
-	wantRaw := RawRef{Bucket: "TICKETS-raw", Name: tk.ID}
+	wantRaw := ticket.RawRef{Bucket: "TICKETS-raw", Name: tk.ID}
 	if tk.Raw == nil || *tk.Raw != wantRaw {
-		t.Fatalf("after Publish, ticket.Raw = %+v, want %+v", tk.Raw, wantRaw)
+		t.Fatalf("after Publish, tk.Raw = %+v, want %+v", tk.Raw, wantRaw)
 	}
 
 	msg, err := out.Stream.GetLastMsgForSubject(ctx, tk.Queue)
@@ -373,7 +375,7 @@ func TestPublish(t *testing.T) {
 	if id := msg.Header.Get(jetstream.MsgIDHeader); id != tk.ID {
 		t.Fatalf("message on %s has %s %q, want the ticket id %q", tk.Queue, jetstream.MsgIDHeader, id, tk.ID)
 	}
-	var got Ticket
+	var got ticket.Ticket
 	if err := json.Unmarshal(msg.Data, &got); err != nil {
 		t.Fatalf("message on %s is not a ticket: %v", tk.Queue, err)
 	}
@@ -388,7 +390,7 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("%d messages on %s after one publish, want 1", n, tk.Queue)
 	}
 
-	again := testTicket(DefaultPrefix, []byte(testRaw))
+	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
 	published, err = p.Publish(ctx, again, strings.NewReader(testRaw))
 	if err != nil || published {
 		t.Fatalf("second Publish of the same ticket = %v, %v; want false, nil", published, err)
@@ -401,7 +403,7 @@ func TestPublish(t *testing.T) {
 	if err := out.Published.Delete(ctx, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	published, err = p.Publish(ctx, testTicket(DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
+	published, err = p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
 	if err != nil || published {
 		t.Fatalf("Publish within the duplicate window, without the published mark = %v, %v; want false, nil", published, err)
 	}
@@ -424,7 +426,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	t.Parallel()
 	_, out, p := startPublisher(t)
 	ctx := testContext(t)
-	tk := testTicket(DefaultPrefix, []byte(testRaw))
+	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
 	before, err := out.Raw.PutBytes(ctx, tk.ID, []byte(testRaw)) // the crashed attempt
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +443,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	}
 
 	other := "Subject: another\r\n\r\nbody\r\n"
-	tk2 := testTicket(DefaultPrefix, []byte(other))
+	tk2 := testTicket(ticket.DefaultPrefix, []byte(other))
 	if _, err := out.Raw.PutBytes(ctx, tk2.ID, []byte(other)); err != nil {
 		t.Fatal(err)
 	}
@@ -466,18 +468,18 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 	_, js := connect(t, s, "publish")
 	// JetStream accepts duplicate windows down to 100ms.
 	const window = time.Second
-	out := provision(t, js, NATSConfig{DuplicateWindow: window}, DefaultPrefix, 3*time.Second)
+	out := provision(t, js, NATSConfig{DuplicateWindow: window}, ticket.DefaultPrefix, 3*time.Second)
 	if got := out.Stream.CachedInfo().Config.Duplicates; got != window {
 		t.Fatalf("stream duplicate window %v, want %v", got, window)
 	}
-	p := &Publisher{JS: out, Prefix: DefaultPrefix}
+	p := &Publisher{JS: out, Prefix: ticket.DefaultPrefix}
 	ctx := testContext(t)
 
-	tk := testTicket(DefaultPrefix, []byte(testRaw))
+	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
 	if published, err := p.Publish(ctx, tk, strings.NewReader(testRaw)); err != nil || !published {
 		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
 	}
-	probe := DefaultPrefix + ".probe"
+	probe := ticket.DefaultPrefix + ".probe"
 	if _, err := js.Publish(ctx, probe, nil, jetstream.WithMsgID("probe")); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +498,7 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 		time.Sleep(window / 10)
 	}
 
-	again := testTicket(DefaultPrefix, []byte(testRaw))
+	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
 	published, err := p.Publish(ctx, again, strings.NewReader(testRaw))
 	if err != nil || published {
 		t.Fatalf("Publish after the duplicate window = %v, %v; want false, nil", published, err)
@@ -545,7 +547,7 @@ func (r bytesReader) Bytes() []byte { return r.b }
 func checkPublishRaw(t *testing.T, ctx context.Context, out *JetStream, p *Publisher, raw []byte, r io.Reader) {
 	t.Helper()
 	size := int64(len(raw))
-	tk := testTicket(DefaultPrefix, raw)
+	tk := testTicket(ticket.DefaultPrefix, raw)
 	if published, err := p.Publish(ctx, tk, r); err != nil || !published {
 		t.Fatalf("Publish of a %d-byte mail = %v, %v; want true, nil", size, published, err)
 	}
@@ -582,7 +584,7 @@ func TestPublishServerDown(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		published, err := p.Publish(ctx, testTicket(DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
+		published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
 		done <- result{published, err}
 	}()
 	select {
@@ -667,7 +669,7 @@ func TestKVCheckpoints(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	_, js := connect(t, s, "checkpoints")
-	out := provision(t, js, NATSConfig{}, DefaultPrefix, 3*time.Second)
+	out := provision(t, js, NATSConfig{}, ticket.DefaultPrefix, 3*time.Second)
 	var store ingest.CheckpointStore = KVCheckpoints{KV: out.Checkpoints}
 	ctx := testContext(t)
 

@@ -1,4 +1,4 @@
-package router
+package broker
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // worklog records which replica works which mailbox, as Leases.Run's work
@@ -105,7 +106,7 @@ type replica struct {
 func startReplica(t *testing.T, s *server.Server, id string, ttl time.Duration, mailboxes []string, w *worklog) *replica {
 	t.Helper()
 	nc, js := connect(t, s, id)
-	r := &replica{id: id, nc: nc, js: provision(t, js, NATSConfig{}, DefaultPrefix, ttl), done: make(chan struct{})}
+	r := &replica{id: id, nc: nc, js: provision(t, js, NATSConfig{}, ticket.DefaultPrefix, ttl), done: make(chan struct{})}
 	r.leases = &Leases{JS: r.js, Replica: id, TTL: ttl, Log: zerolog.Nop()}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -337,7 +338,7 @@ func TestLeaseWorkReturns(t *testing.T) {
 	mailbox := "INBOX"
 
 	_, js := connect(t, s, "watcher")
-	out := provision(t, js, NATSConfig{}, DefaultPrefix, ttl)
+	out := provision(t, js, NATSConfig{}, ticket.DefaultPrefix, ttl)
 	ctx := testContext(t)
 	watch, err := out.Leases.Watch(ctx, mailboxKey(mailbox))
 	if err != nil {

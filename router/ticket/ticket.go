@@ -1,21 +1,22 @@
-// Package router turns routing decisions into tickets and carries them to
-// the agents' queues: the ticket document, the NATS subjects it goes to,
-// and (in later steps) JetStream and the embedded NATS server.
-package router
+// Package ticket is the document an agent works from: what one mail
+// became (the request, the decision and its reasons), as JSON, and the
+// NATS subject of its queue. It links no NATS code, so that agent tools
+// can read and write tickets without a server.
+package ticket
 
 import (
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
-// TicketVersion is the version of the ticket document. It changes only when
+// Version is the version of the ticket document. It changes only when
 // a field changes meaning or disappears; new fields may appear within a
 // version.
-const TicketVersion = 1
+const Version = 1
 
 // DefaultPrefix is the subject prefix of every ticket.
 const DefaultPrefix = "helpdesk.tickets"
@@ -52,11 +53,11 @@ type Ticket struct {
 	Checks     rules.Checks `json:"checks"`
 	Guidance   []string     `json:"guidance"`
 
-	IgnoredReason string              `json:"ignored_reason,omitempty"`
-	Body          string              `json:"body"`
+	IgnoredReason string            `json:"ignored_reason,omitempty"`
+	Body          string            `json:"body"`
 	Attachments   []mail.Attachment `json:"attachments"`
-	KeyExposed    bool                `json:"key_exposed"`
-	ParseProblems []string            `json:"parse_problems"`
+	KeyExposed    bool              `json:"key_exposed"`
+	ParseProblems []string          `json:"parse_problems"`
 	// Raw names the raw mail in the object store; null in a dry run.
 	Raw *RawRef `json:"raw"`
 }
@@ -87,11 +88,11 @@ type Account struct {
 	MatchedBy   string `json:"matched_by"`
 }
 
-// NewTicket builds the ticket for a parsed mail and the decision on it,
+// New builds the ticket for a parsed mail and the decision on it,
 // addressed to a subject under prefix.
-func NewTicket(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
+func New(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
 	t := &Ticket{
-		Version:      TicketVersion,
+		Version:      Version,
 		ID:           req.ID,
 		MessageID:    req.MessageID,
 		From:         From{Address: req.From.Address, Name: req.From.Name, Problem: req.FromProblem},
