@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
@@ -40,7 +41,7 @@ func (r *recorder) HandleMail(ctx context.Context, m *Mail) error {
 	if r.onStart != nil {
 		r.onStart(m)
 	}
-	req, err := Parse(m.Raw.Reader(), Limits{})
+	req, err := mail.Parse(m.Raw.Reader(), mail.Limits{})
 	if err != nil {
 		return err
 	}

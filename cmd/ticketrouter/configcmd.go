@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // configCmd implements 'ticketrouter config check FILE': load the
@@ -16,7 +18,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path := args[1]
-	cfg, err := loadRunConfig(path)
+	cfg, err := config.LoadRun(path)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
@@ -27,19 +29,11 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
-	dir, err := rules.LoadDirectory(cfg.Accounts)
+	dir, err := accounts.LoadDirectory(cfg.Accounts)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d accounts, mailboxes %v, NATS %s)\n", path, dir.Len(), cfg.IMAP.Mailboxes, natsWhere(cfg))
+	fmt.Fprintf(stdout, "%s: OK (%d accounts, mailboxes %v, NATS %s)\n", path, dir.Len(), cfg.IMAP.Mailboxes, cfg.NATSTarget())
 	return exitOK
-}
-
-func natsWhere(cfg *Config) string {
-	if cfg.NATS.URL != "" {
-		return cfg.NATS.URL
-	}
-	e := cfg.NATS.WithDefaults().Embedded
-	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
 }

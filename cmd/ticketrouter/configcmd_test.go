@@ -12,7 +12,7 @@ import (
 // problem of a bad one with its file and line, including problems in the
 // files it names.
 func TestConfigCheck(t *testing.T) {
-	accounts, err := os.ReadFile("examples/accounts.yaml")
+	accounts, err := os.ReadFile("../../deploy/examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // TestMain removes the binaries the end-to-end tests built, once every
@@ -457,7 +458,7 @@ var (
 // mail without header) gets the marker appended to its text.
 func makeBacklog(t *testing.T, n int) []e2eMail {
 	t.Helper()
-	files, err := filepath.Glob("examples/mail/*.eml")
+	files, err := filepath.Glob("../../deploy/examples/mail/*.eml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("example mails: %v (found %d)", err, len(files))
 	}
@@ -567,7 +568,7 @@ type workerOpts struct {
 // accounts, the Dovecot mailbox, every NATS node, JSON logs.
 func (e *e2eEnv) workerConfig(o workerOpts) string {
 	e.t.Helper()
-	accounts, err := filepath.Abs("examples/accounts.yaml")
+	accounts, err := filepath.Abs("../../deploy/examples/accounts.yaml")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/broker"
 )
 
 // killPoint is when a worker incarnation is killed: after a delay from its

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "route":
 		return route(ctx, args[1:], stdin, stdout, stderr)
 	case "demo":
-		return demo(ctx, args[1:], stdout, stderr)
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "run":
 		return serve(ctx, args[1:], stdout, stderr)
 	case "config":

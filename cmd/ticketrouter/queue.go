@@ -17,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 func queueUsage() string {
@@ -104,9 +106,9 @@ type queueConn struct {
 // the config's nats.url; a config without a URL means the embedded server
 // on its configured listener; nothing at all means defaultNATSURL.
 func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
-	cfg := &Config{}
+	cfg := &config.Config{}
 	if q.config != "" {
-		c, err := loadConfig(q.config)
+		c, err := config.Load(q.config)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +145,7 @@ func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("JetStream: %w", err)
 	}
-	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: cfg.prefix()}, nil
+	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: cfg.Prefix()}, nil
 }
 
 // streamError explains a missing stream or consumer.

@@ -7,13 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"sync/atomic"
-	"time"
 
-	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
@@ -48,9 +46,9 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return exitUsage
 	}
 
-	cfg := &Config{}
+	cfg := &config.Config{}
 	if *configPath != "" {
-		c, err := loadConfig(*configPath)
+		c, err := config.Load(*configPath)
 		if err != nil {
 			printError(stderr, err)
 			return exitError
@@ -69,7 +67,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if len(trusted) > 0 {
 		cfg.SenderAuth.TrustedAuthservIDs = trusted
 	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		fmt.Fprintf(stderr, "ticketrouter route: %v\n", err)
 		return exitUsage
 	}
@@ -78,7 +76,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return exitUsage
 	}
 
-	r, err := newRouter(cfg)
+	r, err := router.NewPipeline(cfg)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
@@ -90,7 +88,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if ctx.Err() != nil {
 			return exitError
 		}
-		t, d, err := r.routeFile(ctx, name, stdin)
+		t, d, err := r.File(ctx, name, stdin)
 		if err != nil {
 			printError(stderr, err)
 			code = exitError
@@ -108,90 +106,6 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}
 	return code
-}
-
-// mailRouter holds what deciding a mail needs: the policy, the directory
-// (swapped whole when the accounts file changes), the sender
-// authentication settings and the rate limiter. route and run share it,
-// so a dry run decides exactly as the service does.
-type mailRouter struct {
-	policy  *rules.Policy
-	dir     atomic.Pointer[rules.Directory]
-	auth    rules.SenderAuth
-	dkim    *senderauth.DKIMVerifier // nil: DKIM not checked
-	limiter rules.RateLimiter
-	prefix  string
-}
-
-func newRouter(cfg *Config) (*mailRouter, error) {
-	policy := rules.DefaultPolicy()
-	if cfg.Policy != "" {
-		p, err := rules.LoadPolicy(cfg.Policy)
-		if err != nil {
-			return nil, err
-		}
-		policy = p
-	}
-	dir, err := rules.LoadDirectory(cfg.Accounts)
-	if err != nil {
-		return nil, err
-	}
-	m := &mailRouter{
-		policy: policy, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.dkimVerifier(),
-		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.prefix(),
-	}
-	m.dir.Store(dir)
-	return m, nil
-}
-
-// spoolMemory is how much of a mail is held in memory; the rest of a
-// larger one goes to a temporary file.
-const spoolMemory = 1 << 20
-
-// routeFile reads one mail ("-" is stdin) and returns its ticket.
-func (m *mailRouter) routeFile(ctx context.Context, name string, stdin io.Reader) (*ticket.Ticket, *rules.Decision, error) {
-	var r io.Reader = stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, nil, err // *PathError names the file
-		}
-		defer f.Close()
-		r = f
-	}
-	t, d, err := m.routeMessage(ctx, r)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return t, d, nil
-}
-
-// routeMessage is the whole route of one raw mail.
-func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*ticket.Ticket, *rules.Decision, error) {
-	sp, err := ingest.NewSpool(r, spoolMemory, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer sp.Close()
-	return m.ticket(ctx, &mail.Parser{}, sp)
-}
-
-// ticket decides one spooled mail: parse, check its DKIM signatures when
-// the settings ask for it, decide, rate-limit, and build its ticket.
-func (m *mailRouter) ticket(ctx context.Context, p *mail.Parser, sp *ingest.Spool) (*ticket.Ticket, *rules.Decision, error) {
-	req, err := p.Parse(sp.Reader())
-	if err != nil {
-		return nil, nil, err
-	}
-	if m.dkim != nil {
-		if req.DKIM, err = m.dkim.Verify(ctx, sp.Reader()); err != nil {
-			return nil, nil, err
-		}
-		req.DKIMChecked = true
-	}
-	d := rules.Decide(m.policy, m.dir.Load(), m.auth, req)
-	m.policy.RateLimit(req, d, m.limiter, time.Now())
-	return ticket.New(m.prefix, req, d), d, nil
 }
 
 // printExplanation writes the human-readable trace of one decision, with

@@ -5,17 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
-	"github.com/ticketrouter/ticketrouter/router"
-	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // runCmd runs the command in-process and returns its exit code and output.
@@ -66,11 +62,11 @@ func TestRouteExamples(t *testing.T) {
 		"row13-green-needs-verification.eml": {13, "helpdesk.tickets.green.needs-verification"},
 		"row14-unmatched.eml":                {14, "helpdesk.tickets.unknown.unmatched"},
 	}
-	files, err := filepath.Glob("examples/mail/*.eml")
+	files, err := filepath.Glob("../../deploy/examples/mail/*.eml")
 	if err != nil || len(files) != len(want) {
 		t.Fatalf("examples: %v %v", files, err)
 	}
-	args := append([]string{"route", "--accounts", "examples/accounts.yaml"}, files...)
+	args := append([]string{"route", "--accounts", "../../deploy/examples/accounts.yaml"}, files...)
 	code, out, errOut := runCmd(t, "", args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -93,7 +89,7 @@ func TestRouteExamples(t *testing.T) {
 
 func TestRouteStdinAndExplain(t *testing.T) {
 	mail := "From: Acme Admin <admin@acmecorp.example>\r\nSubject: Password reset\r\n\r\nplease reset my password\r\n"
-	code, out, errOut := runCmd(t, mail, "route", "--explain", "--accounts", "examples/accounts.yaml", "-")
+	code, out, errOut := runCmd(t, mail, "route", "--explain", "--accounts", "../../deploy/examples/accounts.yaml", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -142,8 +138,8 @@ func TestRouteErrors(t *testing.T) {
 		{"unknown command", []string{"rout"}, exitUsage, 0, `unknown command "rout"`},
 		{"missing accounts file", []string{"route", "--accounts", filepath.Join(dir, "none.yaml"), good}, exitError, 0, `none\.yaml: no such file`},
 		{"bad accounts record", []string{"route", "--accounts", badAccounts, good}, exitError, 0, `bad\.jsonl:2: colour: unknown colour "purple"`},
-		{"bad policy", []string{"route", "--accounts", "examples/accounts.yaml", "--policy", badPolicy, good}, exitError, 0, `policy\.yaml:1: version: want 1, got 2`},
-		{"unreadable mail, others still routed", []string{"route", "--accounts", "examples/accounts.yaml", missing, good}, exitError, 1, `missing\.eml: no such file`},
+		{"bad policy", []string{"route", "--accounts", "../../deploy/examples/accounts.yaml", "--policy", badPolicy, good}, exitError, 0, `policy\.yaml:1: version: want 1, got 2`},
+		{"unreadable mail, others still routed", []string{"route", "--accounts", "../../deploy/examples/accounts.yaml", missing, good}, exitError, 1, `missing\.eml: no such file`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runCmd(t, "", tt.args...)
@@ -165,102 +161,11 @@ func TestRouteErrors(t *testing.T) {
 	}
 }
 
-// corpusDir is the third-party corpus of odd and malformed mail; the test
-// that reads it is skipped when it is not there.
-func corpusDir() string {
-	if d := os.Getenv("TICKETROUTER_CORPUS"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "..", "shared", "corpus", "realworld")
-}
-
-// TestRouteRealworldCorpus sends every file of the corpus through route:
-// each must yield exactly one ticket, without a panic or a hang.
-func TestRouteRealworldCorpus(t *testing.T) {
-	root := corpusDir()
-	if _, err := os.Stat(root); err != nil {
-		t.Skipf("corpus not found at %s (set TICKETROUTER_CORPUS): %v", root, err)
-	}
-	var files []string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if len(files) == 0 {
-		t.Fatalf("no .eml files under %s", root)
-	}
-	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queues := map[string]int{}
-	for _, f := range files {
-		done := make(chan *ticket.Ticket, 1)
-		go func() {
-			tk, _, err := m.routeFile(context.Background(), f, nil)
-			if err != nil {
-				t.Errorf("%s: %v", f, err)
-			}
-			done <- tk
-		}()
-		select {
-		case tk := <-done:
-			if tk == nil {
-				continue
-			}
-			if _, err := json.Marshal(tk); err != nil {
-				t.Errorf("%s: ticket does not serialise: %v", f, err)
-			}
-			queues[tk.Queue]++
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: route did not finish in 10 s", f)
-		}
-	}
-	t.Logf("%d files routed: %v", len(files), queues)
-}
-
-// FuzzRoute feeds arbitrary bytes through the whole route (parse, decide,
-// ticket) against the example directory: it must never fail, never panic,
-// and always yield a ticket that serialises, on a queue under the prefix,
-// with a body that is valid UTF-8.
-func FuzzRoute(f *testing.F) {
-	files, _ := filepath.Glob("examples/mail/*.eml")
-	for _, name := range files {
-		if b, err := os.ReadFile(name); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte("From: admin@acmecorp.example\r\nSubject: password: x\r\n\r\norder 4400001 -----BEGIN PRIVATE KEY-----"))
-	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--a--"))
-	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml", SenderAuth: SenderAuthConfig{
-		SenderAuth: rules.SenderAuth{Mode: rules.AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}}}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		tk, _, err := m.routeMessage(context.Background(), bytes.NewReader(raw))
-		if err != nil {
-			t.Fatalf("route failed on a byte slice: %v", err)
-		}
-		if !strings.HasPrefix(tk.Queue, ticket.DefaultPrefix+".") || tk.Disposition == "" || len(tk.ID) != 64 {
-			t.Fatalf("bad ticket: queue %q disposition %q id %q", tk.Queue, tk.Disposition, tk.ID)
-		}
-		if !utf8.ValidString(tk.Body) || !utf8.ValidString(tk.EmailSubject) {
-			t.Fatalf("invalid UTF-8 in the ticket")
-		}
-		if _, err := json.Marshal(tk); err != nil {
-			t.Fatalf("ticket does not serialise: %v", err)
-		}
-	})
-}
-
 // TestRouteSenderAuth tries sender authentication on saved mails, from a
 // config file and from flags.
 func TestRouteSenderAuth(t *testing.T) {
 	write := tempWriter(t)
-	accounts, err := os.ReadFile("examples/accounts.yaml")
+	accounts, err := os.ReadFile("../../deploy/examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +185,7 @@ func TestRouteSenderAuth(t *testing.T) {
 		{"flag turns it off", []string{"--config", cfg, "--sender-auth", "off", forged}, []string{"helpdesk.tickets.green.verified"}},
 		{"flag trusts another id", []string{"--config", cfg, "--trust-authserv-id", "mx.evil.test", forged, trusted},
 			[]string{"helpdesk.tickets.green.verified", "helpdesk.tickets.green.needs-verification"}},
-		{"flags without a config", []string{"--accounts", "examples/accounts.yaml", "--sender-auth", "authentication-results",
+		{"flags without a config", []string{"--accounts", "../../deploy/examples/accounts.yaml", "--sender-auth", "authentication-results",
 			"--trust-authserv-id", "mx.ca.example", trusted, forged},
 			[]string{"helpdesk.tickets.green.verified", "helpdesk.tickets.green.needs-verification"}},
 	} {
@@ -315,7 +220,7 @@ func TestRouteSenderAuth(t *testing.T) {
 		{"bad prefix", "accounts: accounts.yaml\nsubject_prefix: help desk\n", nil, exitError, `config.yaml:2: subject_prefix: "help desk" is no NATS subject prefix`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			args := []string{"route", "--accounts", "examples/accounts.yaml"}
+			args := []string{"route", "--accounts", "../../deploy/examples/accounts.yaml"}
 			if tt.config != "" {
 				args = []string{"route", "--config", write("config.yaml", tt.config)}
 			}
@@ -340,7 +245,7 @@ func TestRouteRateLimit(t *testing.T) {
 		}
 		files = append(files, p)
 	}
-	code, out, errOut := runCmd(t, "", append([]string{"route", "--accounts", "examples/accounts.yaml"}, files...)...)
+	code, out, errOut := runCmd(t, "", append([]string{"route", "--accounts", "../../deploy/examples/accounts.yaml"}, files...)...)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -356,18 +261,6 @@ func TestRouteRateLimit(t *testing.T) {
 	}
 }
 
-// TestExampleConfig: the shipped production example loads, and turns
-// sender authentication on.
-func TestExampleConfig(t *testing.T) {
-	c, err := loadConfig("../../deploy/ticketrouter.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.SenderAuth.Mode != rules.AuthBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 || c.dkimVerifier() == nil {
-		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
-	}
-}
-
 // TestRouteHostileMails routes every hostile mail of rules/testdata/hostile
 // (their own assertions are checked in package rules) through the command,
 // with the explanation on, and checks what must hold for all of them: one
@@ -378,7 +271,7 @@ func TestRouteHostileMails(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no hostile mails: %v", err)
 	}
-	args := append([]string{"route", "--accounts", "examples/accounts.yaml", "--explain",
+	args := append([]string{"route", "--accounts", "../../deploy/examples/accounts.yaml", "--explain",
 		"--sender-auth", "authentication-results", "--trust-authserv-id", "mx.ca.example"}, files...)
 	code, out, errOut := runCmd(t, "", args...)
 	if code != exitOK {

@@ -61,7 +61,6 @@ type Request struct {
 	// in the kept text is replaced in Text by "[private key removed]".
 	KeyMaterial bool
 
-
 	// Problems records, in order, everything that was malformed or cut
 	// short while reading the message. A parsed message with no problems
 	// has an empty list.

@@ -1,4 +1,4 @@
-package main
+package router
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // metrics counts what the service does, for Prometheus, and keeps the

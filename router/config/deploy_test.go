@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -38,7 +39,7 @@ func TestDeployConfigs(t *testing.T) {
 
 	for _, path := range configs {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			cfg, err := loadConfig(path)
+			cfg, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,5 +57,17 @@ func TestDeployConfigs(t *testing.T) {
 				t.Errorf("%s: accounts %q, imap.addr %q: want both set", path, cfg.Accounts, cfg.IMAP.Addr)
 			}
 		})
+	}
+}
+
+// TestExampleConfig: the shipped production example loads, and turns
+// sender authentication on.
+func TestExampleConfig(t *testing.T) {
+	c, err := Load("../../deploy/ticketrouter.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SenderAuth.Mode != senderauth.ModeBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 {
+		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
 	}
 }

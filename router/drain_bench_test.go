@@ -1,4 +1,4 @@
-package main
+package router
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ func BenchmarkServiceDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	files, _ := filepath.Glob("examples/mail/*.eml")
+	files, _ := filepath.Glob("../deploy/examples/mail/*.eml")
 	var samples [][]byte
 	for _, f := range files {
 		raw, err := os.ReadFile(f)

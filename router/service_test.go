@@ -1,4 +1,4 @@
-package main
+package router
 
 import (
 	"context"
@@ -15,15 +15,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // startService runs a replica in-process against srv with an embedded
 // NATS (or natsURL), until the test ends; it returns once the replica
 // serves.
-func startService(t testing.TB, srv imaptest.Server, natsURL string, adjust func(*Config)) (*service, context.CancelFunc) {
+func startService(t testing.TB, srv imaptest.Server, natsURL string, adjust func(*config.Config)) (*Service, context.CancelFunc) {
 	t.Helper()
-	accounts, err := filepath.Abs("examples/accounts.yaml")
+	accounts, err := filepath.Abs("../deploy/examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,17 +51,17 @@ replica:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadRunConfig(path)
+	c, err := config.LoadRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if adjust != nil {
 		adjust(c)
 	}
-	s := &service{cfg: c, log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), metrics: newMetrics(), ready: make(chan struct{})}
+	s := NewService(c, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.run(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -116,7 +117,7 @@ func streamTickets(t *testing.T, js jetstream.JetStream, stream string) map[stri
 // the mails moved to the processed folder; health and metrics answer.
 func TestRunEndToEnd(t *testing.T) {
 	srv := imaptest.StartDovecot(t, imaptest.Options{})
-	files, _ := filepath.Glob("examples/mail/*.eml")
+	files, _ := filepath.Glob("../deploy/examples/mail/*.eml")
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -212,7 +213,7 @@ func keysOf[V any](m map[string]V) []string {
 
 // waitMetric waits up to 15 s for /metrics to hold line, and fails the
 // test with the last body seen otherwise.
-func waitMetric(t *testing.T, s *service, line string) {
+func waitMetric(t *testing.T, s *Service, line string) {
 	t.Helper()
 	var body []byte
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -235,14 +236,14 @@ func waitMetric(t *testing.T, s *service, line string) {
 func TestRunReloadsAccounts(t *testing.T) {
 	srv := imaptest.StartDovecot(t, imaptest.Options{})
 	accounts := filepath.Join(t.TempDir(), "accounts.yaml")
-	example, err := os.ReadFile("examples/accounts.yaml")
+	example, err := os.ReadFile("../deploy/examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(accounts, example, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := startService(t, srv, "", func(c *Config) { c.Accounts = accounts })
+	s, _ := startService(t, srv, "", func(c *config.Config) { c.Accounts = accounts })
 	waitMetric(t, s, "ticketrouter_accounts 9")
 
 	mail := func(n int) []byte {

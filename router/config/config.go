@@ -1,19 +1,25 @@
-package main
+// Package config is ticketrouter's configuration file: its sections, their
+// defaults, the environment variables that override them, and the checks
+// that name the file, line and field of every problem.
+package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // Config is the service's configuration file. route reads the same file,
@@ -27,7 +33,7 @@ type Config struct {
 	// SubjectPrefix heads every ticket's subject; helpdesk.tickets when empty.
 	SubjectPrefix string `yaml:"subject_prefix"`
 	// SenderAuth says how senders are authenticated.
-	SenderAuth SenderAuthConfig `yaml:"sender_auth"`
+	SenderAuth senderauth.Config `yaml:"sender_auth"`
 
 	// IMAP is the support mailbox (run only).
 	IMAP IMAPConfig `yaml:"imap"`
@@ -73,25 +79,27 @@ type LogConfig struct {
 	Format string `yaml:"format"` // auto (default: console on a terminal, else JSON), json, console
 }
 
+// Check reports a level or format that is not one of the known ones.
+func (l LogConfig) Check() error {
+	var errs []error
+	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, strings.ToLower(l.Level)) {
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level))
+	}
+	if !slices.Contains([]string{"", "auto", "json", "console"}, l.Format) {
+		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or console", l.Format))
+	}
+	return errors.Join(errs...)
+}
+
 // ReplicaConfig identifies a replica and paces its mailbox leases.
 type ReplicaConfig struct {
 	ID       string        `yaml:"id"`        // hostname-pid when empty
 	LeaseTTL time.Duration `yaml:"lease_ttl"` // a dead replica's mailboxes are taken over within it; 10s
 }
 
-// SenderAuthConfig is rules.SenderAuth with the settings of the DKIM
-// verifier that gathers its inputs.
-type SenderAuthConfig struct {
-	rules.SenderAuth `yaml:",inline"`
-	// DNSTimeout bounds each DKIM key lookup; 5s when zero.
-	DNSTimeout time.Duration `yaml:"dns_timeout"`
-	// MaxSignatures caps the DKIM signatures checked in one mail; 5 when zero.
-	MaxSignatures int `yaml:"max_signatures"`
-}
-
-// loadConfig reads and checks a configuration file. Errors read
-// "FILE:LINE: field: problem".
-func loadConfig(path string) (*Config, error) {
+// Load reads and checks a configuration file, enough for route: errors
+// read "FILE:LINE: field: problem".
+func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -100,7 +108,7 @@ func loadConfig(path string) (*Config, error) {
 	if err := rules.DecodeYAML(path, data, &c); err != nil {
 		return nil, err
 	}
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, fieldError(path, data, err)
 	}
 	c.applyDefaults()
@@ -171,6 +179,20 @@ func (c *Config) paths() []*string {
 	return ps
 }
 
+// LoadRun is Load for a configuration that must also run the service:
+// the mailbox, NATS, HTTP, logs and replicas are checked too.
+func LoadRun(path string) (*Config, error) {
+	cfg, err := Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.checkRun(); err != nil {
+		data, _ := os.ReadFile(path)
+		return nil, fieldError(path, data, err)
+	}
+	return cfg, nil
+}
+
 // checkRun reports what the service needs that route does not: the
 // accounts, the mailbox, NATS, HTTP, logs, replicas. It reports every
 // problem it finds, joined, each beginning with its field.
@@ -179,11 +201,8 @@ func (c *Config) checkRun() error {
 	if c.Accounts == "" {
 		errs = append(errs, errors.New("accounts: missing"))
 	}
-	w := ingest.WatcherConfig{
-		Addr: c.IMAP.Addr, Security: c.IMAP.Security, AllowInsecure: c.IMAP.AllowInsecure,
-		Username: c.IMAP.Username, Mechanism: c.IMAP.Mechanism, Secret: c.IMAP.Secret,
-		Mailboxes: c.IMAP.Mailboxes, Processed: c.IMAP.Processed, Quarantine: c.IMAP.Quarantine,
-	}
+	w := c.IMAP.watcher()
+	w.Mailboxes = c.IMAP.Mailboxes
 	if err := w.Check(); err != nil {
 		errs = append(errs, fmt.Errorf("imap.%w", err))
 	}
@@ -227,7 +246,7 @@ func (c *Config) checkRun() error {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port or off", l))
 		}
 	}
-	if _, err := newLogger(c.Log, io.Discard); err != nil {
+	if err := c.Log.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Replica.LeaseTTL < 3*time.Second {
@@ -265,17 +284,11 @@ func fieldError(path string, data []byte, err error) error {
 	return errors.Join(out...)
 }
 
-// check reports what is wrong with the settings; the error begins with the
+// Check reports what is wrong with the settings route needs; the error begins with the
 // field ("sender_auth.mode: ...").
-func (c *Config) check() error {
+func (c *Config) Check() error {
 	if err := c.SenderAuth.Check(); err != nil {
 		return fmt.Errorf("sender_auth.%w", err)
-	}
-	if c.SenderAuth.DNSTimeout < 0 {
-		return fmt.Errorf("sender_auth.dns_timeout: %s is negative", c.SenderAuth.DNSTimeout)
-	}
-	if c.SenderAuth.MaxSignatures < 0 {
-		return fmt.Errorf("sender_auth.max_signatures: %d is negative", c.SenderAuth.MaxSignatures)
 	}
 	if c.SubjectPrefix != "" && !ticket.ValidPrefix(c.SubjectPrefix) {
 		return fmt.Errorf("subject_prefix: %q is no NATS subject prefix: want dot-separated tokens without spaces, '*' or '>'", c.SubjectPrefix)
@@ -283,19 +296,47 @@ func (c *Config) check() error {
 	return nil
 }
 
-// prefix returns the subject prefix to use.
-func (c *Config) prefix() string {
+// Prefix returns the subject prefix of the tickets.
+func (c *Config) Prefix() string {
 	if c.SubjectPrefix == "" {
 		return ticket.DefaultPrefix
 	}
 	return c.SubjectPrefix
 }
 
-// dkimVerifier returns the verifier the settings call for, or nil when
-// DKIM is not checked.
-func (c *Config) dkimVerifier() *senderauth.DKIMVerifier {
-	if m := c.SenderAuth.Mode; m != rules.AuthDKIM && m != rules.AuthBoth {
-		return nil
+// Watcher returns the IMAP section as the settings of the watcher of one
+// mailbox.
+func (c *Config) Watcher(mailbox string) (ingest.WatcherConfig, error) {
+	w := c.IMAP.watcher()
+	w.Mailboxes = []string{mailbox}
+	if c.IMAP.CAFile != "" {
+		roots, err := certPool(c.IMAP.CAFile)
+		if err != nil {
+			return w, fmt.Errorf("imap.ca_file: %w", err)
+		}
+		w.TLSConfig = &tls.Config{RootCAs: roots}
 	}
-	return &senderauth.DKIMVerifier{Timeout: c.SenderAuth.DNSTimeout, MaxSignatures: c.SenderAuth.MaxSignatures}
+	return w, nil
+}
+
+// watcher maps the section onto the watcher's settings, but for the
+// mailboxes and the TLS roots.
+func (c IMAPConfig) watcher() ingest.WatcherConfig {
+	return ingest.WatcherConfig{
+		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
+		Username: c.Username, Mechanism: c.Mechanism, Secret: c.Secret,
+		Processed: c.Processed, Quarantine: c.Quarantine,
+		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency,
+		PollInterval: c.PollInterval, NoIdle: c.Idle != nil && !*c.Idle, Liveness: c.Liveness,
+	}
+}
+
+// NATSTarget says where tickets go, for people: the URL, or the embedded
+// server's address.
+func (c *Config) NATSTarget() string {
+	if c.NATS.URL != "" {
+		return c.NATS.URL
+	}
+	e := c.NATS.WithDefaults().Embedded
+	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
 }

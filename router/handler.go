@@ -1,4 +1,4 @@
-package main
+package router
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest"
-	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/router/broker"
 )
 
 // publishTimeout bounds one ticket's publication; past it the mail is
@@ -20,11 +21,11 @@ const publishTimeout = 30 * time.Second
 // reports success only once JetStream acknowledged it. The watcher calls
 // it for many mails at once.
 type mailHandler struct {
-	router  *mailRouter
-	pub     *broker.Publisher
-	metrics *metrics
-	log     zerolog.Logger
-	parsers sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
+	pipeline *Pipeline
+	pub      *broker.Publisher
+	metrics  *metrics
+	log      zerolog.Logger
+	parsers  sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
 }
 
 // HandleMail implements ingest.Handler.
@@ -33,7 +34,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	if p == nil {
 		p = &mail.Parser{}
 	}
-	t, d, err := h.router.ticket(ctx, p, m.Raw)
+	t, d, err := h.pipeline.Ticket(ctx, p, m.Raw)
 	h.parsers.Put(p)
 	if err != nil {
 		return err

@@ -1,0 +1,109 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
+	"github.com/ticketrouter/ticketrouter/rules/senderauth"
+)
+
+// corpusDir is the third-party corpus of odd and malformed mail; the test
+// that reads it is skipped when it is not there.
+func corpusDir() string {
+	if d := os.Getenv("TICKETROUTER_CORPUS"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "shared", "corpus", "realworld")
+}
+
+// TestRouteRealworldCorpus sends every file of the corpus through route:
+// each must yield exactly one ticket, without a panic or a hang.
+func TestRouteRealworldCorpus(t *testing.T) {
+	root := corpusDir()
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("corpus not found at %s (set TICKETROUTER_CORPUS): %v", root, err)
+	}
+	var files []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatalf("no .eml files under %s", root)
+	}
+	m, err := NewPipeline(&config.Config{Accounts: "../deploy/examples/accounts.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queues := map[string]int{}
+	for _, f := range files {
+		done := make(chan *ticket.Ticket, 1)
+		go func() {
+			tk, _, err := m.File(context.Background(), f, nil)
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			done <- tk
+		}()
+		select {
+		case tk := <-done:
+			if tk == nil {
+				continue
+			}
+			if _, err := json.Marshal(tk); err != nil {
+				t.Errorf("%s: ticket does not serialise: %v", f, err)
+			}
+			queues[tk.Queue]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: route did not finish in 10 s", f)
+		}
+	}
+	t.Logf("%d files routed: %v", len(files), queues)
+}
+
+// FuzzRoute feeds arbitrary bytes through the whole route (parse, decide,
+// ticket) against the example directory: it must never fail, never panic,
+// and always yield a ticket that serialises, on a queue under the prefix,
+// with a body that is valid UTF-8.
+func FuzzRoute(f *testing.F) {
+	files, _ := filepath.Glob("../deploy/examples/mail/*.eml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("From: admin@acmecorp.example\r\nSubject: password: x\r\n\r\norder 4400001 -----BEGIN PRIVATE KEY-----"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--a--"))
+	m, err := NewPipeline(&config.Config{Accounts: "../deploy/examples/accounts.yaml",
+		SenderAuth: senderauth.Config{Mode: senderauth.ModeResults, TrustedAuthservIDs: []string{"mx.ca.example"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		tk, _, err := m.Read(context.Background(), bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("route failed on a byte slice: %v", err)
+		}
+		if !strings.HasPrefix(tk.Queue, ticket.DefaultPrefix+".") || tk.Disposition == "" || len(tk.ID) != 64 {
+			t.Fatalf("bad ticket: queue %q disposition %q id %q", tk.Queue, tk.Disposition, tk.ID)
+		}
+		if !utf8.ValidString(tk.Body) || !utf8.ValidString(tk.EmailSubject) {
+			t.Fatalf("invalid UTF-8 in the ticket")
+		}
+		if _, err := json.Marshal(tk); err != nil {
+			t.Fatalf("ticket does not serialise: %v", err)
+		}
+	})
+}

@@ -1,0 +1,242 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
+)
+
+// Service is one running replica of ticketrouter: it watches the
+// configured mailboxes (those whose lease it holds), turns each mail into
+// its ticket with the Pipeline, stores the raw mail and publishes the
+// ticket to JetStream, and serves /healthz, /readyz and /metrics.
+type Service struct {
+	cfg         *config.Config
+	log         zerolog.Logger
+	metrics     *metrics
+	pipeline    *Pipeline
+	embedded    *server.Server
+	nc          *nats.Conn
+	js          *broker.JetStream
+	provisioned atomic.Bool
+	// httpAddr is where /healthz, /readyz and /metrics listen, once up.
+	httpAddr string
+	// ready is closed once the replica serves.
+	ready chan struct{}
+	// limitMemory sets the runtime's soft memory limit from the live heap.
+	limitMemory bool
+}
+
+// Options are the choices of the process that runs a Service.
+type Options struct {
+	// LimitMemory sets the Go runtime's soft memory limit from the live
+	// heap (see setMemoryLimit): for the run command, not for a test or
+	// the demo that share their process with other work.
+	LimitMemory bool
+}
+
+// NewService returns a Service for cfg, logging to log. It starts nothing.
+func NewService(cfg *config.Config, log zerolog.Logger, opts Options) *Service {
+	return &Service{cfg: cfg, log: log, metrics: newMetrics(), ready: make(chan struct{}), limitMemory: opts.LimitMemory}
+}
+
+// Ready is closed once the replica serves: JetStream is provisioned and
+// the watchers start.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// HTTPAddr is the address /healthz, /readyz and /metrics listen on, once
+// Ready ("" when off).
+func (s *Service) HTTPAddr() string { return s.httpAddr }
+
+// JetStream is the provisioned JetStream side, once Ready.
+func (s *Service) JetStream() *broker.JetStream { return s.js }
+
+// Pipeline is the pipeline mails go through, once Ready.
+func (s *Service) Pipeline() *Pipeline { return s.pipeline }
+
+// Run starts everything, works until ctx is done, and shuts down in
+// order: watchers (in-flight mail finished or abandoned, never lost),
+// leases released, HTTP, NATS drained, the embedded server.
+func (s *Service) Run(ctx context.Context) error {
+	var err error
+	if s.pipeline, err = NewPipeline(s.cfg); err != nil {
+		return err
+	}
+	s.metrics.accounts.Set(float64(s.pipeline.Directory().Len()))
+	s.log.Info().Int("accounts", s.pipeline.Directory().Len()).Str("file", s.cfg.Accounts).Msg("accounts loaded")
+	if s.limitMemory {
+		setMemoryLimit(s.log)
+	}
+	nc := s.cfg.NATS.WithDefaults()
+	if nc.URL == "" {
+		if s.embedded, err = broker.StartEmbedded(nc.Embedded, s.log); err != nil {
+			return err
+		}
+		defer s.embedded.Shutdown()
+	}
+	// The service may start before its NATS: keep trying, and let
+	// provisioning report how it goes.
+	if s.nc, err = broker.Connect(ctx, nc, s.embedded, "ticketrouter "+s.cfg.Replica.ID, s.log, nats.RetryOnFailedConnect(true)); err != nil {
+		return err
+	}
+	defer drain(s.nc)
+
+	httpSrv, err := s.serveHTTP()
+	if err != nil {
+		return err
+	}
+	if httpSrv != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			httpSrv.Shutdown(sctx)
+		}()
+	}
+
+	if err := s.provision(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for NATS
+		}
+		return err
+	}
+	go s.reloadAccounts(ctx)
+	close(s.ready)
+	leases := &broker.Leases{JS: s.js, Replica: s.cfg.Replica.ID, TTL: s.cfg.Replica.LeaseTTL, Log: s.log}
+	pub := &broker.Publisher{JS: s.js, Prefix: s.pipeline.Prefix()}
+	s.log.Info().Str("replica", s.cfg.Replica.ID).Strs("mailboxes", s.cfg.IMAP.Mailboxes).Msg("running")
+	leases.Run(ctx, s.cfg.IMAP.Mailboxes, func(wctx context.Context, mailbox string) {
+		s.metrics.working(mailbox, true)
+		defer s.metrics.working(mailbox, false)
+		h := &mailHandler{pipeline: s.pipeline, pub: pub, metrics: s.metrics, log: s.log}
+		wc, err := s.cfg.Watcher(mailbox)
+		if err != nil { // checked at start; the file changed since
+			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")
+			return
+		}
+		wc.Observer = s.metrics
+		w, err := ingest.NewWatcher(wc, h, broker.KVCheckpoints{KV: s.js.Checkpoints}, s.log)
+		if err != nil { // checked at start: cannot happen
+			s.log.Error().Err(err).Msg("watcher not started")
+			return
+		}
+		w.Run(wctx)
+	})
+	return nil
+}
+
+// accountsPoll is how often the account file is looked at.
+const accountsPoll = time.Second
+
+// provision sets up JetStream, retrying until NATS answers: the service
+// may start before its NATS cluster.
+func (s *Service) provision(ctx context.Context) error {
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s.js, err = broker.Provision(pctx, js, s.cfg.NATS, s.pipeline.Prefix(), s.cfg.Replica.LeaseTTL)
+		cancel()
+		if err == nil {
+			s.provisioned.Store(true)
+			s.log.Info().Str("stream", s.cfg.NATS.WithDefaults().Stream).Msg("JetStream provisioned")
+			return nil
+		}
+		s.log.Warn().Err(err).AnErr("nats_error", s.nc.LastError()).Dur("retry_in", wait).Msg("JetStream not ready")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// reloadAccounts reloads the account directory whenever its file changes
+// and then stays unchanged for one more poll, so that a file still being
+// written is not loaded half-way; a file that does not load is reported
+// and the directory in use kept.
+func (s *Service) reloadAccounts(ctx context.Context) {
+	stamp := func() string {
+		fi, err := os.Stat(s.cfg.Accounts)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
+	}
+	loaded, seen := stamp(), ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(accountsPoll):
+		}
+		now := stamp()
+		if now == loaded || now == "" {
+			continue
+		}
+		if now != seen { // changed since the last poll: let it settle
+			seen = now
+			continue
+		}
+		loaded = now
+		dir, err := accounts.LoadDirectory(s.cfg.Accounts)
+		if err != nil {
+			s.metrics.reloadFails.Inc()
+			s.log.Error().Err(err).Msg("accounts file changed but does not load: keeping the accounts in use")
+			continue
+		}
+		s.pipeline.SetDirectory(dir)
+		s.metrics.accounts.Set(float64(dir.Len()))
+		s.log.Info().Int("accounts", dir.Len()).Msg("accounts reloaded")
+		if s.limitMemory {
+			setMemoryLimit(s.log)
+		}
+	}
+}
+
+// drain closes nc after its publishes in flight are acknowledged, waiting
+// up to ten seconds, so that the embedded server stops after its clients.
+func drain(nc *nats.Conn) {
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.Close()
+}
+
+// serveHTTP starts the /healthz, /readyz and /metrics listener.
+func (s *Service) serveHTTP() (*http.Server, error) {
+	addr := s.cfg.HTTP.Listen
+	if addr == "off" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.metrics.handler(func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	s.httpAddr = ln.Addr().String()
+	go srv.Serve(ln)
+	s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
+	return srv, nil
+}
