@@ -26,11 +26,8 @@ const (
 	// of them are ready or the first has waited moveDelay.
 	moveBatch = 1024
 	moveDelay = time.Second
-	// spoolMemory is how much of one mail is held in memory; the rest of a
-	// larger one goes to a temporary file.
-	spoolMemory = 1 << 20
 	// memoryBudget bounds the memory held by the spools of the mails in
-	// flight (each counted up to spoolMemory).
+	// flight (each counted up to SpoolMemory).
 	memoryBudget = 32 << 20
 )
 
@@ -43,7 +40,7 @@ type meta struct {
 }
 
 // memoryCost is what a mail's spool may hold in memory.
-func (m meta) memoryCost() int64 { return min(m.size, spoolMemory) }
+func (m meta) memoryCost() int64 { return min(m.size, SpoolMemory) }
 
 // progress is where a mail of the scan stands, for the checkpoint.
 type progress int
@@ -366,7 +363,7 @@ func readMessage(msg *imapclient.FetchMessageData, buffers *spoolBuffers, progre
 				continue
 			}
 			body := &literalBody{r: it.Literal, left: it.Literal.Size(), progress: progress}
-			sp, spoolErr = newSpool(body, it.Literal.Size(), spoolMemory, "", buffers)
+			sp, spoolErr = newSpool(body, it.Literal.Size(), SpoolMemory, "", buffers)
 			if spoolErr != nil {
 				io.Copy(io.Discard, body) // keep the connection in step
 			}

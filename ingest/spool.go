@@ -22,6 +22,10 @@ type Spool struct {
 	buffers *spoolBuffers // where mem goes back on Close; nil: to the GC
 }
 
+// SpoolMemory is how much of one mail a spool holds in memory, by
+// default: the rest of a larger one goes to a temporary file.
+const SpoolMemory = 1 << 20
+
 // NewSpool reads r to its end into a spool keeping at most memLimit bytes
 // in memory; larger mail goes to a temporary file in dir ("" is the
 // system's temporary directory).
@@ -67,25 +71,24 @@ func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffe
 	return s, nil
 }
 
-// Reader returns a reader of the whole mail, from its first byte. A mail
-// held in memory comes with a Bytes method too: a consumer that needs the
-// bytes as they are (the publisher's chunks) takes them without a copy,
-// and must not change them or keep them past Close.
+// Reader returns a reader of the whole mail, from its first byte.
 func (s *Spool) Reader() io.Reader {
 	if s.file != nil {
 		return io.NewSectionReader(s.file, 0, s.size)
 	}
-	return memReader{bytes.NewReader(s.mem), s.mem}
+	return bytes.NewReader(s.mem)
 }
 
-// memReader reads a mail held in memory and gives its bytes.
-type memReader struct {
-	*bytes.Reader
-	b []byte
+// Bytes returns the whole mail when the spool holds it in memory, and nil
+// when it is in a file: a consumer that needs the bytes as they are (the
+// publisher's chunks) takes them without a copy. They must not be changed,
+// nor kept past Close.
+func (s *Spool) Bytes() []byte {
+	if s.file != nil {
+		return nil
+	}
+	return s.mem
 }
-
-// Bytes returns the whole mail.
-func (r memReader) Bytes() []byte { return r.b }
 
 // Size is the mail's size in bytes.
 func (s *Spool) Size() int64 { return s.size }

@@ -24,6 +24,10 @@ func TestSpool(t *testing.T) {
 		if s.Size() != int64(size) || (size > 1000) != (s.file != nil) {
 			t.Errorf("size %d: Size %d, in a file %v", size, s.Size(), s.file != nil)
 		}
+		// Bytes gives the mail held in memory, and says nil for one in a file.
+		if b := s.Bytes(); size > 1000 && b != nil || size <= 1000 && !bytes.Equal(b, data) {
+			t.Errorf("size %d: Bytes gave %d bytes (nil %v)", size, len(b), b == nil)
+		}
 		s.Close()
 	}
 	if _, err := NewSpool(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(io.ErrClosedPipe)), 10, ""); err == nil {

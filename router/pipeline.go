@@ -17,10 +17,6 @@ import (
 	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
-// SpoolMemory is how much of a mail is held in memory; the rest of a
-// larger one goes to a temporary file.
-const SpoolMemory = 1 << 20
-
 // Pipeline is what one raw mail goes through to become its ticket: parse,
 // authenticate the sender, decide against the policy and the account
 // directory, rate-limit, and build the ticket. route, run and the demo
@@ -87,7 +83,7 @@ func (p *Pipeline) File(ctx context.Context, name string, stdin io.Reader) (*tic
 
 // Read reads one raw mail from r and returns its ticket.
 func (p *Pipeline) Read(ctx context.Context, r io.Reader) (*ticket.Ticket, *rules.Decision, error) {
-	sp, err := ingest.NewSpool(r, SpoolMemory, "")
+	sp, err := ingest.NewSpool(r, ingest.SpoolMemory, "")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -359,13 +359,13 @@ func TestPublish(t *testing.T) {
 	ctx := testContext(t)
 
 	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err := p.Publish(ctx, tk, strings.NewReader(testRaw))
+	published, err := p.Publish(ctx, tk, rawOf(testRaw))
 	if err != nil || !published {
 		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
 	}
 	wantRaw := ticket.RawRef{Bucket: "TICKETS-raw", Name: tk.ID}
-	if tk.Raw == nil || *tk.Raw != wantRaw {
-		t.Fatalf("after Publish, tk.Raw = %+v, want %+v", tk.Raw, wantRaw)
+	if tk.Raw != nil {
+		t.Fatalf("after Publish, tk.Raw = %+v: Publish changed its argument", tk.Raw)
 	}
 
 	msg, err := out.Stream.GetLastMsgForSubject(ctx, tk.Queue)
@@ -391,7 +391,7 @@ func TestPublish(t *testing.T) {
 	}
 
 	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err = p.Publish(ctx, again, strings.NewReader(testRaw))
+	published, err = p.Publish(ctx, again, rawOf(testRaw))
 	if err != nil || published {
 		t.Fatalf("second Publish of the same ticket = %v, %v; want false, nil", published, err)
 	}
@@ -403,7 +403,7 @@ func TestPublish(t *testing.T) {
 	if err := out.Published.Delete(ctx, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	published, err = p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
+	published, err = p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
 	if err != nil || published {
 		t.Fatalf("Publish within the duplicate window, without the published mark = %v, %v; want false, nil", published, err)
 	}
@@ -431,7 +431,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if published, err := p.Publish(ctx, tk, strings.NewReader(testRaw)); err != nil || !published {
+	if published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
 		t.Fatalf("Publish with the raw mail already stored = %v, %v; want true, nil", published, err)
 	}
 	after, err := out.Raw.GetInfo(ctx, tk.ID)
@@ -450,7 +450,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	if err := out.Raw.Delete(ctx, tk2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if published, err := p.Publish(ctx, tk2, strings.NewReader(other)); err != nil || !published {
+	if published, err := p.Publish(ctx, tk2, rawOf(other)); err != nil || !published {
 		t.Fatalf("Publish with the raw mail deleted = %v, %v; want true, nil", published, err)
 	}
 	if raw, err := out.Raw.GetBytes(ctx, tk2.ID); err != nil || string(raw) != other {
@@ -476,7 +476,7 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 	ctx := testContext(t)
 
 	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	if published, err := p.Publish(ctx, tk, strings.NewReader(testRaw)); err != nil || !published {
+	if published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
 		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
 	}
 	probe := ticket.DefaultPrefix + ".probe"
@@ -499,7 +499,7 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 	}
 
 	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err := p.Publish(ctx, again, strings.NewReader(testRaw))
+	published, err := p.Publish(ctx, again, rawOf(testRaw))
 	if err != nil || published {
 		t.Fatalf("Publish after the duplicate window = %v, %v; want false, nil", published, err)
 	}
@@ -519,32 +519,31 @@ func TestPublishLargeRaw(t *testing.T) {
 	raw := make([]byte, size)
 	rand.NewChaCha8([32]byte{1}).Read(raw)
 	for _, tc := range []struct {
-		name   string
-		reader func([]byte) io.Reader
+		name string
+		raw  func([]byte) RawMail
 	}{
-		{"a reader that is only a reader", func(b []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(b)} }},
-		{"a reader with the size", func(b []byte) io.Reader { return bytes.NewReader(b) }},
-		{"a reader with the bytes (a spool in memory)", func(b []byte) io.Reader { return bytesReader{bytes.NewReader(b), b} }},
+		{"a reader only", func(b []byte) RawMail { return RawMail{Reader: bytes.NewReader(b), Size: -1} }},
+		{"a reader with the size", func(b []byte) RawMail { return RawMail{Reader: bytes.NewReader(b), Size: int64(len(b))} }},
+		{"the bytes (a spool in memory)", func(b []byte) RawMail { return RawMail{Reader: bytes.NewReader(b), Size: int64(len(b)), Bytes: b} }},
+		{"with its digest", func(b []byte) RawMail {
+			sum := sha256.Sum256(b)
+			return RawMail{Reader: bytes.NewReader(b), Size: int64(len(b)), Digest: sum[:]}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := bytes.Clone(raw)
 			raw[0] ^= byte(len(tc.name)) // a mail of its own, so that each is stored
-			checkPublishRaw(t, ctx, out, p, raw, tc.reader(raw))
+			checkPublishRaw(t, ctx, out, p, raw, tc.raw(raw))
 		})
 	}
 }
 
-// bytesReader is a reader that gives its bytes, as a spool in memory does.
-type bytesReader struct {
-	*bytes.Reader
-	b []byte
-}
-
-func (r bytesReader) Bytes() []byte { return r.b }
+// rawOf is a raw mail held in a string.
+func rawOf(s string) RawMail { return RawMail{Reader: strings.NewReader(s), Size: int64(len(s))} }
 
 // checkPublishRaw publishes a ticket of raw, read from r, and reads the
 // raw mail back from the object store.
-func checkPublishRaw(t *testing.T, ctx context.Context, out *JetStream, p *Publisher, raw []byte, r io.Reader) {
+func checkPublishRaw(t *testing.T, ctx context.Context, out *JetStream, p *Publisher, raw []byte, r RawMail) {
 	t.Helper()
 	size := int64(len(raw))
 	tk := testTicket(ticket.DefaultPrefix, raw)
@@ -584,7 +583,7 @@ func TestPublishServerDown(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), strings.NewReader(testRaw))
+		published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
 		done <- result{published, err}
 	}()
 	select {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,14 +31,29 @@ type Publisher struct {
 	Prefix string
 }
 
-// Publish stores the raw mail in the object store, under the ticket id
-// (which ticket.New makes the hex SHA-256 of the raw mail: it serves as the
-// object's digest),
-// then publishes the ticket with the ticket id as its message id, and
-// returns once the stream acknowledged it. A ticket published before
-// (within the duplicate window by the stream, or later by the published
-// bucket) is not published again: published reports false for it.
-func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw io.Reader) (published bool, err error) {
+// RawMail is the raw mail a ticket came from, as Publish stores it.
+type RawMail struct {
+	// Reader reads the whole mail from its first byte.
+	Reader io.Reader
+	// Size is the mail's length in bytes, -1 when unknown: with it, the
+	// chunks read are allocated at the size needed.
+	Size int64
+	// Bytes is the whole mail when the caller holds it in memory, nil
+	// otherwise: the chunks stored are then slices of it, with no copy.
+	// It must not change before Publish returns.
+	Bytes []byte
+	// Digest is the mail's SHA-256 when the caller knows it; nil: Publish
+	// computes it while storing the mail.
+	Digest []byte
+}
+
+// Publish stores the raw mail in the object store under the ticket id,
+// then publishes the ticket, with a reference to the stored mail and the
+// ticket id as its message id, and returns once the stream acknowledged
+// it. t itself is not changed. A ticket published before (within the
+// duplicate window by the stream, or later by the published bucket) is
+// not published again: published reports false for it.
+func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) (published bool, err error) {
 	// The raw mail is stored before its ticket is published, so a mail
 	// whose raw mail is not stored was never published: only for one that
 	// is does the published bucket need asking. Each request has its own
@@ -68,12 +82,13 @@ func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw io.Reader
 		stored = !info.Deleted
 	}
 	if !stored {
-		if err := p.putRaw(ctx, t.ID, digestOf(t.ID), raw); err != nil {
+		if err := p.putRaw(ctx, t.ID, raw); err != nil {
 			return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
 		}
 	}
-	t.Raw = &ticket.RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
-	data, err := json.Marshal(t)
+	doc := *t
+	doc.Raw = &ticket.RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
+	data, err := json.Marshal(&doc)
 	if err != nil {
 		return false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
 	}
@@ -100,27 +115,14 @@ const (
 	rawChunksInFlight = 8
 )
 
-// digestOf returns the SHA-256 a ticket id (its raw mail's SHA-256 in hex)
-// stands for, or nil for an id that is not one.
-func digestOf(id string) []byte {
-	sum, err := hex.DecodeString(id)
-	if err != nil || len(sum) != sha256.Size {
-		return nil
-	}
-	return sum
-}
-
 // putRaw stores a raw mail in the object store's own format (chunks on a
 // subject of their own, then the meta message that makes the object
 // visible), so that Raw.Get and the nats CLI read it; but it publishes on
 // the shared JetStream context. The library's Put makes a context with a
 // reply subscription of its own for every object: subscribing and
 // unsubscribing once a mail was over half of the service's CPU time per
-// mail in the drain benchmark's profile. digest is the mail's SHA-256
-// when the caller knows it (nil: computed here). A reader with a Size
-// (the spool's) gets chunks of exactly the size needed; one with Bytes
-// (a spool in memory) gives its chunks without a copy.
-func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io.Reader) error {
+// mail in the drain benchmark's profile.
+func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error {
 	id := nuid.Next()
 	chunks := fmt.Sprintf("$O.%s.C.%s", p.JS.RawBucket, id)
 	info := jetstream.ObjectInfo{
@@ -130,11 +132,12 @@ func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io
 		},
 		Bucket: p.JS.RawBucket, NUID: id,
 	}
+	digest := raw.Digest
 	var sum hash.Hash
 	if digest == nil {
 		sum = sha256.New()
 	}
-	next := rawChunks(r)
+	next := rawChunks(raw)
 	var acks []jetstream.PubAckFuture // of chunks in flight, oldest first
 	for {
 		chunk, err := next()
@@ -197,12 +200,12 @@ func (p *Publisher) putRaw(ctx context.Context, name string, digest []byte, r io
 }
 
 // rawChunks returns the function that yields a raw mail's chunks in turn,
-// then io.EOF: slices of the mail when the reader has it in memory (Bytes),
-// else chunks read into buffers of the size needed (Size) or of the
-// largest size.
-func rawChunks(r io.Reader) func() ([]byte, error) {
-	if b, ok := r.(interface{ Bytes() []byte }); ok {
-		rest := b.Bytes()
+// then io.EOF: slices of the mail when it is in memory (Bytes), else
+// chunks read into buffers of the size needed (Size) or of the largest
+// size.
+func rawChunks(raw RawMail) func() ([]byte, error) {
+	if raw.Bytes != nil {
+		rest := raw.Bytes
 		return func() ([]byte, error) {
 			if len(rest) == 0 {
 				return nil, io.EOF
@@ -213,10 +216,7 @@ func rawChunks(r io.Reader) func() ([]byte, error) {
 			return chunk, nil
 		}
 	}
-	left := int64(-1) // bytes still to read; -1 unknown
-	if s, ok := r.(interface{ Size() int64 }); ok {
-		left = s.Size()
-	}
+	r, left := raw.Reader, raw.Size // bytes still to read; -1 unknown
 	return func() ([]byte, error) {
 		size := int64(rawChunkSize)
 		if left >= 0 {

@@ -5,6 +5,8 @@
 package ticket
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -218,4 +220,15 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// RawDigest returns the SHA-256 of the raw mail the ticket came from,
+// which New makes the ticket's ID (in hex), or nil for a ticket whose ID
+// is not one.
+func (t *Ticket) RawDigest() []byte {
+	sum, err := hex.DecodeString(t.ID)
+	if err != nil || len(sum) != sha256.Size {
+		return nil
+	}
+	return sum
 }
