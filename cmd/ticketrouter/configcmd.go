@@ -4,20 +4,33 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
-// configCmd implements 'ticketrouter config check FILE': load the
-// configuration and everything it names (accounts, policy) the way run
-// does, and say what is wrong, with file, line and field.
-func configCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: ticketrouter config check FILE")
-		return exitUsage
+// newConfigCmd is 'ticketrouter config'.
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Check a configuration file",
 	}
-	path := args[1]
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Load a configuration and all it names, and report every problem",
+		Long: `config check loads the configuration and everything it names (accounts,
+policy) the way run does, and says what is wrong, with file, line and field.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			return exitCode(configCheck(files[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
+	})
+	return group(cmd)
+}
+
+// configCheck checks the configuration at path.
+func configCheck(path string, stdout, stderr io.Writer) int {
 	cfg, err := config.LoadRun(path)
 	if err != nil {
 		printError(stderr, err)

@@ -2,46 +2,36 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/demo"
 )
 
-// demoCmd implements 'ticketrouter demo': the whole service on this machine
-// with nothing to set up. An in-process IMAP server holds the sample
-// mails, an embedded NATS keeps its store in a temporary directory, the
-// real worker routes every mail, and the demo prints each queue's tickets.
-func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keep := fs.Bool("keep", false, "keep the mailbox, NATS and the worker running after the tickets are printed, until interrupted")
-	dir := fs.String("dir", "", "keep the demo's files (configuration, accounts, NATS store) in `DIR` instead of a temporary directory")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter demo [--keep] [--dir DIR]")
-		fs.PrintDefaults()
+// newDemoCmd is 'ticketrouter demo'.
+func newDemoCmd() *cobra.Command {
+	var keep bool
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo [--keep] [--dir DIR]",
+		Short: "Route sample mails through the whole service on this machine, no setup",
+		Long: `demo runs the whole service on this machine with nothing to set up. An
+in-process IMAP server holds the sample mails (one per POLICY.md row), an
+embedded NATS keeps its store in a temporary directory, the real service
+routes every mail, and the demo prints each queue's tickets.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd.Context(), dir, keep, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	if err := runDemo(ctx, *dir, *keep, stdout, stderr); err != nil {
-		printError(stderr, err)
-		return exitError
-	}
-	return exitOK
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the mailbox, NATS and the service running after the tickets are printed, until interrupted")
+	cmd.Flags().StringVar(&dir, "dir", "", "keep the demo's files (configuration, accounts, NATS store) in `DIR` instead of a temporary directory")
+	return cmd
 }
 
 func runDemo(ctx context.Context, dir string, keep bool, stdout, stderr io.Writer) error {

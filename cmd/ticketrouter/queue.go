@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,46 +16,71 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
-func queueUsage() string {
-	return `usage: ticketrouter queue list [--config FILE] [--nats URL] [--json]
-       ticketrouter queue next COLOUR [--config FILE] [--nats URL] [--json] [--ack | --nak | --term] [--wait DURATION]
-
-list  shows, for each queue, the tickets waiting (not yet delivered), claimed
-      (delivered, not yet acknowledged) and the age of the oldest of each.
-next  claims one ticket of a queue and shows it. --ack: done; --nak: put it
-      back, it is delivered again; --term: never delivered again. Without
-      them the ticket stays claimed until the queue's ack wait runs out.
-
-queues: ` + strings.Join(broker.Queues(), ", ") + "\n"
-}
-
 // defaultNATSURL is the embedded server's default listener.
 const defaultNATSURL = "nats://127.0.0.1:4222"
 
-// queueCmd implements 'ticketrouter queue': the agents' view of the
-// JetStream consumers that Provision creates, one per queue.
-func queueCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, queueUsage())
-		return exitUsage
+// newQueueCmd is 'ticketrouter queue': the agents' view of the JetStream
+// consumers that the service creates, one per queue.
+func newQueueCmd() *cobra.Command {
+	var qf queueFlags
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "List the agents' queues, or claim the next ticket of one (agents)",
+		Long:  "queue is the agents' view of the queues: one JetStream consumer per queue.\n\nqueues: " + strings.Join(broker.Queues(), ", "),
 	}
-	switch args[0] {
-	case "list":
-		return queueList(ctx, args[1:], stdout, stderr)
-	case "next":
-		return queueNext(ctx, args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, queueUsage())
-		return exitOK
-	default:
-		fmt.Fprintf(stderr, "ticketrouter queue: unknown subcommand %q\n\n%s", args[0], queueUsage())
-		return exitUsage
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&qf.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
+	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding the config; "+defaultNATSURL+" without either")
+	fs.BoolVar(&qf.json, "json", false, "print JSON instead of the readable view")
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "Show each queue's waiting and claimed tickets and their ages",
+		Long: `list shows, for each queue, the tickets waiting (not yet delivered), claimed
+(delivered, not yet acknowledged) and the age of the oldest of each.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return exitCode(queueList(cmd.Context(), qf, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
+	})
+
+	var nf nextFlags
+	next := &cobra.Command{
+		Use:   "next COLOUR",
+		Short: "Claim the next ticket of a queue and show it",
+		Long: `next claims one ticket of a queue and shows it. --ack: done; --nak: put it
+back, it is delivered again; --term: never delivered again. Without them the
+ticket stays claimed until the queue's ack wait runs out.
+
+queues: ` + strings.Join(broker.Queues(), ", "),
+		Args:      args(cobra.ExactArgs(1)),
+		ValidArgs: broker.Queues(),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			if !isQueue(pos[0]) {
+				return usagef("unknown queue %q: want one of %s", pos[0], strings.Join(broker.Queues(), ", "))
+			}
+			if n := b2i(nf.ack) + b2i(nf.nak) + b2i(nf.term); n > 1 {
+				return usagef("--ack, --nak and --term exclude each other")
+			}
+			if nf.wait <= 0 {
+				return usagef("--wait %s: want a positive duration", nf.wait)
+			}
+			return exitCode(queueNext(cmd.Context(), qf, nf, pos[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
+	nfs := next.Flags()
+	nfs.BoolVar(&nf.ack, "ack", false, "acknowledge the ticket once shown: done, never delivered again")
+	nfs.BoolVar(&nf.nak, "nak", false, "put the ticket back once shown: it is delivered again")
+	nfs.BoolVar(&nf.term, "term", false, "terminate the ticket once shown: never delivered again")
+	nfs.DurationVar(&nf.wait, "wait", 2*time.Second, "how long to wait for a ticket")
+	cmd.AddCommand(next)
+	return group(cmd)
 }
 
 // queueFlags are the flags list and next share.
@@ -66,31 +90,10 @@ type queueFlags struct {
 	json    bool
 }
 
-func (q *queueFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&q.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
-	fs.StringVar(&q.natsURL, "nats", "", "NATS server `URL`, overriding the config; "+defaultNATSURL+" without either")
-	fs.BoolVar(&q.json, "json", false, "print JSON instead of the readable view")
-}
-
-// parseInterspersed parses flags placed before, between and after the
-// positional arguments ("next green --ack" as well as "next --ack green"),
-// and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+// nextFlags are the flags of next.
+type nextFlags struct {
+	ack, nak, term bool
+	wait           time.Duration
 }
 
 // queueConn is a connection to the service's JetStream.
@@ -196,27 +199,7 @@ type queueListing struct {
 	Queues []queueStatus `json:"queues"`
 }
 
-func queueList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("queue list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var qf queueFlags
-	qf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter queue list [--config FILE] [--nats URL] [--json]")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "ticketrouter queue list: unexpected argument %q\n", pos[0])
-		fs.Usage()
-		return exitUsage
-	}
+func queueList(ctx context.Context, qf queueFlags, stdout, stderr io.Writer) int {
 	conn, err := qf.connect(ctx)
 	if err != nil {
 		printError(stderr, err)
@@ -366,55 +349,16 @@ func formatAge(o *oldestTicket) string {
 }
 
 // queueNext implements 'queue next': claim one ticket and show it.
-func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("queue next", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var qf queueFlags
-	qf.register(fs)
-	ack := fs.Bool("ack", false, "acknowledge the ticket once shown: done, never delivered again")
-	nak := fs.Bool("nak", false, "put the ticket back once shown: it is delivered again")
-	term := fs.Bool("term", false, "terminate the ticket once shown: never delivered again")
-	wait := fs.Duration("wait", 2*time.Second, "how long to wait for a ticket")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter queue next COLOUR [--config FILE] [--nats URL] [--json] [--ack | --nak | --term] [--wait DURATION]")
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "queues: %s\n", strings.Join(broker.Queues(), ", "))
-	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitUsage
-	}
-	q := pos[0]
-	if !isQueue(q) {
-		fmt.Fprintf(stderr, "ticketrouter queue next: unknown queue %q: want one of %s\n", q, strings.Join(broker.Queues(), ", "))
-		return exitUsage
-	}
+func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdout, stderr io.Writer) int {
 	action := ""
-	for _, a := range []struct {
-		set  bool
-		name string
-	}{{*ack, "ack"}, {*nak, "nak"}, {*term, "term"}} {
-		if !a.set {
-			continue
-		}
-		if action != "" {
-			fmt.Fprintf(stderr, "ticketrouter queue next: --%s and --%s exclude each other\n", action, a.name)
-			return exitUsage
-		}
-		action = a.name
+	switch {
+	case nf.ack:
+		action = "ack"
+	case nf.nak:
+		action = "nak"
+	case nf.term:
+		action = "term"
 	}
-	if *wait <= 0 {
-		fmt.Fprintf(stderr, "ticketrouter queue next: --wait %s: want a positive duration\n", *wait)
-		return exitUsage
-	}
-
 	conn, err := qf.connect(ctx)
 	if err != nil {
 		printError(stderr, err)
@@ -426,7 +370,7 @@ func queueNext(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		printError(stderr, conn.streamError(err, q))
 		return exitError
 	}
-	fctx, cancel := context.WithTimeout(ctx, *wait)
+	fctx, cancel := context.WithTimeout(ctx, nf.wait)
 	msg, err := cons.Next(jetstream.FetchContext(fctx))
 	cancel()
 	if err != nil {
@@ -716,4 +660,11 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -3,76 +3,77 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
-// stringList is a repeatable flag.
-type stringList []string
+// routeFlags are the flags of route.
+type routeFlags struct {
+	config, accounts, policy, senderAuth string
+	trusted                              []string
+	explain                              bool
+}
 
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
-// route implements 'ticketrouter route': parse each mail, decide, print its
-// ticket as one JSON line: exactly what the service would publish. An
-// unreadable file is reported and skipped; a malformed mail is not an
-// error, its ticket records what was wrong.
-func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("route", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "the service's configuration `FILE`; the flags below override it")
-	accountsPath := fs.String("accounts", "", "account directory: YAML (`accounts:` list) or JSON Lines `FILE`")
-	policyPath := fs.String("policy", "", "routing policy YAML `FILE` replacing the built-in default")
-	senderAuth := fs.String("sender-auth", "", "sender authentication: off, authentication-results, dkim or both")
-	var trusted stringList
-	fs.Var(&trusted, "trust-authserv-id", "an authserv-id whose Authentication-Results are believed (repeatable; replaces the config's list)")
-	explain := fs.Bool("explain", false, "print to stderr, for each mail, which policy row fired and why")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter route [--config FILE] [--accounts FILE] [--policy FILE] [--sender-auth MODE] [--trust-authserv-id ID]... [--explain] MSG.eml... ('-' reads stdin)")
-		fs.PrintDefaults()
+// newRouteCmd is 'ticketrouter route'.
+func newRouteCmd() *cobra.Command {
+	var f routeFlags
+	cmd := &cobra.Command{
+		Use:   "route [flags] MSG.eml... ('-' reads stdin)",
+		Short: "Route saved mails through the policy and print their tickets (a dry run)",
+		Long: `route parses each mail, decides it and prints its ticket as one JSON line:
+exactly what the service would publish. An unreadable file is reported and
+skipped; a malformed mail is not an error, its ticket records what was wrong.
+The account directory comes from --accounts or the configuration's accounts.`,
+		Args: args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			return exitCode(route(cmd.Context(), f, files, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.config, "config", "", "the service's configuration `FILE`; the flags below override it")
+	fs.StringVar(&f.accounts, "accounts", "", "account directory: YAML (`accounts:` list) or JSON Lines `FILE`")
+	fs.StringVar(&f.policy, "policy", "", "routing policy YAML `FILE` replacing the built-in default")
+	fs.StringVar(&f.senderAuth, "sender-auth", "", "sender authentication `MODE`: off, authentication-results, dkim or both")
+	fs.StringArrayVar(&f.trusted, "trust-authserv-id", nil, "an authserv-`ID` whose Authentication-Results are believed (repeatable; replaces the config's list)")
+	fs.BoolVar(&f.explain, "explain", false, "print to stderr, for each mail, which policy row fired and why")
+	return cmd
+}
 
+// route routes each of files and prints its ticket.
+func route(ctx context.Context, f routeFlags, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg := &config.Config{}
-	if *configPath != "" {
-		c, err := config.Load(*configPath)
+	if f.config != "" {
+		c, err := config.Load(f.config)
 		if err != nil {
 			printError(stderr, err)
 			return exitError
 		}
 		cfg = c
 	}
-	if *accountsPath != "" {
-		cfg.Accounts = *accountsPath
+	if f.accounts != "" {
+		cfg.Accounts = f.accounts
 	}
-	if *policyPath != "" {
-		cfg.Policy = *policyPath
+	if f.policy != "" {
+		cfg.Policy = f.policy
 	}
-	if *senderAuth != "" {
-		cfg.SenderAuth.Mode = *senderAuth
+	if f.senderAuth != "" {
+		cfg.SenderAuth.Mode = f.senderAuth
 	}
-	if len(trusted) > 0 {
-		cfg.SenderAuth.TrustedAuthservIDs = trusted
+	if len(f.trusted) > 0 {
+		cfg.SenderAuth.TrustedAuthservIDs = f.trusted
 	}
 	if err := cfg.Check(); err != nil {
 		fmt.Fprintf(stderr, "ticketrouter route: %v\n", err)
 		return exitUsage
 	}
-	if cfg.Accounts == "" || fs.NArg() == 0 {
-		fs.Usage()
+	if cfg.Accounts == "" {
+		fmt.Fprintln(stderr, "ticketrouter route: no account directory: give --accounts FILE, or --config FILE with accounts set\nRun 'ticketrouter route --help' for usage.")
 		return exitUsage
 	}
 
@@ -84,7 +85,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	code := exitOK
-	for _, name := range fs.Args() {
+	for _, name := range files {
 		if ctx.Err() != nil {
 			return exitError
 		}
@@ -101,7 +102,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if d.Retry {
 			fmt.Fprintf(stderr, "ticketrouter: %s: sender not yet authenticated (temporary DNS failure): the service would decide this mail again later\n", name)
 		}
-		if *explain {
+		if f.explain {
 			printExplanation(stderr, name, t, d)
 		}
 	}
@@ -120,12 +121,5 @@ func printExplanation(w io.Writer, name string, t *ticket.Ticket, d *rules.Decis
 	fmt.Fprintln(w, "  guidance:")
 	for _, g := range t.Guidance {
 		fmt.Fprintf(w, "    - %s\n", g)
-	}
-}
-
-// printError writes err with the command's name, one line per problem.
-func printError(w io.Writer, err error) {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintf(w, "ticketrouter: %s\n", line)
 	}
 }

@@ -132,9 +132,10 @@ func TestRouteErrors(t *testing.T) {
 		tickets  int
 		stderrRe string
 	}{
-		{"no args", []string{"route"}, exitUsage, 0, "usage: ticketrouter route"},
-		{"no accounts", []string{"route", good}, exitUsage, 0, "usage"},
-		{"unknown flag", []string{"route", "--nope"}, exitUsage, 0, "flag provided but not defined"},
+		{"no args", []string{"route"}, exitUsage, 0, `ticketrouter route: requires at least 1 arg.*\nRun 'ticketrouter route --help' for usage`},
+		{"no accounts", []string{"route", good}, exitUsage, 0, "no account directory: give --accounts FILE, or --config FILE with accounts set"},
+		{"unknown flag", []string{"route", "--nope"}, exitUsage, 0, "unknown flag: --nope"},
+		{"no command", nil, exitUsage, 0, "ticketrouter: missing command: want one of"},
 		{"unknown command", []string{"rout"}, exitUsage, 0, `unknown command "rout"`},
 		{"missing accounts file", []string{"route", "--accounts", filepath.Join(dir, "none.yaml"), good}, exitError, 0, `none\.yaml: no such file`},
 		{"bad accounts record", []string{"route", "--accounts", badAccounts, good}, exitError, 0, `bad\.jsonl:2: colour: unknown colour "purple"`},

@@ -2,36 +2,39 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router"
 	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
-// serve implements 'ticketrouter run': watch the mailbox, decide each
-// mail, publish its ticket, until SIGTERM; then drain and exit 0.
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "the configuration `FILE` (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ticketrouter run --config FILE")
-		fs.PrintDefaults()
+// newRunCmd is 'ticketrouter run'.
+func newRunCmd() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Watch the mailbox and publish tickets (the service)",
+		Long: `run is the service: it watches the configured mailboxes over IMAP, decides
+each mail as route does, stores the raw mail and publishes the ticket to
+JetStream, and moves the mail to the processed folder once both are stored.
+It stops on SIGTERM or SIGINT, finishing or abandoning (never losing) the
+mails in flight.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configPath == "" {
+				return usagef("--config FILE is required")
+			}
+			return exitCode(serve(cmd.Context(), configPath, cmd.OutOrStdout(), cmd.ErrOrStderr()))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if *configPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	cfg, err := config.LoadRun(*configPath)
+	cmd.Flags().StringVar(&configPath, "config", "", "the configuration `FILE` (required)")
+	return cmd
+}
+
+// serve runs the service until ctx is done.
+func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadRun(configPath)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
