@@ -1,7 +1,9 @@
-// Package rules holds the routing policy as data, the account directory, and
-// the pure logic that turns a parsed support email into a routing decision:
-// which account it is about, which channel (colour) that account came
-// through, what was checked about the sender, and what the agent must do.
+// Package rules holds the routing policy as data and the pure logic that
+// turns a parsed support email into a routing decision (Decide): which
+// account it is about, which channel (colour) that account came through,
+// what was checked about the sender, and what the agent must do. The
+// account directory is package accounts, sender authentication package
+// senderauth, the comparison of addresses and domains package address.
 // Nothing here does I/O beyond loading its files.
 package rules
 

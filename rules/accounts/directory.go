@@ -1,3 +1,7 @@
+// Package accounts is the account directory: the customer records of the
+// order system (POLICY.md, "Account"), loaded from YAML or JSON Lines with
+// every problem named by file and line, kept packed in memory, and looked
+// up by id, order number, username, admin address and domain.
 package accounts
 
 import (
