@@ -112,7 +112,6 @@ type bench struct {
 	work     string // the temporary directory
 	accounts string // the account directory the mails refer to
 	trBin    string
-	spawn    *spawner
 	gen      *generator
 	mb       *mailbox
 	began    time.Time
@@ -234,7 +233,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{opts: opts, spawn: newSpawner(), began: time.Now(), stderr: stderr}
+	b := &bench{opts: opts, began: time.Now(), stderr: stderr}
 	rep, err := b.run(ctx)
 	if rep != nil {
 		if rep.Info.LoadEnd == "" { // stopped early

@@ -16,6 +16,7 @@ package imaptest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -34,7 +35,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +48,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/ticketrouter/ticketrouter/internal/testproc"
 )
 
 // Server is an IMAP server the worker's tests run against.
@@ -828,12 +829,12 @@ type Dovecot struct {
 	cfg     string
 	doveadm string
 	port    int
-	pid     int
+	pid     int // the master's
 
 	tlsPort   int
-	clientTLS *tls.Config  // trusts the server's certificate
-	stop      func()       // stops the daemon and its children
-	delivered atomic.Int64 // names files Deliver writes
+	clientTLS *tls.Config       // trusts the server's certificate
+	proc      *testproc.Process // the master, in a process group with its children
+	delivered atomic.Int64      // names files Deliver writes
 }
 
 // TLSAddr is the implicit-TLS listener (with Options.TLS).
@@ -890,31 +891,6 @@ func imaptestFindBinary(name string, fallbacks ...string) string {
 		}
 	}
 	return ""
-}
-
-// dovecotSpawner starts processes from one goroutine locked to its OS thread
-// for the life of the test binary, so that Pdeathsig (tied to the forking
-// thread) fires only when the test binary dies: a test killed by -timeout
-// leaves no Dovecot behind.
-var dovecotSpawner = sync.OnceValue(func() chan func() {
-	ch := make(chan func())
-	go func() {
-		runtime.LockOSThread()
-		for f := range ch {
-			f()
-		}
-	}()
-	return ch
-})
-
-func imaptestSpawn(cmd *exec.Cmd) error {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
-	done := make(chan error, 1)
-	dovecotSpawner() <- func() { done <- cmd.Start() }
-	return <-done
 }
 
 // dovecotDefaultCaps is what Dovecot 2.3 advertises after login with no
@@ -974,42 +950,6 @@ func imaptestNobodyIDs() (uid, gid int) {
 		}
 	}
 	return uid, gid
-}
-
-// FreePorts returns n distinct free TCP ports on 127.0.0.1, found by
-// listening on port 0; all are held open until all are found, so that
-// they differ. The end-to-end tests and deploy/bench use it too.
-func FreePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
-}
-
-// Tail returns the last n lines of a file (a log, for a failure's
-// message), or why it cannot.
-func Tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no %s: %v)", filepath.Base(path), err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // dovecotACLName quotes a mailbox name for Dovecot's global ACL file.
@@ -1208,7 +1148,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		}
 		defaults, err := dovecotDefaultCaps(doveadm, s.cfg, home)
 		if err != nil {
-			return nil, fmt.Errorf("reading the default capabilities: %w\n%s", err, Tail(filepath.Join(dir, "dovecot.log"), 20))
+			return nil, fmt.Errorf("reading the default capabilities: %w\n%s", err, testproc.Tail(filepath.Join(dir, "dovecot.log"), 20))
 		}
 		var kept []string
 		for _, c := range defaults {
@@ -1226,7 +1166,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		ports, err := FreePorts(2)
+		ports, err := testproc.FreePorts(2)
 		if err != nil {
 			return nil, err
 		}
@@ -1248,7 +1188,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		}
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("%w\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, Tail(filepath.Join(dir, "dovecot.log"), 30))
+		return nil, fmt.Errorf("%w\n--- tail of %s/dovecot.log:\n%s", lastErr, dir, testproc.Tail(filepath.Join(dir, "dovecot.log"), 30))
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 
@@ -1267,7 +1207,7 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 		hc.close()
 	}
 	if s.caps, err = s.loginCaps(); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, Tail(filepath.Join(dir, "dovecot.log"), 20))
+		return nil, fmt.Errorf("%w\n%s", err, testproc.Tail(filepath.Join(dir, "dovecot.log"), 20))
 	}
 	return s, nil
 }
@@ -1307,80 +1247,52 @@ func (s *Dovecot) Deliver(mailbox string, raw []byte) error {
 
 // Close stops the daemon and all its processes and removes its directory.
 func (s *Dovecot) Close() {
-	if s.stop != nil {
-		s.stop()
-		s.stop = nil
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
 	}
 	os.RemoveAll(s.dir)
 }
 
 // startDaemon runs `dovecot -F` and waits until it greets on s.port. retry
 // reports a failure that another port may cure (the port was taken).
+//
+// A graceful stop (SIGTERM) costs over a second: Dovecot's master sleeps
+// one second for its log process. The directory is thrown away, so Close
+// kills the master and its children (all in the master's process group) at
+// once. Only when the test binary dies does the master get SIGTERM, and
+// then it stops its children itself.
 func (s *Dovecot) startDaemon(dovecot string) (retry bool, err error) {
 	stderrPath := filepath.Join(s.dir, "dovecot.stderr")
-	stderr, err := os.Create(stderrPath)
-	if err != nil {
-		return false, err
-	}
-	defer stderr.Close()
 	cmd := exec.Command(dovecot, "-F", "-c", s.cfg)
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.dir, "home"))
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := imaptestSpawn(cmd); err != nil {
-		return false, fmt.Errorf("start %s: %w", dovecot, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	pid := cmd.Process.Pid
-	// A graceful stop (SIGTERM) costs over a second: Dovecot's master sleeps
-	// one second for its log process. The directory is thrown away, so stop
-	// the master (no more forks), then SIGKILL it and all its children.
-	stop := func() {
-		syscall.Kill(pid, syscall.SIGSTOP)
-		deadline := time.Now().Add(2 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, _, state, ok := imaptestProcStat(pid); !ok || state == 'T' || state == 'Z' {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		children := dovecotChildren(pid, nil)
-		syscall.Kill(pid, syscall.SIGKILL)
-		for _, c := range children {
-			syscall.Kill(c, syscall.SIGKILL)
-		}
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-		imaptestWaitGone(children, 5*time.Second)
+	p, err := testproc.Start(cmd, testproc.Options{Name: "dovecot", Log: stderrPath, DeathSignal: syscall.SIGTERM})
+	if err != nil {
+		return false, err
 	}
 
 	deadline := time.Now().Add(20 * time.Second)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	for {
 		select {
-		case <-exited:
-			msg := strings.TrimSpace(Tail(stderrPath, 10))
-			log := Tail(filepath.Join(s.dir, "dovecot.log"), 30)
+		case <-p.Done():
+			msg := strings.TrimSpace(testproc.Tail(stderrPath, 10))
+			log := testproc.Tail(filepath.Join(s.dir, "dovecot.log"), 30)
 			inUse := strings.Contains(msg+log, "in use")
-			return inUse, fmt.Errorf("dovecot exited at start (%s): %s", cmd.ProcessState, msg)
+			return inUse, fmt.Errorf("dovecot exited at start (%s): %s", p.ProcessState(), msg)
 		default:
 		}
 		if ok := dovecotGreets(addr); ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			stop()
+			p.Kill()
 			return false, fmt.Errorf("dovecot did not greet on %s within 20 s", addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.pid = pid
-	s.stop = stop
+	s.pid = p.Pid()
+	s.proc = p
 	return false, nil
 }
 
@@ -1395,78 +1307,23 @@ func dovecotGreets(addr string) bool {
 	return err == nil && strings.HasPrefix(line, "* OK") && strings.Contains(line, "Dovecot")
 }
 
-// imaptestProcStat returns the parent PID, command name and state of a process.
-func imaptestProcStat(pid int) (ppid int, comm string, state byte, ok bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", 0, false
-	}
-	s := string(data)
-	open, closeIdx := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closeIdx < open {
-		return 0, "", 0, false
-	}
-	fields := strings.Fields(s[closeIdx+1:])
-	if len(fields) < 2 {
-		return 0, "", 0, false
-	}
-	ppid, _ = strconv.Atoi(fields[1])
-	return ppid, s[open+1 : closeIdx], fields[0][0], true
-}
-
-// dovecotChildren lists the live children of the master, optionally only those with a given command name.
-func dovecotChildren(master int, comms []string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		ppid, comm, state, ok := imaptestProcStat(pid)
-		if !ok || ppid != master || state == 'Z' {
-			continue
-		}
-		if comms == nil || slices.Contains(comms, comm) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func imaptestWaitGone(pids []int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		alive := false
-		for _, pid := range pids {
-			if _, _, state, ok := imaptestProcStat(pid); ok && state != 'Z' {
-				alive = true
-				break
-			}
-		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+// dovecotWaitGone waits up to timeout until none of pids is alive.
+func dovecotWaitGone(pids []int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return testproc.WaitGone(ctx, pids...)
 }
 
 // KickConnections SIGKILLs every imap and imap-login process of this Dovecot:
 // the kernel closes their sockets at once, with no BYE, like a crash.
 func (s *Dovecot) KickConnections(t testing.TB) {
 	t.Helper()
-	pids := dovecotChildren(s.pid, []string{"imap", "imap-login"})
+	pids := testproc.Children(s.pid, "imap", "imap-login")
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if !imaptestWaitGone(pids, 5*time.Second) {
-		t.Fatalf("imaptest: dovecot: kicked processes %v still alive after 5 s", pids)
+	if err := dovecotWaitGone(pids, 5*time.Second); err != nil {
+		t.Fatalf("imaptest: dovecot: kicked processes still alive after 5 s: %v", err)
 	}
 }
 
@@ -1476,7 +1333,7 @@ func (s *Dovecot) KickConnections(t testing.TB) {
 // The frozen ones are killed when the test ends.
 func (s *Dovecot) FreezeConnections(t testing.TB) {
 	t.Helper()
-	pids := dovecotChildren(s.pid, []string{"imap"})
+	pids := testproc.Children(s.pid, "imap")
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGSTOP)
 	}
@@ -1540,7 +1397,7 @@ func (s *Dovecot) ResetUIDValidity(t testing.TB, mailbox string) {
 		dir = filepath.Join(dir, filepath.FromSlash(mailbox))
 	}
 	var stale []int
-	for _, pid := range dovecotChildren(s.pid, []string{"imap"}) {
+	for _, pid := range testproc.Children(s.pid, "imap") {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
@@ -1553,7 +1410,7 @@ func (s *Dovecot) ResetUIDValidity(t testing.TB, mailbox string) {
 	for _, pid := range stale {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	imaptestWaitGone(stale, 5*time.Second)
+	dovecotWaitGone(stale, 5*time.Second)
 	if got := status(); got != next {
 		t.Fatalf("imaptest: dovecot: UIDVALIDITY of %q is %d after update to %d (was %d)", mailbox, got, next, old)
 	}
