@@ -57,7 +57,10 @@ func TestGeneratedMailsUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newGenerator(1, accounts)
+	g, err := newGenerator(1, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := sha256.New()
 	langs, kinds := map[string]int{}, map[string]int{}
 	for i := range 300 {

@@ -282,6 +282,14 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	b.root = root
 	b.accounts = filepath.Join(root, "cmd", "ticketrouter", "examples", "accounts.yaml")
+	// The accounts and texts of the mails first: a mistake in them shows at once.
+	accounts, err := loadAccounts(b.accounts)
+	if err != nil {
+		return nil, err
+	}
+	if b.gen, err = newGenerator(b.opts.seed, accounts); err != nil {
+		return nil, err
+	}
 	if b.work, err = os.MkdirTemp("", "ticketrouter-bench-"); err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
@@ -306,11 +314,6 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 	info := gatherSysInfo(ctx, b)
 
-	accounts, err := loadAccounts(b.accounts)
-	if err != nil {
-		return nil, err
-	}
-	b.gen = newGenerator(b.opts.seed, accounts)
 	if len(b.opts.tools) > 0 { // the latency run makes its own mails
 		b.logf("generating %d mails (seed %d, big mail %d bytes) into %s", b.opts.n, b.opts.seed, b.opts.big, filepath.Join(b.work, "mails"))
 		if b.mb, err = b.gen.generateMailbox(filepath.Join(b.work, "mails"), b.opts.n, b.opts.big); err != nil {
