@@ -21,19 +21,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+	"github.com/ticketrouter/ticketrouter/internal/testproc"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
@@ -143,7 +142,7 @@ func e2eSeed(t *testing.T) uint64 {
 // freePorts returns n distinct free TCP ports on 127.0.0.1.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	ports, err := imaptest.FreePorts(n)
+	ports, err := testproc.FreePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,44 +151,14 @@ func freePorts(t *testing.T, n int) []int {
 
 // Child processes.
 
-// spawner starts every child from one goroutine locked to its OS thread
-// for the life of the test binary: Pdeathsig is tied to the thread that
-// forked, and this one never exits, so a child dies with the test binary
-// (a test killed by -timeout leaves nothing behind) and never before.
-var spawner struct {
-	once sync.Once
-	reqs chan spawnRequest
-}
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func spawn(cmd *exec.Cmd) error {
-	spawner.once.Do(func() {
-		spawner.reqs = make(chan spawnRequest)
-		go func() {
-			runtime.LockOSThread()
-			for r := range spawner.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done := make(chan error, 1)
-	spawner.reqs <- spawnRequest{cmd, done}
-	return <-done
-}
-
-// proc is a child process whose output goes to a file.
+// proc is a child process (see testproc: it dies with the test binary, a
+// test killed by -timeout leaves nothing behind) whose output goes to a
+// file.
 type proc struct {
+	*testproc.Process
 	name    string
 	log     string // stdout and stderr
-	cmd     *exec.Cmd
 	started time.Time
-	done    chan struct{} // closed once it exited and was reaped
-	err     error         // why it exited; valid after done
 }
 
 // startProc starts bin with args, its output in DIR/name.log. It is
@@ -197,57 +166,35 @@ type proc struct {
 // logged.
 func startProc(t *testing.T, dir, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
-	f, err := os.Create(p.log)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	log := filepath.Join(dir, name+".log")
+	tp, err := testproc.Start(cmd, testproc.Options{Name: name, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close() // the child has its own copy
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = dir
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := spawn(p.cmd); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p.started = time.Now()
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &proc{Process: tp, name: name, log: log, started: tp.Started()}
 	t.Cleanup(func() {
 		p.kill(t)
 		if t.Failed() {
-			t.Logf("--- last lines of %s (pid %d, %v):\n%s", p.log, p.cmd.Process.Pid, p.err, imaptest.Tail(p.log, 25))
+			t.Logf("--- last lines of %s (pid %d, %v):\n%s", p.log, p.Pid(), p.Err(), p.Tail(25))
 		}
 		if out, _ := os.ReadFile(p.log); bytes.Contains(out, []byte("WARNING: DATA RACE")) {
-			t.Errorf("%s reported a data race; see %s:\n%s", name, p.log, imaptest.Tail(p.log, 60))
+			t.Errorf("%s reported a data race; see %s:\n%s", name, p.log, p.Tail(60))
 		}
 	})
 	return p
 }
 
 // alive reports whether the process has not exited.
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (p *proc) alive() bool { return !p.Exited() }
 
 // kill sends SIGKILL, a crash, and returns once the process is reaped.
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
-	if !p.alive() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("%s (pid %d) not gone 10 s after SIGKILL", p.name, p.cmd.Process.Pid)
+	if err := p.Kill(); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -255,19 +202,13 @@ func (p *proc) kill(t *testing.T) {
 // then kills it. It returns the exit code (-1: killed).
 func (p *proc) stop(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	if p.alive() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(timeout):
-			t.Errorf("%s (pid %d) still running %v after SIGTERM; killing it", p.name, p.cmd.Process.Pid, timeout)
-			p.kill(t)
-		}
+	if err := p.Stop(timeout); err != nil {
+		t.Error(err)
 	}
-	if p.alive() {
-		return -1
+	if st := p.ProcessState(); st != nil {
+		return st.ExitCode()
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return -1
 }
 
 // logEntry is one line of the service's JSON log.
@@ -407,7 +348,7 @@ func (n *natsNode) waitReady(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if !n.proc.alive() {
-			t.Fatalf("nats-server %s exited while starting (%v):\n%s", n.name, n.proc.err, imaptest.Tail(n.proc.log, 20))
+			t.Fatalf("nats-server %s exited while starting (%v):\n%s", n.name, n.proc.Err(), n.proc.Tail(20))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server %s not ready within %v: /healthz %d %q %v", n.name, timeout, code, body, err)
@@ -674,7 +615,7 @@ func (e *e2eEnv) waitProcessed(n int, timeout time.Duration, workers ...*proc) i
 		}
 		for _, w := range workers {
 			if !w.alive() {
-				e.t.Fatalf("worker %s exited (%v) with %d of %d mails processed; last log line %q", w.name, w.err, p, n, lastLog(w.log))
+				e.t.Fatalf("worker %s exited (%v) with %d of %d mails processed; last log line %q", w.name, w.Err(), p, n, lastLog(w.log))
 			}
 		}
 		if time.Now().After(deadline) {

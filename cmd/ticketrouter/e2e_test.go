@@ -77,7 +77,7 @@ func TestE2ECrashRestart(t *testing.T) {
 			time.Sleep(time.Until(w.started.Add(k.after)))
 		}
 		if !w.alive() {
-			t.Fatalf("worker %d exited by itself before its kill (%v); last log line %q", i+1, w.err, lastLog(w.log))
+			t.Fatalf("worker %d exited by itself before its kill (%v); last log line %q", i+1, w.Err(), lastLog(w.log))
 		}
 		w.kill(t)
 		t.Logf("kill %d (%v): %v after start, %d mails in Processed; its last log line: %q",
@@ -134,7 +134,7 @@ func TestE2ENATSOutage(t *testing.T) {
 	for time.Since(down) < outage {
 		time.Sleep(500 * time.Millisecond)
 		if !w.alive() {
-			t.Fatalf("the worker exited during the NATS outage (%v); last log line %q", w.err, lastLog(w.log))
+			t.Fatalf("the worker exited during the NATS outage (%v); last log line %q", w.Err(), lastLog(w.log))
 		}
 		code, body, err := httpGet(readyz)
 		switch {
@@ -184,7 +184,7 @@ func TestE2ENATSOutage(t *testing.T) {
 		t.Errorf("/readyz after the outage: %d %q %v, want 200", code, body, err)
 	}
 	if !w.alive() {
-		t.Fatalf("the worker exited (%v)", w.err)
+		t.Fatalf("the worker exited (%v)", w.Err())
 	}
 	t.Logf("worker log: %d \"NATS disconnected\", %d \"NATS reconnected\", %d \"lease lost\", %d \"lease taken\"",
 		countLog(w.log, "NATS disconnected", nil), countLog(w.log, "NATS reconnected", nil),
@@ -301,7 +301,7 @@ func TestE2EReplicaTakeover(t *testing.T) {
 		}
 		for id, w := range workers {
 			if !w.alive() {
-				t.Fatalf("%s exited (%v); last log line %q", id, w.err, lastLog(w.log))
+				t.Fatalf("%s exited (%v); last log line %q", id, w.Err(), lastLog(w.log))
 			}
 		}
 		if time.Now().After(deadline) {
@@ -330,7 +330,7 @@ func TestE2EReplicaTakeover(t *testing.T) {
 			t.Fatalf("%s did not take the lease within %v of %s's death (lease TTL %v); holder now %q", standbyID, within, first, ttl, holder())
 		}
 		if !standby.alive() {
-			t.Fatalf("%s exited (%v)", standbyID, standby.err)
+			t.Fatalf("%s exited (%v)", standbyID, standby.Err())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

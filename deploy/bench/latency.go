@@ -12,7 +12,6 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/nats-io/nats.go"
-	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 )
 
 // latencyResult is the new-mail latency: from the APPEND's tagged OK (the
@@ -222,7 +221,7 @@ func (b *bench) runLatency(ctx context.Context, mode latencyMode) (res latencyRe
 	if err != nil {
 		return fail(err)
 	}
-	defer tr.proc.stop(time.Minute)
+	defer tr.proc.Stop(time.Minute)
 	if err := tr.waitReady(ctx, time.Minute); err != nil {
 		return fail(err)
 	}
@@ -311,7 +310,7 @@ func (b *bench) runLatency(ctx context.Context, mode latencyMode) (res latencyRe
 				}
 				return a.at.Sub(t0), notified, nil
 			case <-timer.C:
-				return 0, 0, fmt.Errorf("no ticket for %s within 10 s of its APPEND; ticketrouter log:\n%s", messageID, imaptest.Tail(tr.proc.log, 10))
+				return 0, 0, fmt.Errorf("no ticket for %s within 10 s of its APPEND; ticketrouter log:\n%s", messageID, tr.proc.Tail(10))
 			case <-ctx.Done():
 				return 0, 0, ctx.Err()
 			}

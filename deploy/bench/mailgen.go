@@ -28,7 +28,7 @@ import (
 // mailbox and the latency mails can be made again identically.
 
 // genAccount is what the generator needs of an account of
-// cmd/ticketrouter/examples/accounts.yaml.
+// deploy/examples/accounts.yaml.
 type genAccount struct {
 	ID         string   `yaml:"id"`
 	Colour     string   `yaml:"colour"`
@@ -72,13 +72,19 @@ type generator struct {
 	base     time.Time // the newest mail's date
 }
 
-func newGenerator(seed uint64, accounts []genAccount) *generator {
-	g := &generator{seed: seed, accounts: accounts, byID: map[string]*genAccount{}, langs: languages(),
+// newGenerator makes a generator of mails about accounts; its texts are
+// parsed from texts.yaml.
+func newGenerator(seed uint64, accounts []genAccount) (*generator, error) {
+	langs, err := languages()
+	if err != nil {
+		return nil, err
+	}
+	g := &generator{seed: seed, accounts: accounts, byID: map[string]*genAccount{}, langs: langs,
 		intents: intentWeights(), base: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	for i := range g.accounts {
 		g.byID[g.accounts[i].ID] = &g.accounts[i]
 	}
-	return g
+	return g, nil
 }
 
 // Kinds of mail, by size and structure.

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 )
 
 // runMbsync drains a fresh copy of the mailbox into a local Maildir with
@@ -75,21 +73,21 @@ SyncState *
 	if err != nil {
 		return res.fail(err)
 	}
-	defer p.kill()
+	defer p.Kill()
 	if err := p.wait(ctx, b.drainTimeout()); err != nil {
-		return res.fail(fmt.Errorf("%w:\n%s", err, imaptest.Tail(p.log, 10)))
+		return res.fail(fmt.Errorf("%w:\n%s", err, p.Tail(10)))
 	}
-	elapsed := time.Since(p.started)
+	elapsed := time.Since(p.Started())
 	res.MachineBusy = cpu.busySince()
-	if !p.cmd.ProcessState.Success() {
-		return res.fail(fmt.Errorf("mbsync: %v:\n%s", p.err, imaptest.Tail(p.log, 10)))
+	if !p.ProcessState().Success() {
+		return res.fail(fmt.Errorf("mbsync: %v:\n%s", p.Err(), p.Tail(10)))
 	}
 	count, size, err := maildirContents(filepath.Join(maildir, "INBOX"))
 	if err != nil {
 		return res.fail(err)
 	}
 	if count != len(b.mb.files) {
-		return res.fail(fmt.Errorf("mbsync: the Maildir holds %d mails, want %d:\n%s", count, len(b.mb.files), imaptest.Tail(p.log, 10)))
+		return res.fail(fmt.Errorf("mbsync: the Maildir holds %d mails, want %d:\n%s", count, len(b.mb.files), p.Tail(10)))
 	}
 	if size != b.mb.bytes {
 		res.Notes = append(res.Notes, fmt.Sprintf("its Maildir holds %.1f MB, the mailbox %.1f MB: mbsync stores LF line ends", float64(size)/1e6, float64(b.mb.bytes)/1e6))

@@ -151,7 +151,7 @@ type profiler struct {
 // /readyz says ready).
 func (b *bench) startProfiler(ctx context.Context, tr *trInstance) *profiler {
 	p := &profiler{
-		b: b, addr: tr.httpAddr, pid: strconv.Itoa(tr.proc.cmd.Process.Pid), started: tr.proc.started,
+		b: b, addr: tr.httpAddr, pid: strconv.Itoa(tr.proc.Pid()), started: tr.proc.Started(),
 		stopped: make(chan struct{}),
 		set:     profileSet{Dir: b.opts.pprofDir, Binary: filepath.Join(b.opts.pprofDir, pprofBinary)},
 	}

@@ -6,51 +6,21 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ticketrouter/ticketrouter/internal/testproc"
 )
 
-// spawner starts every child process from one goroutine locked to its OS
-// thread for the life of the bench: Pdeathsig is tied to the thread that
-// forked, and this one never exits, so a child dies with the bench
-// (killed, or crashed) and never before.
-type spawner struct{ reqs chan func() }
-
-func newSpawner() *spawner {
-	s := &spawner{reqs: make(chan func())}
-	go func() {
-		runtime.LockOSThread()
-		for f := range s.reqs {
-			f()
-		}
-	}()
-	return s
-}
-
-func (s *spawner) start(cmd *exec.Cmd) error {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	done := make(chan error, 1)
-	s.reqs <- func() { done <- cmd.Start() }
-	return <-done
-}
-
-// child is a child process whose output goes to a log file (and its
+// child is a child process (see testproc: it dies with the bench, killed
+// or crashed, and never before) whose output goes to a log file (and its
 // stdout, optionally, to a writer of the caller's).
 type child struct {
-	name    string
-	log     string
-	cmd     *exec.Cmd
-	started time.Time
-	done    chan struct{} // closed once it exited and was reaped
-	err     error         // why it exited; valid after done
+	*testproc.Process
 	// parentHWM is the bench's own peak RSS (KiB) just after the start:
 	// Linux counts it into the ru_maxrss of a child spawned with vfork, as
 	// Go spawns them (see usage).
@@ -62,27 +32,14 @@ type child struct {
 // environment. stdout, when not nil, receives the child's standard output
 // instead of the log.
 func (b *bench) startChild(name, logPath string, stdout io.Writer, env []string, bin string, args ...string) (*child, error) {
-	f, err := os.Create(logPath)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = childEnv(env...)
+	cmd.Stdout = stdout // nil: the log
+	p, err := testproc.Start(cmd, testproc.Options{Name: name, Log: logPath})
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	defer f.Close() // the child has its own copy
-	c := &child{name: name, log: logPath, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, args...)
-	c.cmd.Env = childEnv(env...)
-	c.cmd.Stdout, c.cmd.Stderr = f, f
-	if stdout != nil {
-		c.cmd.Stdout = stdout
-	}
-	if err := b.spawn.start(c.cmd); err != nil {
-		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
-	}
-	c.started = time.Now()
-	c.parentHWM = vmHWM("self")
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
+	c := &child{Process: p, parentHWM: vmHWM("self")}
 	go c.sampleHWM()
 	return c, nil
 }
@@ -94,64 +51,24 @@ func childEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// exited reports whether the process has exited.
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // wait waits up to timeout for the process to exit by itself; on timeout
 // or cancellation it kills it and says so.
 func (c *child) wait(ctx context.Context, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-c.done:
-		return nil
-	case <-t.C:
-		c.kill()
-		return fmt.Errorf("%s (pid %d) still running after %v: killed", c.name, c.cmd.Process.Pid, timeout.Round(time.Second))
-	case <-ctx.Done():
-		c.kill()
-		return fmt.Errorf("%s: %w", c.name, ctx.Err())
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if c.Wait(wctx) == nil || c.Exited() {
+		return nil // its exit status is the caller's to judge
 	}
-}
-
-// stop sends SIGTERM and waits up to timeout, then kills. It returns an
-// error when the process had to be killed.
-func (c *child) stop(timeout time.Duration) error {
-	if c.exited() {
-		return nil
+	c.Kill()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", c.Name(), err)
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-		return nil
-	case <-time.After(timeout):
-		c.kill()
-		return fmt.Errorf("%s (pid %d) still running %v after SIGTERM: killed", c.name, c.cmd.Process.Pid, timeout)
-	}
-}
-
-// kill sends SIGKILL and waits (bounded) until the process is reaped.
-func (c *child) kill() {
-	if c.exited() {
-		return
-	}
-	c.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-	}
+	return fmt.Errorf("%s (pid %d) still running after %v: killed", c.Name(), c.Pid(), timeout.Round(time.Second))
 }
 
 // sampleHWM reads the child's VmHWM every 10 ms until it exits.
 func (c *child) sampleHWM() {
-	pid := fmt.Sprint(c.cmd.Process.Pid)
+	pid := fmt.Sprint(c.Pid())
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -159,7 +76,7 @@ func (c *child) sampleHWM() {
 			c.hwm.Store(v)
 		}
 		select {
-		case <-c.done:
+		case <-c.Done():
 			return
 		case <-t.C:
 		}
@@ -194,7 +111,7 @@ func procStatusKiB(pid, field string) int64 {
 // VmHWM, read every 10 ms while it ran, is used (it misses at most the
 // last 10 ms).
 func (c *child) usage() (rssMiB, cpuSeconds float64, source string) {
-	st := c.cmd.ProcessState
+	st := c.ProcessState()
 	if st == nil {
 		return 0, 0, ""
 	}

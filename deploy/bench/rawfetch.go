@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 )
 
 // The ceiling: one command, `UID FETCH 1:* BODY.PEEK[]`, whose answer is
@@ -214,14 +212,14 @@ func (b *bench) runRaw(ctx context.Context) (res result) {
 	if err != nil {
 		return res.fail(err)
 	}
-	defer p.kill()
+	defer p.Kill()
 	if err := p.wait(ctx, timeout+time.Minute); err != nil {
-		return res.fail(fmt.Errorf("%w:\n%s", err, imaptest.Tail(p.log, 10)))
+		return res.fail(fmt.Errorf("%w:\n%s", err, p.Tail(10)))
 	}
-	elapsed := time.Since(p.started)
+	elapsed := time.Since(p.Started())
 	res.MachineBusy = cpu.busySince()
-	if !p.cmd.ProcessState.Success() {
-		return res.fail(fmt.Errorf("raw fetch: %v:\n%s", p.err, imaptest.Tail(p.log, 10)))
+	if !p.ProcessState().Success() {
+		return res.fail(fmt.Errorf("raw fetch: %v:\n%s", p.Err(), p.Tail(10)))
 	}
 	var got rawFetchResult
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {

@@ -206,7 +206,7 @@ func (r *report) compute() {
 // print writes the header, the table, the latency and the targets.
 func (r *report) print(w io.Writer) {
 	i, m := r.Info, r.Mailbox
-	fmt.Fprintf(w, "\nticketrouter benchmark (issue 6), %s\n", i.Date)
+	fmt.Fprintf(w, "\nticketrouter benchmark, %s\n", i.Date)
 	fmt.Fprintf(w, "machine:  %d CPUs, %s, Linux %s, %s\n", i.CPUs, i.CPUModel, i.Kernel, i.Go)
 	fmt.Fprintf(w, "software: %s, %s, ticketrouter %s\n", i.Dovecot, i.Mbsync, i.Ticketrouter)
 	fmt.Fprintf(w, "flags:    %s\n", i.Flags)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+	"github.com/ticketrouter/ticketrouter/internal/testproc"
 )
 
 const (
@@ -50,7 +51,7 @@ func (b *bench) startTicketrouter(ctx context.Context, dir string, d *imaptest.D
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
-	ports, err := imaptest.FreePorts(2)
+	ports, err := testproc.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
@@ -142,11 +143,11 @@ func (tr *trInstance) waitReady(ctx context.Context, timeout time.Duration) erro
 		} else {
 			last = err.Error()
 		}
-		if tr.proc.exited() {
-			return fmt.Errorf("ticketrouter exited while starting (%v):\n%s", tr.proc.err, imaptest.Tail(tr.proc.log, 20))
+		if tr.proc.Exited() {
+			return fmt.Errorf("ticketrouter exited while starting (%v):\n%s", tr.proc.Err(), tr.proc.Tail(20))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ticketrouter not ready within %v (/readyz: %s):\n%s", timeout, last, imaptest.Tail(tr.proc.log, 20))
+			return fmt.Errorf("ticketrouter not ready within %v (/readyz: %s):\n%s", timeout, last, tr.proc.Tail(20))
 		}
 		select {
 		case <-ctx.Done():
@@ -159,11 +160,11 @@ func (tr *trInstance) waitReady(ctx context.Context, timeout time.Duration) erro
 // stop stops the process (SIGTERM, then SIGKILL after a minute) and
 // returns its exit problem, if any.
 func (tr *trInstance) stop() error {
-	if err := tr.proc.stop(time.Minute); err != nil {
+	if err := tr.proc.Stop(time.Minute); err != nil {
 		return err
 	}
-	if code := tr.proc.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("ticketrouter exited with status %d:\n%s", code, imaptest.Tail(tr.proc.log, 20))
+	if code := tr.proc.ProcessState().ExitCode(); code != 0 {
+		return fmt.Errorf("ticketrouter exited with status %d:\n%s", code, tr.proc.Tail(20))
 	}
 	return nil
 }
@@ -228,7 +229,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 	if err != nil {
 		return res.fail(err)
 	}
-	defer tr.proc.stop(time.Minute) // on every path; a no-op once stopped
+	defer tr.proc.Stop(time.Minute) // on every path; a no-op once stopped
 	finishProfiles := func() {}
 	if b.opts.pprofDir != "" {
 		prof := b.startProfiler(ctx, tr)
@@ -244,7 +245,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 		res.Notes = append(res.Notes, fmt.Sprintf("profiled (-pprof): %d s CPU profiles back to back and heap profiles "+
 			"during the drain; its time and CPU include their overhead", cpuProfileSeconds))
 	}
-	start := tr.proc.started
+	start := tr.proc.Started()
 	timeout := b.drainTimeout()
 	var track []progress
 	lastReport := time.Now()
@@ -254,8 +255,8 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 			return res.fail(ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
-		if tr.proc.exited() {
-			return res.fail(fmt.Errorf("ticketrouter exited during the drain (%v):\n%s", tr.proc.err, imaptest.Tail(tr.proc.log, 20)))
+		if tr.proc.Exited() {
+			return res.fail(fmt.Errorf("ticketrouter exited during the drain (%v):\n%s", tr.proc.Err(), tr.proc.Tail(20)))
 		}
 		// The service's own counters, not IMAP STATUS: three STATUS
 		// commands every 100 ms made Dovecot sync a 20,000-mail mailbox
@@ -289,7 +290,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 		}
 		if p.at > timeout {
 			return res.fail(fmt.Errorf("ticketrouter did not drain %d mails within %v: INBOX %d, Processed %d, Quarantine %d; last log lines:\n%s",
-				n, timeout, p.inbox, p.processed, p.quarantined, imaptest.Tail(tr.proc.log, 10)))
+				n, timeout, p.inbox, p.processed, p.quarantined, tr.proc.Tail(10)))
 		}
 		if time.Since(lastReport) >= 10*time.Second {
 			lastReport = time.Now()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -15,8 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// ---------------------------------------------------------------------------
-// Self-test
+// The self-test: every helper of Server, against both servers.
 
 func TestIMAPTestServers(t *testing.T) {
 	servers := []struct {
@@ -420,25 +418,4 @@ func testIMAPTestServer(t *testing.T, start func(*testing.T, Options) Server) {
 			t.Fatalf("harness Append into read-only folder: UIDs %v", got)
 		}
 	})
-}
-
-// TestDovecotDeliver: mail delivered into the Maildir, as a delivery
-// agent does, is served over IMAP, in delivery order.
-func TestDovecotDeliver(t *testing.T) {
-	srv := StartDovecot(t, Options{}).(*Dovecot)
-	for i := range 12 {
-		raw := fmt.Sprintf("From: a@example.com\r\nSubject: delivered %d.\r\nMessage-ID: <d%d@example.com>\r\n\r\nHello.\r\n", i, i)
-		if err := srv.Deliver("INBOX", []byte(raw)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bodies := srv.Bodies(t, "INBOX")
-	if len(bodies) != 12 {
-		t.Fatalf("INBOX holds %d mails after 12 deliveries", len(bodies))
-	}
-	for i, b := range bodies {
-		if want := fmt.Sprintf("Subject: delivered %d.", i); !strings.Contains(string(b), want) {
-			t.Errorf("mail %d: %q, want %q", i, b, want)
-		}
-	}
 }

@@ -256,7 +256,7 @@ var (
 	simple  = testSignature{canon: "simple/simple"}
 )
 
-// verifyDirect is verification as it was before issue 10: the whole
+// verifyDirect is the naive verification, the oracle: the whole
 // message handed to go-msgauth.
 func verifyDirect(raw string, res Resolver, max int) []DKIMSignature {
 	lookup := func(name string) ([]string, error) { return res.LookupTXT(context.Background(), name) }
