@@ -249,6 +249,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 	timeout := b.drainTimeout()
 	var track []progress
 	lastReport := time.Now()
+	answered := false // /metrics listens once the service has loaded its accounts
 	for {
 		select {
 		case <-ctx.Done():
@@ -266,9 +267,13 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 		var err error
 		p.processed, p.quarantined, err = movedCounters(ctx, tr.httpAddr)
 		p.at = time.Since(start)
+		if err != nil && !answered && p.at < time.Minute {
+			continue // not listening yet: a small drain may poll before it is
+		}
 		if err != nil {
 			return res.fail(fmt.Errorf("watching the drain: %w", err))
 		}
+		answered = true
 		p.inbox = n - p.processed - p.quarantined
 		if p.inbox == 0 {
 			var errs [3]error
