@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
@@ -16,7 +17,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	path := args[1]
-	cfg, err := loadRunConfig(path)
+	cfg, err := config.LoadService(path)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
@@ -36,7 +37,7 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func natsWhere(cfg *Config) string {
+func natsWhere(cfg *config.Config) string {
 	if cfg.NATS.URL != "" {
 		return cfg.NATS.URL
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
 // examples are the example accounts and one sample mail per POLICY.md row,
@@ -100,7 +101,7 @@ func runDemo(ctx context.Context, dir string, keep bool, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	cfg, err := loadRunConfig(configPath)
+	cfg, err := config.LoadService(configPath)
 	if err != nil {
 		return err
 	}

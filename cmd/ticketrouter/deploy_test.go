@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -38,11 +39,11 @@ func TestDeployConfigs(t *testing.T) {
 
 	for _, path := range configs {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			cfg, err := loadConfig(path)
+			cfg, err := config.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = cfg.checkRun()
+			err = cfg.CheckService()
 			list := []error{err}
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				list = j.Unwrap()

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
 func queueUsage() string {
@@ -104,15 +105,15 @@ type queueConn struct {
 // the config's nats.url; a config without a URL means the embedded server
 // on its configured listener; nothing at all means defaultNATSURL.
 func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
-	cfg := &Config{}
+	cfg := &config.Config{}
 	if q.config != "" {
-		c, err := loadConfig(q.config)
+		c, err := config.Load(q.config)
 		if err != nil {
 			return nil, err
 		}
 		cfg = c
-		if err := cfg.NATS.Check(); err != nil {
-			return nil, fmt.Errorf("%s: %w", q.config, err)
+		if err := cfg.CheckNATS(); err != nil {
+			return nil, err
 		}
 	}
 	ncfg := cfg.NATS
@@ -143,7 +144,7 @@ func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("JetStream: %w", err)
 	}
-	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: cfg.prefix()}, nil
+	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: subjectPrefix(cfg)}, nil
 }
 
 // streamError explains a missing stream or consumer.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
@@ -48,9 +49,9 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return exitUsage
 	}
 
-	cfg := &Config{}
+	cfg := &config.Config{}
 	if *configPath != "" {
-		c, err := loadConfig(*configPath)
+		c, err := config.Load(*configPath)
 		if err != nil {
 			printError(stderr, err)
 			return exitError
@@ -69,7 +70,7 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if len(trusted) > 0 {
 		cfg.SenderAuth.TrustedAuthservIDs = trusted
 	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		fmt.Fprintf(stderr, "ticketrouter route: %v\n", err)
 		return exitUsage
 	}
@@ -110,6 +111,14 @@ func route(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return code
 }
 
+// subjectPrefix returns the prefix of the configuration's subjects.
+func subjectPrefix(cfg *config.Config) string {
+	if cfg.SubjectPrefix == "" {
+		return router.DefaultPrefix
+	}
+	return cfg.SubjectPrefix
+}
+
 // mailRouter holds what deciding a mail needs: the policy, the directory
 // (swapped whole when the accounts file changes), the sender
 // authentication settings and the rate limiter. route and run share it,
@@ -123,7 +132,7 @@ type mailRouter struct {
 	prefix  string
 }
 
-func newRouter(cfg *Config) (*mailRouter, error) {
+func newRouter(cfg *config.Config) (*mailRouter, error) {
 	policy := rules.DefaultPolicy()
 	if cfg.Policy != "" {
 		p, err := rules.LoadPolicy(cfg.Policy)
@@ -137,8 +146,8 @@ func newRouter(cfg *Config) (*mailRouter, error) {
 		return nil, err
 	}
 	m := &mailRouter{
-		policy: policy, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.dkimVerifier(),
-		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.prefix(),
+		policy: policy, auth: cfg.SenderAuth.SenderAuth, dkim: cfg.SenderAuth.DKIMVerifier(),
+		limiter: &rules.MemoryRateLimiter{}, prefix: subjectPrefix(cfg),
 	}
 	m.dir.Store(dir)
 	return m, nil

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
@@ -191,7 +192,7 @@ func TestRouteRealworldCorpus(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatalf("no .eml files under %s", root)
 	}
-	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml"})
+	m, err := newRouter(&config.Config{Accounts: "examples/accounts.yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func FuzzRoute(f *testing.F) {
 	}
 	f.Add([]byte("From: admin@acmecorp.example\r\nSubject: password: x\r\n\r\norder 4400001 -----BEGIN PRIVATE KEY-----"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--a--"))
-	m, err := newRouter(&Config{Accounts: "examples/accounts.yaml", SenderAuth: SenderAuthConfig{
+	m, err := newRouter(&config.Config{Accounts: "examples/accounts.yaml", SenderAuth: config.SenderAuth{
 		SenderAuth: rules.SenderAuth{Mode: rules.AuthResults, TrustedAuthservIDs: []string{"mx.ca.example"}}}})
 	if err != nil {
 		f.Fatal(err)
@@ -359,11 +360,11 @@ func TestRouteRateLimit(t *testing.T) {
 // TestExampleConfig: the shipped production example loads, and turns
 // sender authentication on.
 func TestExampleConfig(t *testing.T) {
-	c, err := loadConfig("../../deploy/ticketrouter.example.yaml")
+	c, err := config.Load("../../deploy/ticketrouter.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SenderAuth.Mode != rules.AuthBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 || c.dkimVerifier() == nil {
+	if c.SenderAuth.Mode != rules.AuthBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 || c.SenderAuth.DKIMVerifier() == nil {
 		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
 	}
 }

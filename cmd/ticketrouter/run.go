@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
 
@@ -44,7 +44,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := loadRunConfig(*configPath)
+	cfg, err := config.LoadService(*configPath)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
@@ -63,23 +63,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// loadRunConfig loads a configuration and checks that it can run the
-// service, errors naming the file, line and field.
-func loadRunConfig(path string) (*Config, error) {
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkRun(); err != nil {
-		data, _ := os.ReadFile(path)
-		return nil, fieldError(path, data, err)
-	}
-	return cfg, nil
-}
-
 // service is one running replica.
 type service struct {
-	cfg         *Config
+	cfg         *config.Config
 	log         zerolog.Logger
 	metrics     *metrics
 	router      *mailRouter
@@ -240,22 +226,9 @@ func (s *service) reloadAccounts(ctx context.Context) {
 
 // watcherConfig is the IMAP section as one mailbox's watcher settings.
 func (s *service) watcherConfig(mailbox string) (ingest.WatcherConfig, error) {
-	c := s.cfg.IMAP
-	w := ingest.WatcherConfig{
-		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
-		Username: c.Username, Mechanism: c.Mechanism, Secret: c.Secret,
-		Mailboxes: []string{mailbox}, Processed: c.Processed, Quarantine: c.Quarantine,
-		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency, PollInterval: c.PollInterval, NoIdle: c.Idle != nil && !*c.Idle, Liveness: c.Liveness,
-		Observer: s.metrics,
-	}
-	if c.CAFile != "" {
-		roots, err := certPool(c.CAFile)
-		if err != nil {
-			return w, fmt.Errorf("imap.ca_file: %w", err)
-		}
-		w.TLSConfig = &tls.Config{RootCAs: roots}
-	}
-	return w, nil
+	w, err := s.cfg.IMAP.WatcherConfig(mailbox)
+	w.Observer = s.metrics
+	return w, err
 }
 
 // drain closes nc after its publishes in flight are acknowledged, waiting
@@ -293,7 +266,7 @@ func (s *service) serveHTTP() (*http.Server, error) {
 
 // newLogger makes the service's logger: JSON, or readable console lines
 // when the output is a terminal (format auto).
-func newLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
+func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 	level := zerolog.InfoLevel
 	if c.Level != "" {
 		l, err := zerolog.ParseLevel(strings.ToLower(c.Level))

@@ -16,12 +16,13 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 	"github.com/ticketrouter/ticketrouter/router"
+	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
 // startService runs a replica in-process against srv with an embedded
 // NATS (or natsURL), until the test ends; it returns once the replica
 // serves.
-func startService(t testing.TB, srv imaptest.Server, natsURL string, adjust func(*Config)) (*service, context.CancelFunc) {
+func startService(t testing.TB, srv imaptest.Server, natsURL string, adjust func(*config.Config)) (*service, context.CancelFunc) {
 	t.Helper()
 	accounts, err := filepath.Abs("examples/accounts.yaml")
 	if err != nil {
@@ -50,7 +51,7 @@ replica:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadRunConfig(path)
+	c, err := config.LoadService(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestRunReloadsAccounts(t *testing.T) {
 	if err := os.WriteFile(accounts, example, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := startService(t, srv, "", func(c *Config) { c.Accounts = accounts })
+	s, _ := startService(t, srv, "", func(c *config.Config) { c.Accounts = accounts })
 	waitMetric(t, s, "ticketrouter_accounts 9")
 
 	mail := func(n int) []byte {
