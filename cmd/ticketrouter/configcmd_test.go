@@ -212,3 +212,26 @@ func TestConfigCheckYAMLSyntaxLine(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigCheckEnvironment: every setting can come from the environment,
+// and a bad value there is named by its variable, not by a line.
+func TestConfigCheckEnvironment(t *testing.T) {
+	const config = `accounts: accounts.yaml
+imap:
+  addr: mail.example.com:993
+  username: support@example.com
+`
+	t.Setenv("TICKETROUTER_IMAP_SECRET", "s3cret")
+	t.Setenv("TICKETROUTER_NATS_URL", "nats://n1.example.com:4222")
+	t.Setenv("TICKETROUTER_IMAP_MAILBOXES", "INBOX, Support")
+	code, lines := configCheck(t, config)
+	checkLines(t, code, lines, exitOK, []string{"ticketrouter.yaml: OK (9 accounts, mailboxes [INBOX Support], NATS nats://n1.example.com:4222)"})
+
+	t.Setenv("TICKETROUTER_IMAP_MAX_SIZE", "25MB")
+	t.Setenv("TICKETROUTER_HTTP_LISTEN", "everywhere")
+	code, lines = configCheck(t, config)
+	checkLines(t, code, lines, exitError, []string{
+		`ticketrouter: environment TICKETROUTER_HTTP_LISTEN: http.listen: "everywhere" is not host:port or off`,
+		`ticketrouter: environment TICKETROUTER_IMAP_MAX_SIZE: imap.max_size: want a whole number, got "25MB"`,
+	})
+}

@@ -120,7 +120,7 @@ func (k *checker) nats() {
 		k.fail("nats", nil, "want at most one of credentials, nkey_seed and user")
 	}
 	if c.User != "" && c.Password == nil {
-		k.fail("nats.password", nil, "missing for user %s: set %s, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}", c.User, envNATSPassword)
+		k.fail("nats.password", nil, "missing for user %s: set %s, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}", c.User, EnvName("nats.password"))
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		k.fail("nats", nil, "cert_file and key_file go together")
@@ -194,7 +194,7 @@ func (k *checker) imap() {
 		k.fail("imap.username", nil, "missing")
 	}
 	if c.Secret == nil {
-		k.fail("imap.secret", nil, "missing: set %s, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}", envIMAPSecret)
+		k.fail("imap.secret", nil, "missing: set %s, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}", EnvName("imap.secret"))
 	} else {
 		k.secret("imap.secret", c.Secret)
 	}

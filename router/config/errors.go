@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -117,6 +118,15 @@ func (s *source) fieldError(field string, err error, format string, args ...any)
 		if v, ok := s.env[f]; ok {
 			e.Env = v
 			return e
+		}
+	}
+	// A section the file does not write, set from the environment.
+	if _, written := s.lines[field]; !written {
+		for _, path := range slices.Sorted(maps.Keys(s.env)) {
+			if strings.HasPrefix(path, field+".") {
+				e.Env = s.env[path]
+				return e
+			}
 		}
 	}
 	e.Line = s.line(field)
