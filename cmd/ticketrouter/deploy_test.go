@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ticketrouter/ticketrouter/router/config"
@@ -57,5 +61,44 @@ func TestDeployConfigs(t *testing.T) {
 				t.Errorf("%s: accounts %q, imap.addr %q: want both set", path, cfg.Accounts, cfg.IMAP.Addr)
 			}
 		})
+	}
+}
+
+// TestEnvNamesInDeploy: the deployment files and the README name only the
+// variables the binary reads, so that the IMAP secret has one name from
+// the configuration to the systemd unit, the Kubernetes Secret and the
+// Dockerfile: config.EnvName("imap.secret"), which overrides the file.
+func TestEnvNamesInDeploy(t *testing.T) {
+	known := slices.Collect(maps.Values(config.EnvNames()))
+	// Knobs of the tests, which the README documents too.
+	known = append(known, "TICKETROUTER_CORPUS", "TICKETROUTER_TEST_DEBUG", "TICKETROUTER_E2E_SEED")
+	secret := config.EnvName("imap.secret")
+	name := regexp.MustCompile(`\bTICKETROUTER_[A-Z0-9_]*[A-Z0-9]`)
+	files := []string{"../../README.md"}
+	filepath.WalkDir("../../deploy", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	mentions := 0
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, v := range name.FindAllString(line, -1) {
+				if !slices.Contains(known, v) {
+					t.Errorf("%s:%d: %s is no setting's variable (config.EnvName; the IMAP secret's is %s)", p, i+1, v, secret)
+				}
+				if v == secret {
+					mentions++
+				}
+			}
+		}
+	}
+	if mentions < 5 {
+		t.Errorf("%s is mentioned %d times in the deployment files: want the unit, the Dockerfile, the Kubernetes Secret and the examples to name it", secret, mentions)
 	}
 }

@@ -51,6 +51,16 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 	}
 }
 
+// EnvNames returns the environment variable of every setting, keyed by
+// the setting's path: what documentation can be checked against.
+func EnvNames() map[string]string {
+	out := map[string]string{}
+	for _, s := range settings() {
+		out[s.path] = EnvName(s.path)
+	}
+	return out
+}
+
 // setFromEnv sets v from the value of the environment variable name.
 func setFromEnv(v reflect.Value, name, val string) error {
 	t := v.Type()
