@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 // problem of a bad one with its file and line, including problems in the
 // files it names.
 func TestConfigCheck(t *testing.T) {
+	t.Setenv("TICKETROUTER_TEST_IMAP_SECRET", "s3cret") // as in production: set
+	t.Setenv("TICKETROUTER_IMAP_SECRET", "")            // and not overridden
 	accounts, err := os.ReadFile("examples/accounts.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +23,7 @@ func TestConfigCheck(t *testing.T) {
 imap:
   addr: mail.example.com:993
   username: support@example.com
-  secret: {env: TICKETROUTER_IMAP_SECRET}
+  secret: {env: TICKETROUTER_TEST_IMAP_SECRET}
 `
 	tests := []struct {
 		name     string
@@ -234,4 +237,42 @@ imap:
 		`ticketrouter: environment TICKETROUTER_HTTP_LISTEN: http.listen: "everywhere" is not host:port or off`,
 		`ticketrouter: environment TICKETROUTER_IMAP_MAX_SIZE: imap.max_size: want a whole number, got "25MB"`,
 	})
+}
+
+// TestConfigCheckNotReady: a secret whose variable is unset, or the
+// example's placeholder authserv-ids, would let the service start and
+// fail (no login) or misroute every mail (needs-verification): config
+// check says so and exits non-zero.
+func TestConfigCheckNotReady(t *testing.T) {
+	const config = `accounts: accounts.yaml
+sender_auth:
+  mode: both
+  trusted_authserv_ids: [mx1.ca.example, mx.ca.test]
+imap:
+  addr: 127.0.0.1:993
+  username: support@example.com
+  secret: {env: TICKETROUTER_TEST_NO_SUCH_SECRET}
+nats: {embedded: {port: -1}}
+http: {listen: 127.0.0.1:0}
+`
+	t.Setenv("TICKETROUTER_TEST_NO_SUCH_SECRET", "")
+	want := []string{
+		`ticketrouter: ticketrouter.yaml:4: sender_auth.trusted_authserv_ids[0]: "mx1.ca.example" is a placeholder (a name reserved for documentation): write the authserv-id your inbound mail servers put in Authentication-Results, or no sender is authenticated by them and mail from admins ends needs-verification`,
+		`ticketrouter: ticketrouter.yaml:8: imap.secret.env: environment variable TICKETROUTER_TEST_NO_SUCH_SECRET is unset or empty`,
+	}
+	code, lines := configCheck(t, config)
+	checkLines(t, code, lines, exitError, want)
+
+	// run refuses to start, for the same reasons. (Were it to start, the
+	// context, done already, would stop it at once.)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var out bytes.Buffer
+	code = run(ctx, []string{"run", "--config", "ticketrouter.yaml"}, nil, &out, &out)
+	checkLines(t, code, strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"), exitError, want)
+
+	// Fixed, it is OK.
+	t.Setenv("TICKETROUTER_TEST_NO_SUCH_SECRET", "s3cret")
+	code, lines = configCheck(t, strings.Replace(config, "mx1.ca.example", "mx1.ca.test", 1))
+	checkLines(t, code, lines, exitOK, []string{"ticketrouter.yaml: OK (9 accounts, mailboxes [INBOX], NATS embedded on 127.0.0.1:-1)"})
 }

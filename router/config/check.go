@@ -154,6 +154,14 @@ func (k *checker) service() {
 		k.fail("accounts", nil, "missing: the account directory's file")
 	}
 	k.imap()
+	if usesResults(c.SenderAuth.Mode) {
+		for i, id := range c.SenderAuth.TrustedAuthservIDs {
+			if documentationName(id) {
+				k.fail(fmt.Sprintf("sender_auth.trusted_authserv_ids[%d]", i), ErrPlaceholder,
+					"%q is a placeholder (a name reserved for documentation): write the authserv-id your inbound mail servers put in Authentication-Results, or no sender is authenticated by them and mail from admins ends needs-verification", id)
+			}
+		}
+	}
 	if l := c.HTTP.Listen; l != "off" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			k.fail("http.listen", nil, "%q is not host:port or off", l)
@@ -219,10 +227,21 @@ func (k *checker) imap() {
 	}
 }
 
-// secret checks a secret's source: one of env, file and command.
+// secret checks a secret's source: one of env, file and command, and for
+// the first two, that the variable is set or the file is there (a command
+// is not run).
 func (k *checker) secret(field string, s *ingest.Secret) {
 	if err := s.Check(); err != nil {
 		k.fail(field, nil, "%v", err)
+		return
+	}
+	switch {
+	case s.Env != "":
+		if v, ok := k.lookup(s.Env); !ok || v == "" {
+			k.fail(field+".env", ErrSecretUnset, "environment variable %s is unset or empty", s.Env)
+		}
+	case s.File != "":
+		k.files(field+".file", s.File)
 	}
 }
 
@@ -243,6 +262,21 @@ func notNegative[N ~int | ~int64](k *checker, field string, n N) {
 	if n < 0 {
 		k.fail(field, nil, "%v is negative", n)
 	}
+}
+
+// documentationName reports whether a host name is one of those reserved
+// for documentation (RFC 2606): under .example or .invalid, or
+// example.com, .net or .org. Such a name is an example's placeholder: no
+// real server has it. (.test and .localhost, reserved for testing, are
+// fine.)
+func documentationName(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	for _, d := range []string{"example", "invalid", "example.com", "example.net", "example.org"} {
+		if h == d || strings.HasSuffix(h, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // loopback reports whether host is the loopback interface, where

@@ -10,6 +10,16 @@ import (
 	"strings"
 )
 
+// Sentinel errors that FieldErrors wrap, for errors.Is.
+var (
+	// ErrSecretUnset: a secret's environment variable is unset or empty,
+	// so the service could not log in.
+	ErrSecretUnset = errors.New("secret unset")
+	// ErrPlaceholder: a value is still the example configuration's
+	// placeholder (a name reserved for documentation, RFC 2606).
+	ErrPlaceholder = errors.New("placeholder")
+)
+
 // FieldError is one problem of a configuration: which setting, where its
 // value came from (a line of the file or an environment variable), and
 // what is wrong.
@@ -26,7 +36,7 @@ type FieldError struct {
 	Field string
 	// Msg says what is wrong. It never holds a secret's value.
 	Msg string
-	// Err is the underlying error, if any (fs.ErrNotExist).
+	// Err is the underlying error, if any (fs.ErrNotExist, ErrSecretUnset).
 	Err error
 }
 
