@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -170,6 +171,7 @@ func TestSyntaxErrorLine(t *testing.T) {
 		{"quote not closed", "accounts: a\npolicy: \"p.yaml\nimap: {}\n", 2, "found unexpected end of stream"},
 		{"unknown anchor", "accounts: a\nimap:\n  addr: x\n  username: *who\n", 4, "unknown anchor 'who' referenced"},
 		{"control character", "accounts: a\npolicy: p\x01\n", 2, "control characters are not allowed"},
+		{"after 2000 lines", "imap:\n" + strings.Repeat("  # a comment\n  mailboxes: [a]\n", 1000) + "  - x\n", 2002, "did not find expected key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadText(t, tt.text, nil)
@@ -316,6 +318,38 @@ func TestNATSCheck(t *testing.T) {
 				t.Errorf("CheckNATS: %v, want no error", err)
 			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
 				t.Errorf("CheckNATS: %v, want an error beginning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHostileYAML: anchors and merge keys that refer to themselves, or
+// that would multiply a document many times over, neither loop nor blow
+// up; every setting is decoded once.
+func TestHostileYAML(t *testing.T) {
+	laughs := "accounts: a\nx0: &x0 {stream: S}\n"
+	for i := 1; i <= 40; i++ {
+		laughs += fmt.Sprintf("x%d: &x%d {<<: [*x%d, *x%d]}\n", i, i, i-1, i-1)
+	}
+	laughs += "nats: {<<: *x40}\n"
+	for _, tt := range []struct {
+		name, text, want string
+	}{
+		{"merge of itself", "imap: &x {<<: *x, addr: a:1}\n", ""},
+		{"alias of itself", "nats: &x {embedded: *x}\n", "nats.embedded.embedded: unknown field"},
+		{"merge of a list", "imap: {<<: [a, b]}\n", "imap: << merges a mapping, got a single value"},
+		{"merges doubling 40 times", laughs, "x0: unknown field"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := load(path, func(string) (string, bool) { return "", false }, func(*Config) error { return nil })
+			var list Errors
+			errors.As(err, &list)
+			if tt.want == "" && err != nil || tt.want != "" && (len(list) == 0 || list[0].Field+": "+list[0].Msg != tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
 			}
 		})
 	}

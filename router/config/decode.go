@@ -85,12 +85,27 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(path, n.Line, "want %s, got %s", what, kindOf(n))
 		return
 	}
+	d.keys(n, v, path, map[*yaml.Node]bool{n: true})
+}
+
+// keys decodes the keys of the mapping n into the struct v. merging holds
+// the mappings merged into v so far: each is merged once, which keeps a
+// merge of itself from looping and a tree of merges from growing
+// exponentially.
+func (d *decoder) keys(n *yaml.Node, v reflect.Value, path string, merging map[*yaml.Node]bool) {
 	fields := fieldsOf(v.Type())
 	// Merged mappings (<<: *anchor) first: the mapping's own keys win.
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i]; k.Tag == "!!merge" {
 			for _, m := range merged(n.Content[i+1]) {
-				d.mapping(m, v, path)
+				switch {
+				case merging[m]:
+				case m.Kind != yaml.MappingNode:
+					d.fail(path, k.Line, "<< merges a mapping, got %s", kindOf(m))
+				default:
+					merging[m] = true
+					d.keys(m, v, path, merging)
+				}
 			}
 		}
 	}
@@ -228,46 +243,59 @@ var yamlMessage = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 // the first line whose addition to the lines before it makes the file fail
 // with the same problem. It falls back to the library's line.
 func syntaxError(file string, data []byte, err error) *FieldError {
-	line, problem := 0, err.Error()
-	if m := yamlMessage.FindStringSubmatch(problem); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		problem = m[2]
-	}
+	line, problem := splitYAMLError(err)
 	if l := problemLine(data, problem, max(line, 1)); l > 0 {
 		line = l
 	}
 	return &FieldError{File: file, Line: line, Msg: "not valid YAML: " + problem, Err: err}
 }
 
-// maxProblemSearch bounds the lines syntaxError parses again (each a
-// parse of the lines before it): a configuration has some hundred.
-const maxProblemSearch = 5000
+// splitYAMLError splits a yaml.v3 error into the line it names (0 when it
+// names none) and the problem.
+func splitYAMLError(err error) (int, string) {
+	m := yamlMessage.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, err.Error()
+	}
+	line, _ := strconv.Atoi(m[1])
+	return line, m[2]
+}
 
 // problemLine returns the first line k, from line from on, such that the
-// first k lines of data fail to parse with problem; 0 when none does.
+// first k lines of data fail to parse with problem; 0 when the whole of
+// data does not. An error the parser meets stays when more lines follow,
+// so the prefixes that fail so are those from some k on, and k is found by
+// bisection: a parse of a few prefixes, not of each.
 func problemLine(data []byte, problem string, from int) int {
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > maxProblemSearch {
+	var ends []int // of each line, its line break included
+	for off := 0; off < len(data); {
+		i := bytes.IndexByte(data[off:], '\n')
+		if i < 0 {
+			off = len(data)
+		} else {
+			off += i + 1
+		}
+		ends = append(ends, off)
+	}
+	fails := func(k int) bool {
+		var n yaml.Node
+		err := yaml.Unmarshal(data[:ends[k-1]], &n)
+		if err == nil {
+			return false
+		}
+		_, p := splitYAMLError(err)
+		return p == problem
+	}
+	lo, hi := from, len(ends)
+	if lo > hi || !fails(hi) {
 		return 0
 	}
-	end := 0
-	for k, l := range lines {
-		end += len(l)
-		if k+1 < from {
-			continue
-		}
-		var n yaml.Node
-		err := yaml.Unmarshal(data[:end], &n)
-		if err == nil {
-			continue
-		}
-		p := err.Error()
-		if m := yamlMessage.FindStringSubmatch(p); m != nil {
-			p = m[2]
-		}
-		if p == problem {
-			return k + 1
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
 		}
 	}
-	return 0
+	return hi
 }

@@ -31,7 +31,7 @@ type FieldError struct {
 	Line int
 	// Env is the environment variable the value came from, if it did.
 	Env string
-	// Field is the setting's path ("imap.addr", "rows[2].when"); "" for a
+	// Field is the setting's path ("imap.addr", "imap.mailboxes[1]"); "" for a
 	// problem of the whole file (a YAML syntax error).
 	Field string
 	// Msg says what is wrong. It never holds a secret's value.

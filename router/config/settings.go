@@ -4,7 +4,8 @@ import (
 	"reflect"
 )
 
-// setting is one value of the configuration: what a key of the file sets.
+// setting is one value of the configuration: what a key of the file, or
+// its environment variable, sets.
 type setting struct {
 	path  string // imap.max_size
 	index []int  // of the field in Config

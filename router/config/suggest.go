@@ -32,7 +32,7 @@ func suggest(key, path string, fields map[string][]int) string {
 	for _, s := range settings() {
 		for f := range enclosing(s.path) {
 			i := strings.LastIndexByte(f, '.')
-			if f[i+1:] == key && (path == "" || !strings.HasPrefix(f, path+".")) && !slices.Contains(elsewhere, f) {
+			if f[i+1:] == key && f != path && (path == "" || !strings.HasPrefix(f, path+".")) && !slices.Contains(elsewhere, f) {
 				elsewhere = append(elsewhere, f)
 			}
 		}
