@@ -14,7 +14,7 @@ import (
 
 // NewLogger makes the service's logger: JSON, or readable console lines
 // when the output is a terminal (format auto).
-func NewLogger(c config.LogConfig, w io.Writer) (zerolog.Logger, error) {
+func NewLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 	level := zerolog.InfoLevel
 	if c.Level != "" {
 		l, err := zerolog.ParseLevel(strings.ToLower(c.Level))

@@ -121,7 +121,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metrics.working(mailbox, true)
 		defer s.metrics.working(mailbox, false)
 		h := &mailHandler{pipeline: s.pipeline, pub: pub, metrics: s.metrics, log: s.log}
-		wc, err := s.cfg.Watcher(mailbox)
+		wc, err := s.cfg.IMAP.WatcherConfig(mailbox)
 		if err != nil { // checked at start; the file changed since
 			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")
 			return

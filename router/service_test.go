@@ -51,7 +51,7 @@ replica:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.LoadRun(path)
+	c, err := config.LoadService(path)
 	if err != nil {
 		t.Fatal(err)
 	}

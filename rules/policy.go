@@ -232,30 +232,9 @@ func endsSpaceless(w string) bool {
 	return spaceless(r)
 }
 
-// DecodeYAML decodes data strictly into v, the way the policy is read:
-// unknown keys are errors, and every error reads "name:line: field:
-// problem". An empty document leaves v as it is.
-func DecodeYAML(name string, data []byte, v any) error {
-	_, err := decodeYAML(name, data, v)
-	return err
-}
-
-// YAMLLine returns the line of data where the field at path ("sender_auth",
-// "mode") is written, or of the closest enclosing field that is: for
-// errors found after decoding.
-func YAMLLine(data []byte, path ...string) int {
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) != nil {
-		return 0
-	}
-	p := make([]any, len(path))
-	for i, s := range path {
-		p[i] = s
-	}
-	return nodeAt(&root, p)
-}
-
-// decodeYAML is DecodeYAML, returning the document's node tree as well.
+// decodeYAML decodes data strictly into v, the way the policy is read
+// (unknown keys are errors, and every error reads "name:line: field:
+// problem"), and returns the document's node tree.
 func decodeYAML(name string, data []byte, v any) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

@@ -23,15 +23,15 @@ func newConfigCmd() *cobra.Command {
 policy) the way run does, and says what is wrong, with file, line and field.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			return exitCode(configCheck(files[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			return exitCode(checkConfig(files[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
 		},
 	})
 	return group(cmd)
 }
 
-// configCheck checks the configuration at path.
-func configCheck(path string, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadRun(path)
+// checkConfig checks the configuration at path.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadService(path)
 	if err != nil {
 		printError(stderr, err)
 		return exitError

@@ -116,8 +116,8 @@ func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
 			return nil, err
 		}
 		cfg = c
-		if err := cfg.NATS.Check(); err != nil {
-			return nil, fmt.Errorf("%s: %w", q.config, err)
+		if err := cfg.CheckNATS(); err != nil {
+			return nil, err
 		}
 	}
 	ncfg := cfg.NATS

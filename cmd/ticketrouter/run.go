@@ -34,7 +34,7 @@ mails in flight.`,
 
 // serve runs the service until ctx is done.
 func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadRun(configPath)
+	cfg, err := config.LoadService(configPath)
 	if err != nil {
 		printError(stderr, err)
 		return exitError

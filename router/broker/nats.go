@@ -14,117 +14,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
-	"github.com/ticketrouter/ticketrouter/ingest"
+	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
-// NATSConfig says where tickets go: an embedded server (URL empty) or an
-// existing server or cluster, and how the JetStream side is laid out.
-type NATSConfig struct {
-	// URL lists the servers (nats://host:4222, comma-separated); empty
-	// runs an embedded server.
-	URL      string         `yaml:"url"`
-	Embedded EmbeddedConfig `yaml:"embedded"`
+// NATSConfig says where tickets go: the configuration's nats section.
+type NATSConfig = config.NATS
 
-	// Authentication, one of: a credentials file (JWT and NKey seed), an
-	// NKey seed, or a user and password.
-	Credentials string         `yaml:"credentials"`
-	NKeySeed    *ingest.Secret `yaml:"nkey_seed"`
-	User        string         `yaml:"user"`
-	Password    *ingest.Secret `yaml:"password"`
-	// TLS: a CA to trust, and a client certificate when the server asks.
-	CAFile   string `yaml:"ca_file"`
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-
-	Stream   string `yaml:"stream"`   // TICKETS
-	Replicas int    `yaml:"replicas"` // of the stream, the object store and the buckets; 1
-	// DuplicateWindow must outlast the longest retry of one mail; tickets
-	// published again after it are still caught by the published-marker
-	// bucket. 2h.
-	DuplicateWindow time.Duration `yaml:"duplicate_window"`
-	// MaxAge is how long tickets (and raw mails) are kept; 90 days.
-	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// EmbeddedConfig runs the built-in nats-server.
-type EmbeddedConfig struct {
-	StoreDir  string `yaml:"store_dir"`  // JetStream storage; "nats-data" beside the config
-	Host      string `yaml:"host"`       // 127.0.0.1
-	Port      int    `yaml:"port"`       // 4222; -1 picks a free one
-	MaxStore  int64  `yaml:"max_store"`  // bytes of disk; 10 GiB
-	MaxMemory int64  `yaml:"max_memory"` // bytes of memory; 256 MiB
-}
-
-// WithDefaults fills in the defaults.
-func (c NATSConfig) WithDefaults() NATSConfig {
-	if c.Stream == "" {
-		c.Stream = "TICKETS"
-	}
-	if c.Replicas <= 0 {
-		c.Replicas = 1
-	}
-	if c.DuplicateWindow <= 0 {
-		c.DuplicateWindow = 2 * time.Hour
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = 90 * 24 * time.Hour
-	}
-	e := &c.Embedded
-	if e.StoreDir == "" {
-		e.StoreDir = "nats-data"
-	}
-	if e.Host == "" {
-		e.Host = "127.0.0.1"
-	}
-	if e.Port == 0 {
-		e.Port = 4222
-	}
-	if e.MaxStore <= 0 {
-		e.MaxStore = 10 << 30
-	}
-	if e.MaxMemory <= 0 {
-		e.MaxMemory = 256 << 20
-	}
-	return c
-}
-
-// Check reports what is wrong with the settings, naming the field.
-func (c NATSConfig) Check() error {
-	auth := 0
-	for _, set := range []bool{c.Credentials != "", c.NKeySeed != nil, c.User != ""} {
-		if set {
-			auth++
-		}
-	}
-	switch {
-	case auth > 1:
-		return errors.New("nats: want at most one of credentials, nkey_seed and user")
-	case c.User != "" && c.Password == nil:
-		return errors.New("nats.password: missing for user " + c.User)
-	case (c.CertFile == "") != (c.KeyFile == ""):
-		return errors.New("nats: cert_file and key_file go together")
-	case c.Replicas < 0 || c.Replicas > 5:
-		return fmt.Errorf("nats.replicas: %d is not between 1 and 5", c.Replicas)
-	case c.DuplicateWindow < 0 || c.DuplicateWindow > 0 && c.DuplicateWindow < 100*time.Millisecond:
-		return fmt.Errorf("nats.duplicate_window: %s is shorter than JetStream's 100ms", c.DuplicateWindow)
-	case c.WithDefaults().MaxAge < c.WithDefaults().DuplicateWindow:
-		d := c.WithDefaults()
-		return fmt.Errorf("nats.max_age: %s is shorter than the duplicate window %s", d.MaxAge, d.DuplicateWindow)
-	case c.URL != "" && (c.Embedded != EmbeddedConfig{}):
-		return errors.New("nats.embedded: set, but nats.url points at another server")
-	}
-	if c.NKeySeed != nil {
-		if err := c.NKeySeed.Check(); err != nil {
-			return fmt.Errorf("nats.nkey_seed: %w", err)
-		}
-	}
-	if c.Password != nil {
-		if err := c.Password.Check(); err != nil {
-			return fmt.Errorf("nats.password: %w", err)
-		}
-	}
-	return nil
-}
+// EmbeddedConfig runs the built-in nats-server: the configuration's
+// nats.embedded section.
+type EmbeddedConfig = config.Embedded
 
 // StartEmbedded starts an in-process nats-server with JetStream, listening
 // on the configured host and port so that agents and the nats CLI can

@@ -1,30 +1,32 @@
-// Package config is ticketrouter's configuration file: its sections, their
-// defaults, the environment variables that override them, and the checks
-// that name the file, line and field of every problem.
+// Package config is ticketrouter's configuration: the file that `run`,
+// `route`, `queue` and `config check` read, the environment variables that
+// override it, its defaults, and the checks that say, with file, line and
+// field, everything that is wrong with it at once.
+//
+// Every setting can be overridden from the environment: the variable is
+// TICKETROUTER_ followed by the setting's path upper-cased, with '_'
+// between levels (imap.addr is TICKETROUTER_IMAP_ADDR,
+// nats.embedded.store_dir TICKETROUTER_NATS_EMBEDDED_STORE_DIR). See
+// EnvName for the whole rule.
 package config
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/ingest"
-	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
-	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
 // Config is the service's configuration file. route reads the same file,
 // so that a setting can be tried on a saved mail before it goes live.
-// Relative paths are relative to the file.
+// Relative paths in the file are relative to the file; those from the
+// environment to the working directory.
 type Config struct {
 	// Accounts is the account directory (YAML or JSON Lines).
 	Accounts string `yaml:"accounts"`
@@ -36,20 +38,24 @@ type Config struct {
 	SenderAuth senderauth.Config `yaml:"sender_auth"`
 
 	// IMAP is the support mailbox (run only).
-	IMAP IMAPConfig `yaml:"imap"`
+	IMAP IMAP `yaml:"imap"`
 	// NATS is where tickets go (run, queue).
-	NATS broker.NATSConfig `yaml:"nats"`
+	NATS NATS `yaml:"nats"`
 	// HTTP serves /healthz, /readyz and /metrics (run only).
-	HTTP HTTPConfig `yaml:"http"`
+	HTTP HTTP `yaml:"http"`
 	// Log sets the log level and format.
-	Log LogConfig `yaml:"log"`
+	Log Log `yaml:"log"`
 	// Replica identifies this process among several working one NATS.
-	Replica ReplicaConfig `yaml:"replica"`
+	Replica Replica `yaml:"replica"`
+
+	// src says where each value came from, for the checks' errors; nil
+	// for a Config built in code.
+	src *source
 }
 
-// IMAPConfig is the mailbox side of the service: ingest.WatcherConfig as
-// a file spells it.
-type IMAPConfig struct {
+// IMAP is the mailbox side of the service: ingest.WatcherConfig as a file
+// spells it.
+type IMAP struct {
 	Addr          string         `yaml:"addr"`     // host:port
 	Security      string         `yaml:"security"` // tls (default), starttls, plain
 	AllowInsecure bool           `yaml:"allow_insecure"`
@@ -68,50 +74,84 @@ type IMAPConfig struct {
 	Liveness      time.Duration  `yaml:"liveness"`
 }
 
-// HTTPConfig is the operator's HTTP listener.
-type HTTPConfig struct {
+// NATS says where tickets go: an embedded server (URL empty) or an
+// existing server or cluster, and how the JetStream side is laid out.
+type NATS struct {
+	// URL lists the servers (nats://host:4222, comma-separated); empty
+	// runs an embedded server.
+	URL      string   `yaml:"url"`
+	Embedded Embedded `yaml:"embedded"`
+
+	// Authentication, one of: a credentials file (JWT and NKey seed), an
+	// NKey seed, or a user and password.
+	Credentials string         `yaml:"credentials"`
+	NKeySeed    *ingest.Secret `yaml:"nkey_seed"`
+	User        string         `yaml:"user"`
+	Password    *ingest.Secret `yaml:"password"`
+	// TLS: a CA to trust, and a client certificate when the server asks.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+
+	Stream   string `yaml:"stream"`   // TICKETS
+	Replicas int    `yaml:"replicas"` // of the stream, the object store and the buckets; 1
+	// DuplicateWindow must outlast the longest retry of one mail; tickets
+	// published again after it are still caught by the published-marker
+	// bucket. 2h.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// MaxAge is how long tickets (and raw mails) are kept; 90 days.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Embedded runs the built-in nats-server.
+type Embedded struct {
+	StoreDir  string `yaml:"store_dir"`  // JetStream storage; "nats-data" beside the config
+	Host      string `yaml:"host"`       // 127.0.0.1
+	Port      int    `yaml:"port"`       // 4222; -1 picks a free one
+	MaxStore  int64  `yaml:"max_store"`  // bytes of disk; 10 GiB
+	MaxMemory int64  `yaml:"max_memory"` // bytes of memory; 256 MiB
+}
+
+// HTTP is the operator's HTTP listener.
+type HTTP struct {
 	Listen string `yaml:"listen"` // host:port; 127.0.0.1:8080 when empty; "off" turns it off
 }
 
-// LogConfig sets logging.
-type LogConfig struct {
+// Log sets logging.
+type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn, error
 	Format string `yaml:"format"` // auto (default: console on a terminal, else JSON), json, console
 }
 
-// Check reports a level or format that is not one of the known ones.
-func (l LogConfig) Check() error {
-	var errs []error
-	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, strings.ToLower(l.Level)) {
-		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level))
-	}
-	if !slices.Contains([]string{"", "auto", "json", "console"}, l.Format) {
-		errs = append(errs, fmt.Errorf("log.format: %q is not auto, json or console", l.Format))
-	}
-	return errors.Join(errs...)
-}
-
-// ReplicaConfig identifies a replica and paces its mailbox leases.
-type ReplicaConfig struct {
+// Replica identifies a replica and paces its mailbox leases.
+type Replica struct {
 	ID       string        `yaml:"id"`        // hostname-pid when empty
 	LeaseTTL time.Duration `yaml:"lease_ttl"` // a dead replica's mailboxes are taken over within it; 10s
 }
 
-// Load reads and checks a configuration file, enough for route: errors
-// read "FILE:LINE: field: problem".
+// Load reads the configuration file at path, applies the environment's
+// overrides and the defaults, and checks the settings every command reads
+// (Check). Every problem found is reported at once, as Errors.
 func Load(path string) (*Config, error) {
+	return load(path, os.LookupEnv, (*Config).Check)
+}
+
+// LoadService is Load for the service (run, config check): it checks
+// everything the service needs as well (CheckService).
+func LoadService(path string) (*Config, error) {
+	return load(path, os.LookupEnv, (*Config).CheckService)
+}
+
+// load reads path, with lookup standing for the environment, and checks
+// the result with check. Problems of the file, of the environment and of
+// the values are reported together.
+func load(path string, lookup func(string) (string, bool), check func(*Config) error) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	var c Config
-	if err := rules.DecodeYAML(path, data, &c); err != nil {
-		return nil, err
-	}
-	if err := c.Check(); err != nil {
-		return nil, fieldError(path, data, err)
-	}
-	c.applyDefaults()
+	c := &Config{src: &source{file: path, lines: map[string]int{}, env: map[string]string{}, lookup: lookup}}
+	syntaxOK := c.decode(data)
 	// Paths in the file are relative to the file; those in the
 	// environment (applied after) to the working directory.
 	dir := filepath.Dir(path)
@@ -120,35 +160,22 @@ func Load(path string) (*Config, error) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	c.applyEnv()
-	return &c, nil
+	c.applyEnv(lookup)
+	c.applyDefaults(dir)
+	if syntaxOK {
+		if err := check(c); err != nil {
+			c.src.add(err)
+		}
+	}
+	if len(c.src.problems) > 0 {
+		return nil, c.src.problems.sorted()
+	}
+	return c, nil
 }
 
-// Environment variables that override the file's secrets, so that a
-// deployment can keep every secret out of the file.
-const (
-	envIMAPSecret      = "TICKETROUTER_IMAP_SECRET"      // the IMAP password or OAuth2 token
-	envNATSPassword    = "TICKETROUTER_NATS_PASSWORD"    // with nats.user
-	envNATSNKeySeed    = "TICKETROUTER_NATS_NKEY_SEED"   // an NKey seed
-	envNATSCredentials = "TICKETROUTER_NATS_CREDENTIALS" // path of a credentials file
-)
-
-func (c *Config) applyEnv() {
-	if os.Getenv(envIMAPSecret) != "" {
-		c.IMAP.Secret = &ingest.Secret{Env: envIMAPSecret}
-	}
-	if os.Getenv(envNATSPassword) != "" {
-		c.NATS.Password = &ingest.Secret{Env: envNATSPassword}
-	}
-	if os.Getenv(envNATSNKeySeed) != "" {
-		c.NATS.NKeySeed = &ingest.Secret{Env: envNATSNKeySeed}
-	}
-	if v := os.Getenv(envNATSCredentials); v != "" {
-		c.NATS.Credentials = v
-	}
-}
-
-func (c *Config) applyDefaults() {
+// applyDefaults fills in what the file and the environment left empty.
+// dir is the file's folder, where the embedded NATS server's store goes.
+func (c *Config) applyDefaults(dir string) {
 	if c.Replica.ID == "" {
 		host, _ := os.Hostname()
 		c.Replica.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -163,7 +190,7 @@ func (c *Config) applyDefaults() {
 		c.HTTP.Listen = "127.0.0.1:8080"
 	}
 	if c.NATS.URL == "" && c.NATS.Embedded.StoreDir == "" {
-		c.NATS.Embedded.StoreDir = "nats-data" // beside the file
+		c.NATS.Embedded.StoreDir = filepath.Join(dir, "nats-data")
 	}
 }
 
@@ -179,80 +206,75 @@ func (c *Config) paths() []*string {
 	return ps
 }
 
-// LoadRun is Load for a configuration that must also run the service:
-// the mailbox, NATS, HTTP, logs and replicas are checked too.
-func LoadRun(path string) (*Config, error) {
-	cfg, err := Load(path)
-	if err != nil {
-		return nil, err
+// WithDefaults fills in the defaults.
+func (c NATS) WithDefaults() NATS {
+	if c.Stream == "" {
+		c.Stream = "TICKETS"
 	}
-	if err := cfg.checkRun(); err != nil {
-		data, _ := os.ReadFile(path)
-		return nil, fieldError(path, data, err)
+	if c.Replicas <= 0 {
+		c.Replicas = 1
 	}
-	return cfg, nil
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 2 * time.Hour
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 90 * 24 * time.Hour
+	}
+	e := &c.Embedded
+	if e.StoreDir == "" {
+		e.StoreDir = "nats-data"
+	}
+	if e.Host == "" {
+		e.Host = "127.0.0.1"
+	}
+	if e.Port == 0 {
+		e.Port = 4222
+	}
+	if e.MaxStore <= 0 {
+		e.MaxStore = 10 << 30
+	}
+	if e.MaxMemory <= 0 {
+		e.MaxMemory = 256 << 20
+	}
+	return c
 }
 
-// checkRun reports what the service needs that route does not: the
-// accounts, the mailbox, NATS, HTTP, logs, replicas. It reports every
-// problem it finds, joined, each beginning with its field.
-func (c *Config) checkRun() error {
-	var errs []error
-	if c.Accounts == "" {
-		errs = append(errs, errors.New("accounts: missing"))
+// WatcherConfig returns the settings of the watcher of one mailbox, with
+// the TLS roots of CAFile when it is set. The caller adds its Observer.
+func (c *IMAP) WatcherConfig(mailbox string) (ingest.WatcherConfig, error) {
+	w := ingest.WatcherConfig{
+		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
+		Username: c.Username, Mechanism: c.Mechanism, Secret: c.Secret,
+		Mailboxes: []string{mailbox}, Processed: c.Processed, Quarantine: c.Quarantine,
+		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency,
+		PollInterval: c.PollInterval, NoIdle: c.Idle != nil && !*c.Idle, Liveness: c.Liveness,
 	}
-	w := c.IMAP.watcher()
-	w.Mailboxes = c.IMAP.Mailboxes
-	if err := w.Check(); err != nil {
-		errs = append(errs, fmt.Errorf("imap.%w", err))
-	}
-	for _, f := range []struct {
-		name string
-		d    time.Duration
-	}{{"poll_interval", c.IMAP.PollInterval}, {"liveness", c.IMAP.Liveness}} {
-		if f.d < 0 {
-			errs = append(errs, fmt.Errorf("imap.%s: %s is negative", f.name, f.d))
+	if c.CAFile != "" {
+		roots, err := certPool(c.CAFile)
+		if err != nil {
+			return w, fmt.Errorf("imap.ca_file: %w", err)
 		}
+		w.TLSConfig = &tls.Config{RootCAs: roots}
 	}
-	for _, f := range []struct {
-		name string
-		n    int64
-	}{{"max_size", c.IMAP.MaxSize}, {"max_attempts", int64(c.IMAP.MaxAttempts)}, {"concurrency", int64(c.IMAP.Concurrency)}} {
-		if f.n < 0 {
-			errs = append(errs, fmt.Errorf("imap.%s: %d is negative", f.name, f.n))
-		}
+	return w, nil
+}
+
+// Prefix returns the subject prefix of the tickets.
+func (c *Config) Prefix() string {
+	if c.SubjectPrefix == "" {
+		return ticket.DefaultPrefix
 	}
-	if err := c.NATS.Check(); err != nil {
-		errs = append(errs, err)
+	return c.SubjectPrefix
+}
+
+// NATSTarget says where tickets go, for people: the URL, or the embedded
+// server's address.
+func (c *Config) NATSTarget() string {
+	if c.NATS.URL != "" {
+		return c.NATS.URL
 	}
-	for _, f := range []struct{ field, path string }{
-		{"imap.ca_file", c.IMAP.CAFile}, {"nats.ca_file", c.NATS.CAFile}, {"nats.cert_file", c.NATS.CertFile},
-		{"nats.key_file", c.NATS.KeyFile}, {"nats.credentials", c.NATS.Credentials},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.field, err))
-		}
-	}
-	if c.IMAP.CAFile != "" {
-		if _, err := certPool(c.IMAP.CAFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("imap.ca_file: %w", err))
-		}
-	}
-	if l := c.HTTP.Listen; l != "off" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
-			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port or off", l))
-		}
-	}
-	if err := c.Log.Check(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Replica.LeaseTTL < 3*time.Second {
-		errs = append(errs, fmt.Errorf("replica.lease_ttl: %s is too short (want at least 3s)", c.Replica.LeaseTTL))
-	}
-	return errors.Join(errs...)
+	e := c.NATS.WithDefaults().Embedded
+	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
 }
 
 // certPool reads a PEM file of CA certificates.
@@ -266,77 +288,4 @@ func certPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
-}
-
-// fieldError prefixes each of err's problems, which begin with a field
-// path ("imap.addr:"), with the file and the line where that field is
-// written.
-func fieldError(path string, data []byte, err error) error {
-	list := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	}
-	out := make([]error, len(list))
-	for i, e := range list {
-		head, _, _ := strings.Cut(e.Error(), ":")
-		out[i] = fmt.Errorf("%s:%d: %w", path, rules.YAMLLine(data, strings.Split(strings.TrimSpace(head), ".")...), e)
-	}
-	return errors.Join(out...)
-}
-
-// Check reports what is wrong with the settings route needs; the error begins with the
-// field ("sender_auth.mode: ...").
-func (c *Config) Check() error {
-	if err := c.SenderAuth.Check(); err != nil {
-		return fmt.Errorf("sender_auth.%w", err)
-	}
-	if c.SubjectPrefix != "" && !ticket.ValidPrefix(c.SubjectPrefix) {
-		return fmt.Errorf("subject_prefix: %q is no NATS subject prefix: want dot-separated tokens without spaces, '*' or '>'", c.SubjectPrefix)
-	}
-	return nil
-}
-
-// Prefix returns the subject prefix of the tickets.
-func (c *Config) Prefix() string {
-	if c.SubjectPrefix == "" {
-		return ticket.DefaultPrefix
-	}
-	return c.SubjectPrefix
-}
-
-// Watcher returns the IMAP section as the settings of the watcher of one
-// mailbox.
-func (c *Config) Watcher(mailbox string) (ingest.WatcherConfig, error) {
-	w := c.IMAP.watcher()
-	w.Mailboxes = []string{mailbox}
-	if c.IMAP.CAFile != "" {
-		roots, err := certPool(c.IMAP.CAFile)
-		if err != nil {
-			return w, fmt.Errorf("imap.ca_file: %w", err)
-		}
-		w.TLSConfig = &tls.Config{RootCAs: roots}
-	}
-	return w, nil
-}
-
-// watcher maps the section onto the watcher's settings, but for the
-// mailboxes and the TLS roots.
-func (c IMAPConfig) watcher() ingest.WatcherConfig {
-	return ingest.WatcherConfig{
-		Addr: c.Addr, Security: c.Security, AllowInsecure: c.AllowInsecure,
-		Username: c.Username, Mechanism: c.Mechanism, Secret: c.Secret,
-		Processed: c.Processed, Quarantine: c.Quarantine,
-		MaxSize: c.MaxSize, MaxAttempts: c.MaxAttempts, Concurrency: c.Concurrency,
-		PollInterval: c.PollInterval, NoIdle: c.Idle != nil && !*c.Idle, Liveness: c.Liveness,
-	}
-}
-
-// NATSTarget says where tickets go, for people: the URL, or the embedded
-// server's address.
-func (c *Config) NATSTarget() string {
-	if c.NATS.URL != "" {
-		return c.NATS.URL
-	}
-	e := c.NATS.WithDefaults().Embedded
-	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
 }

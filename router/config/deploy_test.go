@@ -1,20 +1,27 @@
-package config
+package config_test
 
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
-	"github.com/ticketrouter/ticketrouter/rules/senderauth"
+	"github.com/ticketrouter/ticketrouter/router/config"
 	"go.yaml.in/yaml/v3"
 )
 
 // TestDeployConfigs: every configuration shipped in deploy/ loads, and the
-// only problems 'run' would find with it are files that exist on the
-// machine it is meant for, not here.
+// only problems 'run' would find with it, the secrets set as deployed,
+// are files that exist on the machine it is meant for, not here, and the
+// placeholders the operator replaces.
 func TestDeployConfigs(t *testing.T) {
+	t.Setenv(config.EnvName("imap.secret"), "s3cret")
+	t.Setenv(config.EnvName("nats.password"), "s3cret")
 	dir := t.TempDir()
 	configs := []string{"../../deploy/ticketrouter.example.yaml", "../../deploy/ticketrouter.single.yaml"}
 	// The ConfigMap carries the configuration as a string.
@@ -39,17 +46,17 @@ func TestDeployConfigs(t *testing.T) {
 
 	for _, path := range configs {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			cfg, err := Load(path)
+			cfg, err := config.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = cfg.checkRun()
+			err = cfg.CheckService()
 			list := []error{err}
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				list = j.Unwrap()
 			}
 			for _, e := range list {
-				if e != nil && !errors.Is(e, fs.ErrNotExist) {
+				if e != nil && !errors.Is(e, fs.ErrNotExist) && !errors.Is(e, config.ErrPlaceholder) {
 					t.Errorf("%s: %v", path, e)
 				}
 			}
@@ -60,14 +67,41 @@ func TestDeployConfigs(t *testing.T) {
 	}
 }
 
-// TestExampleConfig: the shipped production example loads, and turns
-// sender authentication on.
-func TestExampleConfig(t *testing.T) {
-	c, err := Load("../../deploy/ticketrouter.example.yaml")
-	if err != nil {
-		t.Fatal(err)
+// TestEnvNamesInDeploy: the deployment files and the README name only the
+// variables the binary reads, so that the IMAP secret has one name from
+// the configuration to the systemd unit, the Kubernetes Secret and the
+// Dockerfile: config.EnvName("imap.secret"), which overrides the file.
+func TestEnvNamesInDeploy(t *testing.T) {
+	known := slices.Collect(maps.Values(config.EnvNames()))
+	// Knobs of the tests, which the README documents too.
+	known = append(known, "TICKETROUTER_CORPUS", "TICKETROUTER_TEST_DEBUG", "TICKETROUTER_E2E_SEED")
+	secret := config.EnvName("imap.secret")
+	name := regexp.MustCompile(`\bTICKETROUTER_[A-Z0-9_]*[A-Z0-9]`)
+	files := []string{"../../README.md"}
+	filepath.WalkDir("../../deploy", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	mentions := 0
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			for _, v := range name.FindAllString(line, -1) {
+				if !slices.Contains(known, v) {
+					t.Errorf("%s:%d: %s is no setting's variable (config.EnvName; the IMAP secret's is %s)", p, i+1, v, secret)
+				}
+				if v == secret {
+					mentions++
+				}
+			}
+		}
 	}
-	if c.SenderAuth.Mode != senderauth.ModeBoth || len(c.SenderAuth.TrustedAuthservIDs) == 0 {
-		t.Errorf("sender_auth %+v: the production example must authenticate senders", c.SenderAuth)
+	if mentions < 5 {
+		t.Errorf("%s is mentioned %d times in the deployment files: want the unit, the Dockerfile, the Kubernetes Secret and the examples to name it", secret, mentions)
 	}
 }

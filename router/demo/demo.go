@@ -93,7 +93,7 @@ func Start(ctx context.Context, dir string, log zerolog.Logger) (_ *Demo, err er
 	if d.ConfigPath, err = writeFiles(d.Dir, d.IMAPAddr, d.NATSPort); err != nil {
 		return nil, err
 	}
-	if d.Config, err = config.LoadRun(d.ConfigPath); err != nil {
+	if d.Config, err = config.LoadService(d.ConfigPath); err != nil {
 		return nil, err
 	}
 	d.Service = router.NewService(d.Config, log, router.Options{})

@@ -44,26 +44,49 @@ type Config struct {
 	MaxSignatures int `yaml:"max_signatures"`
 }
 
-// Check reports what is wrong with the settings, naming the field.
-func (c Config) Check() error {
-	var errs []error
+// Problem is one thing wrong with the settings: the field (its YAML key)
+// and what is wrong with it.
+type Problem struct {
+	Field, Msg string
+}
+
+// Problems lists what is wrong with the settings, field by field.
+func (c Config) Problems() []Problem {
+	var ps []Problem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, Problem{field, fmt.Sprintf(format, args...)})
+	}
 	if c.Mode != "" && !slices.Contains(Modes, c.Mode) {
-		errs = append(errs, fmt.Errorf("mode: %q is not one of %s", c.Mode, strings.Join(Modes, ", ")))
+		add("mode", "%q is not one of %s", c.Mode, strings.Join(Modes, ", "))
 	}
 	if c.Alignment != "" && c.Alignment != "relaxed" && c.Alignment != "strict" {
-		errs = append(errs, fmt.Errorf("alignment: %q is neither relaxed nor strict", c.Alignment))
+		add("alignment", "%q is neither relaxed nor strict", c.Alignment)
 	}
-	if (c.Mode == ModeResults || c.Mode == ModeBoth) && len(c.TrustedAuthservIDs) == 0 {
-		errs = append(errs, fmt.Errorf("trusted_authserv_ids: mode %s needs at least one trusted authserv-id", c.Mode))
+	if c.ReadsResults() && len(c.TrustedAuthservIDs) == 0 {
+		add("trusted_authserv_ids", "mode %s needs at least one trusted authserv-id", c.Mode)
 	}
 	if c.DNSTimeout < 0 {
-		errs = append(errs, fmt.Errorf("dns_timeout: %s is negative", c.DNSTimeout))
+		add("dns_timeout", "%s is negative", c.DNSTimeout)
 	}
 	if c.MaxSignatures < 0 {
-		errs = append(errs, fmt.Errorf("max_signatures: %d is negative", c.MaxSignatures))
+		add("max_signatures", "%d is negative", c.MaxSignatures)
+	}
+	return ps
+}
+
+// Check reports what is wrong with the settings, each problem beginning
+// with its field.
+func (c Config) Check() error {
+	var errs []error
+	for _, p := range c.Problems() {
+		errs = append(errs, fmt.Errorf("%s: %s", p.Field, p.Msg))
 	}
 	return errors.Join(errs...)
 }
+
+// ReadsResults reports whether the mode believes the Authentication-Results
+// headers of the trusted servers.
+func (c Config) ReadsResults() bool { return c.Mode == ModeResults || c.Mode == ModeBoth }
 
 // Required reports whether a sender must be authenticated to count as an
 // admin: the mode is set and not off.
@@ -144,7 +167,7 @@ func judge(cfg Config, req *mail.Request, sigs []DKIMSignature) Verdict {
 	}
 	fromDomain := from[strings.LastIndexByte(from, '@')+1:]
 	var ar, dk Verdict
-	if cfg.Mode == ModeResults || cfg.Mode == ModeBoth {
+	if cfg.ReadsResults() {
 		if ar = cfg.authResults(req, fromDomain); ar.OK {
 			return ar
 		}
