@@ -72,7 +72,12 @@ func newMetrics() *metrics {
 		connected: map[string]bool{},
 		since:     map[string]time.Time{},
 	}
-	m.reg.MustRegister(m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.moved, m.accounts, m.reloadFails, m.held, m.imapUp, m.latency,
+	b := Build()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ticketrouter_build_info", Help: "1, with the version, VCS commit and Go version of this binary as labels."},
+		[]string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	m.reg.MustRegister(buildInfo, m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.moved, m.accounts, m.reloadFails, m.held, m.imapUp, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
