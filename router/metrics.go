@@ -3,7 +3,6 @@ package router
 import (
 	"fmt"
 	"net/http"
-	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -202,12 +201,5 @@ func (m *metrics) handler(ready func() []string) http.Handler {
 		m.refresh()
 		prom.ServeHTTP(w, r)
 	})
-	// Go's profiles, as Caddy's admin endpoint and nats-server's prof_port
-	// serve them: where a replica's time and memory go, without a restart.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }

@@ -34,6 +34,8 @@ type Service struct {
 	provisioned atomic.Bool
 	// httpAddr is where /healthz, /readyz and /metrics listen, once up.
 	httpAddr string
+	// debugAddr is where Go's profiles are served, once up ("": off).
+	debugAddr string
 	// ready is closed once the replica serves.
 	ready chan struct{}
 	// limitMemory sets the runtime's soft memory limit from the live heap.
@@ -60,6 +62,10 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // HTTPAddr is the address /healthz, /readyz and /metrics listen on, once
 // Ready ("" when off).
 func (s *Service) HTTPAddr() string { return s.httpAddr }
+
+// DebugAddr is the address Go's profiles (/debug/pprof/) are served on,
+// once Ready ("" unless debug.listen is set).
+func (s *Service) DebugAddr() string { return s.debugAddr }
 
 // JetStream is the provisioned JetStream side, once Ready.
 func (s *Service) JetStream() *broker.JetStream { return s.js }
@@ -94,16 +100,18 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer drain(s.nc)
 
-	httpSrv, err := s.serveHTTP()
-	if err != nil {
-		return err
-	}
-	if httpSrv != nil {
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			httpSrv.Shutdown(sctx)
-		}()
+	for _, serve := range []func() (*http.Server, error){s.serveHTTP, s.serveDebug} {
+		srv, err := serve()
+		if err != nil {
+			return err
+		}
+		if srv != nil {
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(sctx)
+			}()
+		}
 	}
 
 	if err := s.provision(ctx); err != nil {
@@ -222,21 +230,41 @@ func drain(nc *nats.Conn) {
 }
 
 // serveHTTP starts the /healthz, /readyz and /metrics listener.
-func (s *Service) serveHTTP() (*http.Server, error) {
-	addr := s.cfg.HTTP.Listen
-	if addr == "off" {
-		return nil, nil
+func (s *Service) serveHTTP() (srv *http.Server, err error) {
+	ready := func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }
+	srv, s.httpAddr, err = s.listenHTTP("http.listen", s.cfg.HTTP.Listen, s.metrics.handler(ready))
+	if srv != nil {
+		s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
+	}
+	return srv, err
+}
+
+// serveDebug starts the listener of Go's profiles when debug.listen is
+// set.
+func (s *Service) serveDebug() (srv *http.Server, err error) {
+	srv, s.debugAddr, err = s.listenHTTP("debug.listen", s.cfg.Debug.Listen, debugHandler())
+	if srv == nil {
+		return srv, err
+	}
+	e := s.log.Info()
+	if host, _, _ := net.SplitHostPort(s.debugAddr); !net.ParseIP(host).IsLoopback() {
+		e = s.log.Warn().Str("risk", "anyone who reaches it can take profiles and read the command line")
+	}
+	e.Str("addr", s.debugAddr).Msg("debug listening: /debug/pprof/")
+	return srv, nil
+}
+
+// listenHTTP serves h on addr until shut down; field names the setting
+// in errors. An addr "" or "off" serves nothing.
+func (s *Service) listenHTTP(field, addr string, h http.Handler) (*http.Server, string, error) {
+	if addr == "" || addr == "off" {
+		return nil, "", nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		return nil, "", fmt.Errorf("%s: %w", field, err)
 	}
-	srv := &http.Server{
-		Handler:           s.metrics.handler(func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	s.httpAddr = ln.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
-	return srv, nil
+	return srv, ln.Addr().String(), nil
 }

@@ -41,6 +41,8 @@ type Config struct {
 	NATS broker.NATSConfig `yaml:"nats"`
 	// HTTP serves /healthz, /readyz and /metrics (run only).
 	HTTP HTTPConfig `yaml:"http"`
+	// Debug serves Go's profiles on a listener of its own (run only).
+	Debug DebugConfig `yaml:"debug"`
 	// Log sets the log level and format.
 	Log LogConfig `yaml:"log"`
 	// Replica identifies this process among several working one NATS.
@@ -71,6 +73,14 @@ type IMAPConfig struct {
 // HTTPConfig is the operator's HTTP listener.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // host:port; 127.0.0.1:8080 when empty; "off" turns it off
+}
+
+// DebugConfig is the opt-in listener of Go's profiles (/debug/pprof/):
+// off unless set, and never the probe port, which Kubernetes binds to
+// every interface, since a profile shows the process's command line and
+// costs CPU while it runs.
+type DebugConfig struct {
+	Listen string `yaml:"listen"` // host:port, best on loopback; "" or "off": no listener
 }
 
 // LogConfig sets logging.
@@ -244,6 +254,13 @@ func (c *Config) checkRun() error {
 	if l := c.HTTP.Listen; l != "off" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port or off", l))
+		}
+	}
+	if l := c.Debug.Listen; l != "" && l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("debug.listen: %q is not host:port or off", l))
+		} else if l == c.HTTP.Listen {
+			errs = append(errs, fmt.Errorf("debug.listen: %q is http.listen: profiles must not be served on the probe port", l))
 		}
 	}
 	if err := c.Log.Check(); err != nil {
