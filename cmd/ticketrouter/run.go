@@ -45,7 +45,10 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) int
 		return exitError
 	}
 	if err := router.NewService(cfg, log, router.Options{LimitMemory: true}).Run(ctx); err != nil {
+		// In the log, and on stderr for whoever started it: the log may
+		// be JSON on a pipe nobody reads.
 		log.Error().Err(err).Msg("stopped")
+		printError(stderr, err)
 		return exitError
 	}
 	log.Info().Msg("stopped cleanly")
