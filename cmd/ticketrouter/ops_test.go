@@ -6,9 +6,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // opsBuild is the ticketrouter binary of these tests and the end-to-end
@@ -186,5 +191,114 @@ func TestRunStartFailureOnStderr(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHealth: 'ticketrouter health' exits 0 when /readyz answers 200, and
+// 1 with the reason on stderr otherwise; with --config it asks the
+// service's http.listen, on loopback when that is every interface.
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	serve := func(code int, body string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/readyz" {
+				http.NotFound(w, r)
+				return
+			}
+			w.WriteHeader(code)
+			fmt.Fprint(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	ready, notReady := serve(200, "ready\n"), serve(503, "JetStream not provisioned\nNATS not connected\n")
+	_, readyPort, _ := net.SplitHostPort(ready.Listener.Addr().String())
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	config := func(listen string) string {
+		path := filepath.Join(t.TempDir(), "ticketrouter.yaml")
+		if err := os.WriteFile(path, []byte("http:\n  listen: "+listen+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"ready", []string{"--url", ready.URL + "/readyz"}, exitOK, ready.URL + "/readyz: ready\n", ""},
+		{"not ready", []string{"--url", notReady.URL + "/readyz"}, exitError, "",
+			"ticketrouter: probe " + notReady.URL + "/readyz: 503 Service Unavailable: JetStream not provisioned; NATS not connected\n"},
+		{"nobody listening", []string{"--url", gone.URL + "/readyz"}, exitError, "", "connect: connection refused\n"},
+		{"config, every interface", []string{"--config", config("0.0.0.0:" + readyPort)}, exitOK, "http://127.0.0.1:" + readyPort + "/readyz: ready\n", ""},
+		{"config, off", []string{"--config", config("off")}, exitError, "", "ticketrouter: http.listen is off: the service serves no /readyz\n"},
+		{"config missing", []string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, exitError, "", "no such file or directory\n"},
+		{"both", []string{"--config", "x.yaml", "--url", ready.URL}, exitUsage, "", "ticketrouter health: --url and --config: give one\n"},
+		{"argument", []string{ready.URL}, exitUsage, "", `ticketrouter health: unknown command "` + ready.URL + `"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runBinary(t, nil, append([]string{"health"}, c.args...)...)
+			if code != c.code || stdout != c.stdout || !strings.Contains(stderr, c.stderr) || c.stderr == "" && stderr != "" {
+				t.Errorf("health %q: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr with %q",
+					c.args, code, stdout, stderr, c.code, c.stdout, c.stderr)
+			}
+		})
+	}
+}
+
+// TestDockerfileHealthcheck: the image's HEALTHCHECK runs the health
+// command with flags it has, on the configuration the image's CMD runs,
+// and gives up before Docker does.
+func TestDockerfileHealthcheck(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var healthcheck, run []string
+	var dockerTimeout time.Duration
+	for _, line := range strings.Split(strings.ReplaceAll(string(raw), "\\\n", " "), "\n") {
+		inst, rest, _ := strings.Cut(line, " ")
+		switch inst {
+		case "HEALTHCHECK":
+			opts, cmd, ok := strings.Cut(rest, " CMD ")
+			if err := json.Unmarshal([]byte(cmd), &healthcheck); !ok || err != nil {
+				t.Fatalf("HEALTHCHECK %q: want the exec form, CMD [...]: %v", rest, err)
+			}
+			for _, o := range strings.Fields(opts) {
+				if v, ok := strings.CutPrefix(o, "--timeout="); ok {
+					dockerTimeout, _ = time.ParseDuration(v)
+				}
+			}
+		case "CMD":
+			if err := json.Unmarshal([]byte(rest), &run); err != nil {
+				t.Fatalf("CMD %q: %v", rest, err)
+			}
+		}
+	}
+	if len(healthcheck) < 2 || healthcheck[0] != "/ticketrouter" {
+		t.Fatalf("HEALTHCHECK runs %q, want /ticketrouter health ...", healthcheck)
+	}
+	configOf := func(args []string) (*cobra.Command, string, time.Duration) {
+		cmd, rest, err := newRootCmd().Find(args)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if err := cmd.ParseFlags(rest); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		path, _ := cmd.Flags().GetString("config")
+		timeout, _ := cmd.Flags().GetDuration("timeout")
+		return cmd, path, timeout
+	}
+	hcCmd, hcConfig, hcTimeout := configOf(healthcheck[1:])
+	_, runConfig, _ := configOf(run)
+	if hcCmd.Name() != "health" || hcConfig == "" || hcConfig != runConfig {
+		t.Errorf("HEALTHCHECK %q: want health --config %s, the file of CMD %q", healthcheck, runConfig, run)
+	}
+	if dockerTimeout == 0 || hcTimeout >= dockerTimeout {
+		t.Errorf("health --timeout %v, Docker's --timeout %v: want health to give up first", hcTimeout, dockerTimeout)
 	}
 }
