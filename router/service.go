@@ -40,6 +40,8 @@ type Service struct {
 	ready chan struct{}
 	// limitMemory sets the runtime's soft memory limit from the live heap.
 	limitMemory bool
+	// notifier tells the service manager how the service is doing.
+	notifier *Notifier
 }
 
 // Options are the choices of the process that runs a Service.
@@ -48,11 +50,15 @@ type Options struct {
 	// heap (see setMemoryLimit): for the run command, not for a test or
 	// the demo that share their process with other work.
 	LimitMemory bool
+	// Notifier, when not nil, is told READY=1 once the replica serves,
+	// STOPPING=1 as it stops, and STATUS= lines on the way (systemd's
+	// Type=notify).
+	Notifier *Notifier
 }
 
 // NewService returns a Service for cfg, logging to log. It starts nothing.
 func NewService(cfg *config.Config, log zerolog.Logger, opts Options) *Service {
-	return &Service{cfg: cfg, log: log, metrics: newMetrics(), ready: make(chan struct{}), limitMemory: opts.LimitMemory}
+	return &Service{cfg: cfg, log: log, metrics: newMetrics(), ready: make(chan struct{}), limitMemory: opts.LimitMemory, notifier: opts.Notifier}
 }
 
 // Ready is closed once the replica serves: JetStream is provisioned and
@@ -77,6 +83,9 @@ func (s *Service) Pipeline() *Pipeline { return s.pipeline }
 // order: watchers (in-flight mail finished or abandoned, never lost),
 // leases released, HTTP, NATS drained, the embedded server.
 func (s *Service) Run(ctx context.Context) error {
+	stopping := context.AfterFunc(ctx, func() { s.notify("STOPPING=1", "STATUS=stopping: finishing the mail in flight") })
+	defer stopping()
+	s.notify(statusLine("loading the account directory %s", s.cfg.Accounts))
 	var err error
 	if s.pipeline, err = NewPipeline(s.cfg); err != nil {
 		return err
@@ -114,6 +123,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 
+	s.notify("STATUS=connecting to NATS and provisioning JetStream")
 	if err := s.provision(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while waiting for NATS
@@ -122,6 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	go s.reloadAccounts(ctx)
 	close(s.ready)
+	s.notify("READY=1", s.runningStatus())
 	leases := &broker.Leases{JS: s.js, Replica: s.cfg.Replica.ID, TTL: s.cfg.Replica.LeaseTTL, Log: s.log}
 	pub := &broker.Publisher{JS: s.js, Prefix: s.pipeline.Prefix()}
 	s.log.Info().Str("replica", s.cfg.Replica.ID).Strs("mailboxes", s.cfg.IMAP.Mailboxes).Msg("running")
@@ -165,6 +176,7 @@ func (s *Service) provision(ctx context.Context) error {
 			return nil
 		}
 		s.log.Warn().Err(err).AnErr("nats_error", s.nc.LastError()).Dur("retry_in", wait).Msg("JetStream not ready")
+		s.notify(statusLine("waiting for NATS: %v", err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -210,6 +222,7 @@ func (s *Service) reloadAccounts(ctx context.Context) {
 		s.pipeline.SetDirectory(dir)
 		s.metrics.accounts.Set(float64(dir.Len()))
 		s.log.Info().Int("accounts", dir.Len()).Msg("accounts reloaded")
+		s.notify(s.runningStatus())
 		if s.limitMemory {
 			setMemoryLimit(s.log)
 		}

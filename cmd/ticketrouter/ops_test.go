@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 )
 
 // opsBuild is the ticketrouter binary of these tests and the end-to-end
@@ -107,23 +108,41 @@ func runBinary(t *testing.T, env []string, args ...string) (code int, stdout, st
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
-// serviceConfig writes a configuration for 'ticketrouter run' into dir:
-// the example accounts (unless accounts is set), an IMAP server that is
-// not there (the service starts, and becomes ready, without it), an
-// embedded NATS on natsPort (-1: any), JSON logs. extra is appended.
-func serviceConfig(t *testing.T, dir, accounts string, natsPort int, httpListen, extra string) string {
+// serviceOpts are the settings of serviceConfig; the zero value is an
+// IMAP server that is not there (the service starts, and becomes ready,
+// without it), an embedded NATS on any port, no HTTP listener.
+type serviceOpts struct {
+	accounts   string // the example accounts when ""
+	natsPort   int    // 0: any
+	httpListen string // off when ""
+	imapAddr   string // 127.0.0.1:1 when ""
+	imapUser   string
+}
+
+// serviceConfig writes a configuration for 'ticketrouter run' into dir,
+// with JSON logs; the IMAP secret is $OPS_TEST_IMAP_SECRET.
+func serviceConfig(t *testing.T, dir string, o serviceOpts) string {
 	t.Helper()
-	if accounts == "" {
+	if o.accounts == "" {
 		var err error
-		if accounts, err = filepath.Abs("../../deploy/examples/accounts.yaml"); err != nil {
+		if o.accounts, err = filepath.Abs("../../deploy/examples/accounts.yaml"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if o.natsPort == 0 {
+		o.natsPort = -1
+	}
+	if o.httpListen == "" {
+		o.httpListen = "off"
+	}
+	if o.imapAddr == "" {
+		o.imapAddr, o.imapUser = "127.0.0.1:1", "support@ca.example"
+	}
 	cfg := fmt.Sprintf(`accounts: %q
 imap:
-  addr: 127.0.0.1:1
+  addr: %s
   security: plain
-  username: support@ca.example
+  username: %s
   secret: {env: OPS_TEST_IMAP_SECRET}
 nats:
   embedded: {store_dir: %q, port: %d}
@@ -133,7 +152,7 @@ log:
   format: json
 replica:
   lease_ttl: 3s
-%s`, accounts, filepath.Join(dir, "nats"), natsPort, httpListen, extra)
+`, o.accounts, o.imapAddr, o.imapUser, filepath.Join(dir, "nats"), o.natsPort, o.httpListen)
 	path := filepath.Join(dir, "ticketrouter.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -167,20 +186,17 @@ func TestRunStartFailureOnStderr(t *testing.T) {
 	var port int
 	fmt.Sscan(takenPort, &port)
 	for _, c := range []struct {
-		name       string
-		accounts   string
-		natsPort   int
-		httpListen string
-		want       string
+		name string
+		opts serviceOpts
+		want string
 	}{
-		{"broken accounts file", broken, -1, "off", "ticketrouter: " + broken + ":2: colour: unknown colour \"mauve\""},
-		{"HTTP port taken", "", -1, taken, "ticketrouter: http.listen: listen tcp " + taken + ": bind: address already in use"},
-		{"NATS port taken", "", port, "off", "ticketrouter: embedded NATS"},
+		{"broken accounts file", serviceOpts{accounts: broken}, "ticketrouter: " + broken + ":2: colour: unknown colour \"mauve\""},
+		{"HTTP port taken", serviceOpts{httpListen: taken}, "ticketrouter: http.listen: listen tcp " + taken + ": bind: address already in use"},
+		{"NATS port taken", serviceOpts{natsPort: port}, "ticketrouter: embedded NATS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			cfg := serviceConfig(t, dir, c.accounts, c.natsPort, c.httpListen, "")
+			cfg := serviceConfig(t, t.TempDir(), c.opts)
 			code, stdout, stderr := runBinary(t, []string{"OPS_TEST_IMAP_SECRET=x"}, "run", "--config", cfg)
 			if code != exitError || !strings.Contains(stderr, c.want) {
 				t.Errorf("exit %d, stderr %q; want exit 1 and %q\nstdout:\n%s", code, stderr, c.want, stdout)
@@ -300,5 +316,129 @@ func TestDockerfileHealthcheck(t *testing.T) {
 	}
 	if dockerTimeout == 0 || hcTimeout >= dockerTimeout {
 		t.Errorf("health --timeout %v, Docker's --timeout %v: want health to give up first", hcTimeout, dockerTimeout)
+	}
+}
+
+// TestRunSystemdNotify: under systemd's Type=notify (NOTIFY_SOCKET set),
+// run says what it is doing in STATUS= lines, READY=1 once it serves
+// (JetStream provisioned), and STOPPING=1 on SIGTERM, from its own
+// process (NotifyAccess=main).
+func TestRunSystemdNotify(t *testing.T) {
+	t.Parallel()
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	// Not t.TempDir(): a socket path must stay under 108 bytes.
+	sockDir, err := os.MkdirTemp("", "notify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	socket := filepath.Join(sockDir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// read returns the next notification, or "" after timeout.
+	read := func(timeout time.Duration) string {
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return ""
+		}
+		return string(buf[:n])
+	}
+
+	dir := t.TempDir()
+	cfg := serviceConfig(t, dir, serviceOpts{imapAddr: srv.Addr(), imapUser: srv.Username(),
+		httpListen: fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])})
+	env := []string{"OPS_TEST_IMAP_SECRET=" + srv.Password(), "NOTIFY_SOCKET=" + socket}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "TICKETROUTER_") {
+			env = append(env, k+"=") // empty: not set, as far as the service is concerned
+		}
+	}
+	p := startProc(t, dir, "run", env, ticketrouterBinary(t), "run", "--config", cfg)
+
+	var before []string
+	for ready := false; !ready; {
+		msg := read(time.Minute)
+		if msg == "" {
+			t.Fatalf("no READY=1 within a minute; notifications so far %q", before)
+		}
+		if ready = strings.HasPrefix(msg, "READY=1\n"); !ready {
+			before = append(before, msg)
+			continue
+		}
+		if !strings.Contains(msg, "\nSTATUS=running as replica ") {
+			t.Errorf("READY notification %q: want the running status with it", msg)
+		}
+	}
+	if len(before) == 0 || !strings.HasPrefix(before[0], "STATUS=loading the account directory ") {
+		t.Errorf("notifications before READY=1: %q; want STATUS= lines from the start", before)
+	}
+	// Ready means JetStream is provisioned; the IMAP connection follows.
+	code, _, stderr := runBinary(t, nil, "health", "--config", cfg)
+	if strings.Contains(stderr, "JetStream not provisioned") {
+		t.Errorf("after READY=1, health says %q", stderr)
+	}
+	for deadline := time.Now().Add(30 * time.Second); code != exitOK && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		code, _, stderr = runBinary(t, nil, "health", "--config", cfg)
+	}
+	if code != exitOK {
+		t.Errorf("health: exit %d, %q; want ready within 30 s of READY=1", code, stderr)
+	}
+
+	if code := p.stop(t, 30*time.Second); code != exitOK {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+	var after []string
+	for msg := read(time.Second); msg != ""; msg = read(time.Second) {
+		after = append(after, msg)
+	}
+	if len(after) == 0 || !strings.HasPrefix(after[0], "STOPPING=1\nSTATUS=stopping") {
+		t.Errorf("notifications after SIGTERM: %q; want STOPPING=1 first", after)
+	}
+}
+
+// TestSystemdUnit: the unit waits for the service's READY=1 from its main
+// process, lets it reach the notification socket, and runs the run
+// command with a configuration.
+func TestSystemdUnit(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/ticketrouter.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := map[string][]string{}
+	section := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			section = line
+		case section == "[Service]":
+			k, v, _ := strings.Cut(line, "=")
+			service[k] = append(service[k], v)
+		}
+	}
+	for k, want := range map[string]string{"Type": "notify", "NotifyAccess": "main"} {
+		if got := service[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s=%q, want %s", k, got, want)
+		}
+	}
+	if fams := strings.Join(service["RestrictAddressFamilies"], " "); fams != "" && !strings.Contains(fams, "AF_UNIX") {
+		t.Errorf("RestrictAddressFamilies=%s: the notification socket needs AF_UNIX", fams)
+	}
+	exec := strings.Fields(strings.Join(service["ExecStart"], " "))
+	if len(exec) < 2 {
+		t.Fatalf("ExecStart=%q", exec)
+	}
+	cmd, rest, err := newRootCmd().Find(exec[1:])
+	if err == nil {
+		err = cmd.ParseFlags(rest)
+	}
+	if config, _ := cmd.Flags().GetString("config"); err != nil || cmd.Name() != "run" || config == "" {
+		t.Errorf("ExecStart=%q: want run --config FILE (%v)", exec, err)
 	}
 }
