@@ -12,8 +12,17 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
+// The times of log lines, to the millisecond: many events of one mail
+// fall within a second.
+const (
+	jsonTimeFormat    = "2006-01-02T15:04:05.000Z07:00" // RFC 3339 with milliseconds
+	consoleTimeFormat = "15:04:05.000"
+)
+
 // NewLogger makes the service's logger: JSON, or readable console lines
-// when the output is a terminal (format auto).
+// when the output is a terminal (format auto). Console lines are coloured
+// only on a terminal, so that a file, a pipe or the journal gets plain
+// text.
 func NewLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 	level := zerolog.InfoLevel
 	if c.Level != "" {
@@ -23,17 +32,30 @@ func NewLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 		}
 		level = l
 	}
+	f, ok := w.(*os.File)
+	tty := ok && isatty.IsTerminal(f.Fd())
 	out := w
 	switch c.Format {
 	case "", "auto":
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		if tty {
+			out = zerolog.ConsoleWriter{Out: w, TimeFormat: consoleTimeFormat}
 		}
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: consoleTimeFormat, NoColor: !tty}
 	case "json":
 	default:
 		return zerolog.Logger{}, fmt.Errorf("log.format: %q is not auto, json or console", c.Format)
 	}
-	return zerolog.New(out).With().Timestamp().Logger().Level(level), nil
+	return zerolog.New(out).Hook(timestamp{}).Level(level), nil
+}
+
+// timestamp adds the time to each line as zerolog's Timestamp does, but
+// with milliseconds, without setting zerolog's process-wide
+// TimeFieldFormat. The console writer parses it back (Go's time parsing
+// takes the fraction) and prints consoleTimeFormat.
+type timestamp struct{}
+
+// Run implements zerolog.Hook.
+func (timestamp) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(jsonTimeFormat))
 }

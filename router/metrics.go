@@ -3,7 +3,6 @@ package router
 import (
 	"fmt"
 	"net/http"
-	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -72,7 +71,12 @@ func newMetrics() *metrics {
 		connected: map[string]bool{},
 		since:     map[string]time.Time{},
 	}
-	m.reg.MustRegister(m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.moved, m.accounts, m.reloadFails, m.held, m.imapUp, m.latency,
+	b := Build()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ticketrouter_build_info", Help: "1, with the version, VCS commit and Go version of this binary as labels."},
+		[]string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	m.reg.MustRegister(buildInfo, m.fetched, m.tickets, m.duplicates, m.quarantined, m.reconnects, m.backlog, m.oldest, m.moved, m.accounts, m.reloadFails, m.held, m.imapUp, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -197,12 +201,5 @@ func (m *metrics) handler(ready func() []string) http.Handler {
 		m.refresh()
 		prom.ServeHTTP(w, r)
 	})
-	// Go's profiles, as Caddy's admin endpoint and nats-server's prof_port
-	// serve them: where a replica's time and memory go, without a restart.
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }

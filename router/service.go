@@ -34,10 +34,14 @@ type Service struct {
 	provisioned atomic.Bool
 	// httpAddr is where /healthz, /readyz and /metrics listen, once up.
 	httpAddr string
+	// debugAddr is where Go's profiles are served, once up ("": off).
+	debugAddr string
 	// ready is closed once the replica serves.
 	ready chan struct{}
 	// limitMemory sets the runtime's soft memory limit from the live heap.
 	limitMemory bool
+	// notifier tells the service manager how the service is doing.
+	notifier *Notifier
 }
 
 // Options are the choices of the process that runs a Service.
@@ -46,11 +50,15 @@ type Options struct {
 	// heap (see setMemoryLimit): for the run command, not for a test or
 	// the demo that share their process with other work.
 	LimitMemory bool
+	// Notifier, when not nil, is told READY=1 once the replica serves,
+	// STOPPING=1 as it stops, and STATUS= lines on the way (systemd's
+	// Type=notify).
+	Notifier *Notifier
 }
 
 // NewService returns a Service for cfg, logging to log. It starts nothing.
 func NewService(cfg *config.Config, log zerolog.Logger, opts Options) *Service {
-	return &Service{cfg: cfg, log: log, metrics: newMetrics(), ready: make(chan struct{}), limitMemory: opts.LimitMemory}
+	return &Service{cfg: cfg, log: log, metrics: newMetrics(), ready: make(chan struct{}), limitMemory: opts.LimitMemory, notifier: opts.Notifier}
 }
 
 // Ready is closed once the replica serves: JetStream is provisioned and
@@ -60,6 +68,10 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // HTTPAddr is the address /healthz, /readyz and /metrics listen on, once
 // Ready ("" when off).
 func (s *Service) HTTPAddr() string { return s.httpAddr }
+
+// DebugAddr is the address Go's profiles (/debug/pprof/) are served on,
+// once Ready ("" unless debug.listen is set).
+func (s *Service) DebugAddr() string { return s.debugAddr }
 
 // JetStream is the provisioned JetStream side, once Ready.
 func (s *Service) JetStream() *broker.JetStream { return s.js }
@@ -71,6 +83,9 @@ func (s *Service) Pipeline() *Pipeline { return s.pipeline }
 // order: watchers (in-flight mail finished or abandoned, never lost),
 // leases released, HTTP, NATS drained, the embedded server.
 func (s *Service) Run(ctx context.Context) error {
+	stopping := context.AfterFunc(ctx, func() { s.notify("STOPPING=1", "STATUS=stopping: finishing the mail in flight") })
+	defer stopping()
+	s.notify(statusLine("loading the account directory %s", s.cfg.Accounts))
 	var err error
 	if s.pipeline, err = NewPipeline(s.cfg); err != nil {
 		return err
@@ -94,18 +109,21 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer drain(s.nc)
 
-	httpSrv, err := s.serveHTTP()
-	if err != nil {
-		return err
-	}
-	if httpSrv != nil {
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			httpSrv.Shutdown(sctx)
-		}()
+	for _, serve := range []func() (*http.Server, error){s.serveHTTP, s.serveDebug} {
+		srv, err := serve()
+		if err != nil {
+			return err
+		}
+		if srv != nil {
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(sctx)
+			}()
+		}
 	}
 
+	s.notify("STATUS=connecting to NATS and provisioning JetStream")
 	if err := s.provision(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while waiting for NATS
@@ -114,6 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	go s.reloadAccounts(ctx)
 	close(s.ready)
+	s.notify("READY=1", s.runningStatus())
 	leases := &broker.Leases{JS: s.js, Replica: s.cfg.Replica.ID, TTL: s.cfg.Replica.LeaseTTL, Log: s.log}
 	pub := &broker.Publisher{JS: s.js, Prefix: s.pipeline.Prefix()}
 	s.log.Info().Str("replica", s.cfg.Replica.ID).Strs("mailboxes", s.cfg.IMAP.Mailboxes).Msg("running")
@@ -157,6 +176,7 @@ func (s *Service) provision(ctx context.Context) error {
 			return nil
 		}
 		s.log.Warn().Err(err).AnErr("nats_error", s.nc.LastError()).Dur("retry_in", wait).Msg("JetStream not ready")
+		s.notify(statusLine("waiting for NATS: %v", err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -202,6 +222,7 @@ func (s *Service) reloadAccounts(ctx context.Context) {
 		s.pipeline.SetDirectory(dir)
 		s.metrics.accounts.Set(float64(dir.Len()))
 		s.log.Info().Int("accounts", dir.Len()).Msg("accounts reloaded")
+		s.notify(s.runningStatus())
 		if s.limitMemory {
 			setMemoryLimit(s.log)
 		}
@@ -222,21 +243,41 @@ func drain(nc *nats.Conn) {
 }
 
 // serveHTTP starts the /healthz, /readyz and /metrics listener.
-func (s *Service) serveHTTP() (*http.Server, error) {
-	addr := s.cfg.HTTP.Listen
-	if addr == "off" {
-		return nil, nil
+func (s *Service) serveHTTP() (srv *http.Server, err error) {
+	ready := func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }
+	srv, s.httpAddr, err = s.listenHTTP("http.listen", s.cfg.HTTP.Listen, s.metrics.handler(ready))
+	if srv != nil {
+		s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
+	}
+	return srv, err
+}
+
+// serveDebug starts the listener of Go's profiles when debug.listen is
+// set.
+func (s *Service) serveDebug() (srv *http.Server, err error) {
+	srv, s.debugAddr, err = s.listenHTTP("debug.listen", s.cfg.Debug.Listen, debugHandler())
+	if srv == nil {
+		return srv, err
+	}
+	e := s.log.Info()
+	if host, _, _ := net.SplitHostPort(s.debugAddr); !net.ParseIP(host).IsLoopback() {
+		e = s.log.Warn().Str("risk", "anyone who reaches it can take profiles and read the command line")
+	}
+	e.Str("addr", s.debugAddr).Msg("debug listening: /debug/pprof/")
+	return srv, nil
+}
+
+// listenHTTP serves h on addr until shut down; field names the setting
+// in errors. An addr "" or "off" serves nothing.
+func (s *Service) listenHTTP(field, addr string, h http.Handler) (*http.Server, string, error) {
+	if addr == "" || addr == "off" {
+		return nil, "", nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("http.listen: %w", err)
+		return nil, "", fmt.Errorf("%s: %w", field, err)
 	}
-	srv := &http.Server{
-		Handler:           s.metrics.handler(func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	s.httpAddr = ln.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
-	s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
-	return srv, nil
+	return srv, ln.Addr().String(), nil
 }

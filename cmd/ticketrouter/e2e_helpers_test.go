@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -41,72 +40,38 @@ import (
 // test has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if e2eBuild.dir != "" {
-		os.RemoveAll(e2eBuild.dir)
+	for _, dir := range []string{e2eBuild.dir, opsBuild.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
 
-// e2eBuild holds the binaries, built once per test binary: linking them
-// takes seconds, and every end-to-end test runs the same ones.
+// e2eBuild holds the nats-server binary, built once per test binary:
+// linking it takes seconds, and every end-to-end test runs the same one.
 var e2eBuild struct {
-	once         sync.Once
-	dir          string
-	ticketrouter string
-	natsServer   string
-	err          error
+	once       sync.Once
+	dir        string
+	natsServer string
+	err        error
 }
 
 // e2eBinaries returns the paths of the ticketrouter and nats-server
 // binaries, building them on first use: nats-server from the version
-// go.mod pins, ticketrouter with -race when the test binary has it, so
-// that a data race in the service fails the test that provoked it.
+// go.mod pins, ticketrouter with -race when the test binary has it (see
+// ticketrouterBinary), so that a data race in the service fails the test
+// that provoked it.
 func e2eBinaries(t *testing.T) (ticketrouter, natsServer string) {
 	t.Helper()
+	ticketrouter = ticketrouterBinary(t)
 	e2eBuild.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			if root := os.Getenv("GOROOT"); root != "" {
-				goTool, err = filepath.Join(root, "bin", "go"), nil
-			}
-		}
-		if err != nil {
-			e2eBuild.err = fmt.Errorf("no go command in PATH: %w", err)
-			return
-		}
-		if e2eBuild.dir, err = os.MkdirTemp("", "ticketrouter-e2e-bin-"); err != nil {
-			e2eBuild.err = err
-			return
-		}
-		e2eBuild.ticketrouter = filepath.Join(e2eBuild.dir, "ticketrouter")
-		e2eBuild.natsServer = filepath.Join(e2eBuild.dir, "nats-server")
-		trArgs := []string{"build", "-o", e2eBuild.ticketrouter}
-		if raceEnabled() {
-			trArgs = append(trArgs, "-race")
-		}
-		builds := [][]string{
-			append(trArgs, "."),
-			{"build", "-o", e2eBuild.natsServer, "github.com/nats-io/nats-server/v2"},
-		}
-		errs := make([]error, len(builds))
-		var wg sync.WaitGroup
-		for i, args := range builds {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				defer cancel()
-				out, err := exec.CommandContext(ctx, goTool, args...).CombinedOutput()
-				if err != nil {
-					errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-				}
-			})
-		}
-		wg.Wait()
-		e2eBuild.err = errors.Join(errs...)
+		e2eBuild.dir, e2eBuild.natsServer, e2eBuild.err = goBuild("ticketrouter-e2e-bin-", "nats-server", false, "github.com/nats-io/nats-server/v2")
 	})
 	if e2eBuild.err != nil {
-		t.Fatalf("building the binaries: %v", e2eBuild.err)
+		t.Fatalf("building nats-server: %v", e2eBuild.err)
 	}
-	return e2eBuild.ticketrouter, e2eBuild.natsServer
+	return ticketrouter, e2eBuild.natsServer
 }
 
 // raceEnabled reports whether the test binary was built with -race.

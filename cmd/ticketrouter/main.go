@@ -6,14 +6,16 @@
 //	ticketrouter route [--config FILE] [--accounts FILE] [--explain] MSG.eml...
 //	ticketrouter config check FILE
 //	ticketrouter queue list | next COLOUR [--ack|--nak|--term] [--json]
+//	ticketrouter health [--url URL | --config FILE]
 //	ticketrouter version
 //	ticketrouter completion bash|zsh|fish|powershell
 //
 // demo runs the whole service on sample mails with nothing to set up; run
 // is the service; route is a dry run of the policy on saved mails; config
-// check validates a configuration; queue is what agents use. This package
-// holds flags, help and printing only: the work is done by package router
-// and those below it.
+// check validates a configuration; queue is what agents use; health asks
+// a running service whether it is ready. This package holds flags, help
+// and printing only: the work is done by package router and those below
+// it.
 package main
 
 import (
@@ -102,7 +104,7 @@ and publishes a ticket to that colour's queue on NATS JetStream.`,
 	}
 	root.SetVersionTemplate("ticketrouter {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDemoCmd(), newRunCmd(), newRouteCmd(), newConfigCmd(), newQueueCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newRunCmd(), newRouteCmd(), newConfigCmd(), newQueueCmd(), newHealthCmd(), newVersionCmd())
 	return group(root)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router"
@@ -19,7 +20,8 @@ func newRunCmd() *cobra.Command {
 each mail as route does, stores the raw mail and publishes the ticket to
 JetStream, and moves the mail to the processed folder once both are stored.
 It stops on SIGTERM or SIGINT, finishing or abandoning (never losing) the
-mails in flight.`,
+mails in flight. Started by systemd with Type=notify, it reports READY=1
+once it serves, STOPPING=1 as it stops, and its state in STATUS= lines.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configPath == "" {
@@ -44,8 +46,16 @@ func serve(ctx context.Context, configPath string, stdout, stderr io.Writer) int
 		printError(stderr, err)
 		return exitError
 	}
-	if err := router.NewService(cfg, log, router.Options{LimitMemory: true}).Run(ctx); err != nil {
+	// Under systemd's Type=notify: READY=1 once serving, STOPPING=1, STATUS=.
+	notifier, err := router.NewNotifier(os.Getenv("NOTIFY_SOCKET"))
+	if err != nil {
+		log.Warn().Err(err).Msg("not telling the service manager how the service is doing")
+	}
+	if err := router.NewService(cfg, log, router.Options{LimitMemory: true, Notifier: notifier}).Run(ctx); err != nil {
+		// In the log, and on stderr for whoever started it: the log may
+		// be JSON on a pipe nobody reads.
 		log.Error().Err(err).Msg("stopped")
+		printError(stderr, err)
 		return exitError
 	}
 	log.Info().Msg("stopped cleanly")

@@ -15,8 +15,8 @@ import (
 )
 
 // -pprof: profiles of the ticketrouter drain, from the service's own
-// /debug/pprof/ (the standard net/http/pprof handlers on its HTTP
-// listener).
+// /debug/pprof/ (the standard net/http/pprof handlers on its debug
+// listener, debug.listen).
 
 // cpuProfileSeconds is the length of each CPU profile; they run back to
 // back until the drain ends, so that together they cover it.
@@ -132,7 +132,7 @@ func copyFile(src, dst string, mode os.FileMode) error {
 // profiler fetches the profiles of one running ticketrouter.
 type profiler struct {
 	b       *bench
-	addr    string // the HTTP listener
+	addr    string // the debug listener
 	pid     string
 	started time.Time // the process's start
 	client  http.Client
@@ -147,11 +147,11 @@ type profiler struct {
 
 // startProfiler starts fetching CPU profiles back to back, and a heap
 // profile whenever the process's RSS is the highest seen, as soon as the
-// service's HTTP listener answers (once its embedded NATS is up, before
+// service's debug listener answers (once its embedded NATS is up, before
 // /readyz says ready).
 func (b *bench) startProfiler(ctx context.Context, tr *trInstance) *profiler {
 	p := &profiler{
-		b: b, addr: tr.httpAddr, pid: strconv.Itoa(tr.proc.Pid()), started: tr.proc.Started(),
+		b: b, addr: tr.debugAddr, pid: strconv.Itoa(tr.proc.Pid()), started: tr.proc.Started(),
 		stopped: make(chan struct{}),
 		set:     profileSet{Dir: b.opts.pprofDir, Binary: filepath.Join(b.opts.pprofDir, pprofBinary)},
 	}
@@ -184,7 +184,7 @@ func (p *profiler) done() bool {
 	}
 }
 
-// waitListening waits until the HTTP listener accepts connections.
+// waitListening waits until the debug listener accepts connections.
 func (p *profiler) waitListening() bool {
 	for !p.done() {
 		if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {

@@ -33,7 +33,9 @@ type trInstance struct {
 	config   string
 	natsURL  string
 	httpAddr string
-	proc     *child
+	// debugAddr serves Go's profiles (debug.listen), for -pprof.
+	debugAddr string
+	proc      *child
 }
 
 // trSettings are configuration keys a run sets beyond the benchmark's
@@ -51,7 +53,7 @@ func (b *bench) startTicketrouter(ctx context.Context, dir string, d *imaptest.D
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
-	ports, err := testproc.FreePorts(2)
+	ports, err := testproc.FreePorts(3)
 	if err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}
@@ -62,10 +64,11 @@ func (b *bench) startTicketrouter(ctx context.Context, dir string, d *imaptest.D
 	}
 	maxStore := max(int64(10<<30), 2*total+1<<30)
 	tr := &trInstance{
-		dir:      dir,
-		config:   filepath.Join(dir, "ticketrouter.yaml"),
-		natsURL:  fmt.Sprintf("nats://127.0.0.1:%d", ports[0]),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		dir:       dir,
+		config:    filepath.Join(dir, "ticketrouter.yaml"),
+		natsURL:   fmt.Sprintf("nats://127.0.0.1:%d", ports[0]),
+		httpAddr:  fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		debugAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
 	}
 	var imapExtra string
 	if set.noIdle {
@@ -102,13 +105,15 @@ imap:
   max_age: 2160h
 http:
   listen: %q
+debug:
+  listen: %q
 log:
   level: warn
   format: json
 replica:
   lease_ttl: 10s
 `, b.accounts, subjectPrefix, d.Addr(), d.Username(), secretEnv, maxSize, imapExtra,
-		filepath.Join(dir, "nats"), ports[0], maxStore, streamName, tr.httpAddr)
+		filepath.Join(dir, "nats"), ports[0], maxStore, streamName, tr.httpAddr, tr.debugAddr)
 	if err := os.WriteFile(tr.config, []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("ticketrouter: %w", err)
 	}

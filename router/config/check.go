@@ -144,6 +144,13 @@ func (k *checker) service() {
 			k.fail("http.listen", nil, "%q is not host:port or off", l)
 		}
 	}
+	if l := c.Debug.Listen; l != "" && l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			k.fail("debug.listen", nil, "%q is not host:port or off", l)
+		} else if l == c.HTTP.Listen {
+			k.fail("debug.listen", nil, "%q is http.listen: profiles must not be served on the probe port", l)
+		}
+	}
 	if l := strings.ToLower(c.Log.Level); !slices.Contains([]string{"", "debug", "info", "warn", "error"}, l) {
 		k.fail("log.level", nil, "%q is not debug, info, warn or error", c.Log.Level)
 	}

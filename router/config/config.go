@@ -43,6 +43,8 @@ type Config struct {
 	NATS NATS `yaml:"nats"`
 	// HTTP serves /healthz, /readyz and /metrics (run only).
 	HTTP HTTP `yaml:"http"`
+	// Debug serves Go's profiles on a listener of its own (run only).
+	Debug Debug `yaml:"debug"`
 	// Log sets the log level and format.
 	Log Log `yaml:"log"`
 	// Replica identifies this process among several working one NATS.
@@ -115,6 +117,14 @@ type Embedded struct {
 // HTTP is the operator's HTTP listener.
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port; 127.0.0.1:8080 when empty; "off" turns it off
+}
+
+// Debug is the opt-in listener of Go's profiles (/debug/pprof/): off
+// unless set, and never the probe port, which Kubernetes binds to every
+// interface, since a profile shows the process's command line and costs
+// CPU while it runs.
+type Debug struct {
+	Listen string `yaml:"listen"` // host:port, best on loopback; "" or "off": no listener
 }
 
 // Log sets logging.

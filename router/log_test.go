@@ -1,0 +1,85 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ticketrouter/ticketrouter/router/config"
+)
+
+// TestLoggerFormats: JSON lines carry RFC 3339 times with milliseconds;
+// console lines start with the time of day with milliseconds and carry no
+// colour codes when the output is not a terminal (a file, a pipe, a
+// journal), whether chosen by auto or forced.
+func TestLoggerFormats(t *testing.T) {
+	jsonTime := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$`)
+	consoleLine := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} INF accounts loaded accounts=9\n$`)
+	file := func(t *testing.T) *os.File { // not a terminal
+		f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	for _, c := range []struct {
+		name    string
+		format  string
+		file    bool // an *os.File rather than a buffer
+		console bool // console lines, else JSON
+	}{
+		{"auto, file", "auto", true, false},
+		{"default, file", "", true, false},
+		{"json, buffer", "json", false, false},
+		{"console, buffer", "console", false, true},
+		{"console, file", "console", true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			var w io.Writer = &buf
+			var f *os.File
+			if c.file {
+				f = file(t)
+				w = f
+			}
+			l, err := NewLogger(config.Log{Format: c.format}, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Info().Int("accounts", 9).Msg("accounts loaded")
+			out := buf.String()
+			if c.file {
+				raw, err := os.ReadFile(f.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = string(raw)
+			}
+			if strings.Contains(out, "\x1b[") {
+				t.Errorf("colour codes in output that is no terminal: %q", out)
+			}
+			if c.console {
+				if !consoleLine.MatchString(out) {
+					t.Errorf("console line %q, want %s", out, consoleLine)
+				}
+				return
+			}
+			var entry map[string]any
+			if err := json.Unmarshal([]byte(out), &entry); err != nil {
+				t.Fatalf("not one JSON line: %q: %v", out, err)
+			}
+			if ts, _ := entry["time"].(string); !jsonTime.MatchString(ts) {
+				t.Errorf("time %q, want RFC 3339 with milliseconds; line %q", ts, out)
+			}
+			if entry["message"] != "accounts loaded" || entry["accounts"] != 9.0 || entry["level"] != "info" {
+				t.Errorf("line %q", out)
+			}
+		})
+	}
+}
