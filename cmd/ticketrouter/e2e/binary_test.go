@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Tests of the operator's surfaces that run the built binary: start-up
 // failures on stderr, the health command, systemd's readiness protocol.
@@ -6,7 +6,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,8 +19,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
+)
+
+// Exit codes of the binary.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
 )
 
 // opsBuild is the ticketrouter binary of these tests and the end-to-end
@@ -38,7 +43,7 @@ var opsBuild struct {
 func ticketrouterBinary(t *testing.T) string {
 	t.Helper()
 	opsBuild.once.Do(func() {
-		opsBuild.dir, opsBuild.bin, opsBuild.err = goBuild("ticketrouter-bin-", "ticketrouter", raceEnabled(), ".")
+		opsBuild.dir, opsBuild.bin, opsBuild.err = goBuild("ticketrouter-bin-", "ticketrouter", raceEnabled(), "..")
 	})
 	if opsBuild.err != nil {
 		t.Fatalf("building ticketrouter: %v", opsBuild.err)
@@ -125,7 +130,7 @@ func serviceConfig(t *testing.T, dir string, o serviceOpts) string {
 	t.Helper()
 	if o.accounts == "" {
 		var err error
-		if o.accounts, err = filepath.Abs("../../deploy/examples/accounts.yaml"); err != nil {
+		if o.accounts, err = filepath.Abs("../../../deploy/examples/accounts.yaml"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,58 +272,6 @@ func TestHealth(t *testing.T) {
 
 // TestDockerfileHealthcheck: the image's HEALTHCHECK runs the health
 // command with flags it has, on the configuration the image's CMD runs,
-// and gives up before Docker does.
-func TestDockerfileHealthcheck(t *testing.T) {
-	raw, err := os.ReadFile("../../deploy/Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var healthcheck, run []string
-	var dockerTimeout time.Duration
-	for _, line := range strings.Split(strings.ReplaceAll(string(raw), "\\\n", " "), "\n") {
-		inst, rest, _ := strings.Cut(line, " ")
-		switch inst {
-		case "HEALTHCHECK":
-			opts, cmd, ok := strings.Cut(rest, " CMD ")
-			if err := json.Unmarshal([]byte(cmd), &healthcheck); !ok || err != nil {
-				t.Fatalf("HEALTHCHECK %q: want the exec form, CMD [...]: %v", rest, err)
-			}
-			for _, o := range strings.Fields(opts) {
-				if v, ok := strings.CutPrefix(o, "--timeout="); ok {
-					dockerTimeout, _ = time.ParseDuration(v)
-				}
-			}
-		case "CMD":
-			if err := json.Unmarshal([]byte(rest), &run); err != nil {
-				t.Fatalf("CMD %q: %v", rest, err)
-			}
-		}
-	}
-	if len(healthcheck) < 2 || healthcheck[0] != "/ticketrouter" {
-		t.Fatalf("HEALTHCHECK runs %q, want /ticketrouter health ...", healthcheck)
-	}
-	configOf := func(args []string) (*cobra.Command, string, time.Duration) {
-		cmd, rest, err := newRootCmd().Find(args)
-		if err != nil {
-			t.Fatalf("%q: %v", args, err)
-		}
-		if err := cmd.ParseFlags(rest); err != nil {
-			t.Fatalf("%q: %v", args, err)
-		}
-		path, _ := cmd.Flags().GetString("config")
-		timeout, _ := cmd.Flags().GetDuration("timeout")
-		return cmd, path, timeout
-	}
-	hcCmd, hcConfig, hcTimeout := configOf(healthcheck[1:])
-	_, runConfig, _ := configOf(run)
-	if hcCmd.Name() != "health" || hcConfig == "" || hcConfig != runConfig {
-		t.Errorf("HEALTHCHECK %q: want health --config %s, the file of CMD %q", healthcheck, runConfig, run)
-	}
-	if dockerTimeout == 0 || hcTimeout >= dockerTimeout {
-		t.Errorf("health --timeout %v, Docker's --timeout %v: want health to give up first", hcTimeout, dockerTimeout)
-	}
-}
-
 // TestRunSystemdNotify: under systemd's Type=notify (NOTIFY_SOCKET set),
 // run says what it is doing in STATUS= lines, READY=1 once it serves
 // (JetStream provisioned), and STOPPING=1 on SIGTERM, from its own
@@ -403,42 +356,3 @@ func TestRunSystemdNotify(t *testing.T) {
 
 // TestSystemdUnit: the unit waits for the service's READY=1 from its main
 // process, lets it reach the notification socket, and runs the run
-// command with a configuration.
-func TestSystemdUnit(t *testing.T) {
-	raw, err := os.ReadFile("../../deploy/ticketrouter.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	service := map[string][]string{}
-	section := ""
-	for _, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "["):
-			section = line
-		case section == "[Service]":
-			k, v, _ := strings.Cut(line, "=")
-			service[k] = append(service[k], v)
-		}
-	}
-	for k, want := range map[string]string{"Type": "notify", "NotifyAccess": "main"} {
-		if got := service[k]; len(got) != 1 || got[0] != want {
-			t.Errorf("%s=%q, want %s", k, got, want)
-		}
-	}
-	if fams := strings.Join(service["RestrictAddressFamilies"], " "); fams != "" && !strings.Contains(fams, "AF_UNIX") {
-		t.Errorf("RestrictAddressFamilies=%s: the notification socket needs AF_UNIX", fams)
-	}
-	exec := strings.Fields(strings.Join(service["ExecStart"], " "))
-	if len(exec) < 2 {
-		t.Fatalf("ExecStart=%q", exec)
-	}
-	cmd, rest, err := newRootCmd().Find(exec[1:])
-	if err == nil {
-		err = cmd.ParseFlags(rest)
-	}
-	if config, _ := cmd.Flags().GetString("config"); err != nil || cmd.Name() != "run" || config == "" {
-		t.Errorf("ExecStart=%q: want run --config FILE (%v)", exec, err)
-	}
-}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests: the real `ticketrouter run` binary in child processes,
 // against a real Dovecot and real nats-server processes, all on

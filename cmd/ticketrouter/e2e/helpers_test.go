@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Helpers of the end-to-end tests in e2e_test.go: they run the real
 // `ticketrouter run` binary and real nats-server binaries as child
@@ -364,7 +364,7 @@ var (
 // mail without header) gets the marker appended to its text.
 func makeBacklog(t *testing.T, n int) []e2eMail {
 	t.Helper()
-	files, err := filepath.Glob("../../deploy/examples/mail/*.eml")
+	files, err := filepath.Glob("../../../deploy/examples/mail/*.eml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("example mails: %v (found %d)", err, len(files))
 	}
@@ -474,7 +474,7 @@ type workerOpts struct {
 // accounts, the Dovecot mailbox, every NATS node, JSON logs.
 func (e *e2eEnv) workerConfig(o workerOpts) string {
 	e.t.Helper()
-	accounts, err := filepath.Abs("../../deploy/examples/accounts.yaml")
+	accounts, err := filepath.Abs("../../../deploy/examples/accounts.yaml")
 	if err != nil {
 		e.t.Fatal(err)
 	}
