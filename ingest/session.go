@@ -161,13 +161,29 @@ func (s *session) close(ctx context.Context) {
 // checks its UIDVALIDITY against the checkpoint.
 func (s *session) prepare(ctx context.Context) error {
 	cfg := &s.w.cfg
-	for _, folder := range []string{cfg.Processed, cfg.Quarantine} {
-		if err := s.ensureFolder(ctx, folder); err != nil {
+	// The server's own names, compared: a server may call one mailbox by
+	// several names (INBOX in any case; some servers every name), and
+	// moving a mail to the mailbox it is in makes a new mail, for ever.
+	watched, _, err := s.serverName(ctx, s.state.name)
+	if err != nil {
+		return err
+	}
+	processed := ""
+	for _, f := range []struct{ field, folder string }{{"processed", cfg.Processed}, {"quarantine", cfg.Quarantine}} {
+		name, err := s.ensureFolder(ctx, f.folder)
+		if err != nil {
 			return err
 		}
+		if sameMailbox(name, watched) {
+			return &refusal{fmt.Errorf("%s: the server lists %q as %q, the watched mailbox: mail moved there would be moved onto itself", f.field, f.folder, name)}
+		}
+		if f.field == "quarantine" && sameMailbox(name, processed) {
+			return &refusal{fmt.Errorf("%s: the server lists %q as %q, the processed folder", f.field, f.folder, name)}
+		}
+		processed = name
 	}
 	var sel *imap.SelectData
-	err := s.within(ctx, func() (err error) {
+	err = s.within(ctx, func() (err error) {
 		sel, err = s.c.Select(s.state.name, nil).Wait()
 		return err
 	})
@@ -196,18 +212,30 @@ func (s *session) prepare(ctx context.Context) error {
 	return nil
 }
 
-// ensureFolder creates folder unless it exists.
-func (s *session) ensureFolder(ctx context.Context, folder string) error {
+// serverName returns the name the server lists for mailbox (the same
+// name, but for servers that take other spellings of it: INBOX in any
+// letter case), and whether it exists.
+func (s *session) serverName(ctx context.Context, mailbox string) (string, bool, error) {
 	var found []*imap.ListData
 	err := s.within(ctx, func() (err error) {
-		found, err = s.c.List("", folder, nil).Collect()
+		found, err = s.c.List("", mailbox, nil).Collect()
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("list %s: %w", folder, err)
+		return "", false, fmt.Errorf("list %s: %w", mailbox, err)
 	}
-	if len(found) > 0 {
-		return nil
+	if len(found) != 1 {
+		return mailbox, len(found) > 1, nil
+	}
+	return found[0].Mailbox, true, nil
+}
+
+// ensureFolder creates folder unless it exists, and returns the server's
+// name for it.
+func (s *session) ensureFolder(ctx context.Context, folder string) (string, error) {
+	name, exists, err := s.serverName(ctx, folder)
+	if err != nil || exists {
+		return name, err
 	}
 	err = s.within(ctx, s.c.Create(folder, nil).Wait)
 	var imapErr *imap.Error
@@ -215,10 +243,10 @@ func (s *session) ensureFolder(ctx context.Context, folder string) error {
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", folder, err)
+		return "", fmt.Errorf("create %s: %w", folder, err)
 	}
 	s.log.Info().Str("folder", folder).Msg("folder created")
-	return nil
+	return folder, nil
 }
 
 // wait returns when there may be work: new mail, a retry due, or (without

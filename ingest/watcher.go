@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,40 +168,90 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 	return c
 }
 
-// Check reports what is wrong with the settings, naming the field.
+// Check reports every problem of the settings (Problems), joined; each
+// begins with its field ("processed: ...").
 func (c WatcherConfig) Check() error {
+	return errors.Join(c.Problems("")...)
+}
+
+// Problems lists what is wrong with the settings, one error per problem,
+// each beginning with prefix and the field's name ("imap.processed: ..."),
+// so that a configuration file can point at the line of each. Nil when the
+// settings can work.
+func (c WatcherConfig) Problems(prefix string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, field, fmt.Sprintf(format, args...)))
+	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
-		return fmt.Errorf("addr: %q is not host:port", c.Addr)
+		bad("addr", "%q is not host:port", c.Addr)
 	}
 	switch c.Security {
 	case "", SecurityTLS, SecurityStartTLS:
 	case SecurityPlain:
-		if !isLoopback(host) && !c.AllowInsecure {
-			return fmt.Errorf("security: plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
+		if err == nil && !isLoopback(host) && !c.AllowInsecure {
+			bad("security", "plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
 		}
 	default:
-		return fmt.Errorf("security: %q is not tls, starttls or plain", c.Security)
+		bad("security", "%q is not tls, starttls or plain", c.Security)
 	}
 	if c.Username == "" {
-		return errors.New("username: missing")
+		bad("username", "missing")
 	}
 	if c.Secret == nil {
-		return errors.New("secret: missing (env, file or command)")
-	}
-	if err := c.Secret.Check(); err != nil {
-		return fmt.Errorf("secret: %w", err)
+		bad("secret", "missing (env, file or command)")
+	} else if err := c.Secret.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("%ssecret: %w", prefix, err))
 	}
 	if _, err := saslClient(c.Mechanism, "", ""); err != nil {
-		return fmt.Errorf("mechanism: %w", err)
+		errs = append(errs, fmt.Errorf("%smechanism: %w", prefix, err))
 	}
+	return append(errs, c.folderProblems(prefix)...)
+}
+
+// folderProblems checks that mail is never moved onto itself: the
+// processed and quarantine folders are neither a watched mailbox nor each
+// other, and no mailbox is watched twice. Each problem names the field
+// that was set (a default is not the operator's doing).
+func (c WatcherConfig) folderProblems(prefix string) []error {
+	var errs []error
 	d := c.withDefaults()
-	for _, m := range d.Mailboxes {
-		if m == d.Processed || m == d.Quarantine {
-			return fmt.Errorf("mailboxes: %q is also the processed or quarantine folder", m)
+	field := func(name, set string) string {
+		if set == "" {
+			return prefix + "mailboxes"
+		}
+		return prefix + name
+	}
+	for i, m := range d.Mailboxes {
+		if slices.ContainsFunc(d.Mailboxes[:i], func(o string) bool { return sameMailbox(o, m) }) {
+			errs = append(errs, fmt.Errorf("%smailboxes: %q is listed twice (INBOX is one mailbox in any letter case)", prefix, m))
+		}
+		if sameMailbox(m, d.Processed) {
+			errs = append(errs, fmt.Errorf("%s: the processed folder %q is the watched mailbox %q: handled mail would be moved onto itself (INBOX is one mailbox in any letter case)", field("processed", c.Processed), d.Processed, m))
+		}
+		if sameMailbox(m, d.Quarantine) {
+			errs = append(errs, fmt.Errorf("%s: the quarantine folder %q is the watched mailbox %q: quarantined mail would be moved onto itself (INBOX is one mailbox in any letter case)", field("quarantine", c.Quarantine), d.Quarantine, m))
 		}
 	}
-	return nil
+	if sameMailbox(d.Processed, d.Quarantine) {
+		name := "quarantine"
+		if c.Quarantine == "" {
+			name = "processed"
+		}
+		errs = append(errs, fmt.Errorf("%s%s: %q is both the processed and the quarantine folder: quarantined mail would not stand apart", prefix, name, d.Quarantine))
+	}
+	return errs
+}
+
+// sameMailbox reports whether two mailbox names name one mailbox: INBOX is
+// case-insensitive (RFC 3501 section 5.1), every other name is compared as
+// it is.
+func sameMailbox(a, b string) bool {
+	if strings.EqualFold(a, "INBOX") {
+		return strings.EqualFold(b, "INBOX")
+	}
+	return a == b
 }
 
 func isLoopback(host string) bool {
@@ -234,26 +285,48 @@ func NewWatcher(cfg WatcherConfig, h Handler, cp CheckpointStore, log zerolog.Lo
 
 // Run watches every mailbox until ctx is done, then returns nil once no
 // mail is in flight. It returns an error only for settings that can never
-// work; connection trouble is retried forever.
+// work (the server names a processed or quarantine folder as a watched
+// mailbox), after stopping every mailbox; connection trouble is retried
+// forever.
 func (w *Watcher) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
-	for _, mb := range w.cfg.Mailboxes {
-		wg.Go(func() { w.watch(ctx, mb) })
+	errs := make([]error, len(w.cfg.Mailboxes))
+	for i, mb := range w.cfg.Mailboxes {
+		wg.Go(func() {
+			if errs[i] = w.watch(ctx, mb); errs[i] != nil {
+				cancel()
+			}
+		})
 	}
 	wg.Wait()
-	return nil
+	return errors.Join(errs...)
 }
 
+// refusal is a session error that no retry can mend: the settings are
+// wrong for this server.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
 // watch keeps a session open on one mailbox, reconnecting after any loss
-// with exponential backoff and jitter.
-func (w *Watcher) watch(ctx context.Context, mailbox string) {
+// with exponential backoff and jitter, until ctx is done (nil) or the
+// server refuses the settings (the refusal).
+func (w *Watcher) watch(ctx context.Context, mailbox string) error {
 	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}}
 	log := w.log.With().Str("mailbox", mailbox).Logger()
 	for fails := 0; ctx.Err() == nil; {
 		s := &session{w: w, state: state, log: log}
 		err := s.run(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if r := (*refusal)(nil); errors.As(err, &r) {
+			w.cfg.Observer.Disconnected(mailbox, err)
+			log.Error().Err(err).Msg("stopped: the settings cannot work on this server")
+			return fmt.Errorf("watch %s: %w", mailbox, err)
 		}
 		if s.selected { // it got going: start the backoff afresh
 			fails = 0
@@ -264,10 +337,11 @@ func (w *Watcher) watch(ctx context.Context, mailbox string) {
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("reconnecting")
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(delay):
 		}
 	}
+	return nil
 }
 
 // backoff returns the delay before attempt n (n >= 1): doubling from

@@ -610,11 +610,46 @@ func TestWatcherConfigCheck(t *testing.T) {
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: &Secret{Env: "X", File: "f"}}, "secret: want exactly one"},
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mechanism: "cram-md5"}, "mechanism:"},
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Processed"}}, "mailboxes:"},
+		// INBOX is one mailbox in any letter case (RFC 3501 section 5.1);
+		// other names are case-sensitive.
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "inbox"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "Inbox"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"inbox"}, Processed: "INBOX"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Quarantine: "iNbOx"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Support"}, Processed: "Support"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "Done", Quarantine: "Done"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Quarantine: "Processed"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"INBOX", "inbox"}}, "mailboxes:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Support"}, Processed: "support", Quarantine: "SUPPORT"}, ""},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"INBOX", "Support"}, Processed: "INBOX/Processed"}, ""},
 	} {
 		err := tt.cfg.Check()
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%+v: Check() = %v, want %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// TestWatcherConfigProblems: every problem is reported, each beginning
+// with the prefix and its field, so that a configuration file can point
+// at the line of each.
+func TestWatcherConfigProblems(t *testing.T) {
+	cfg := WatcherConfig{Addr: "nowhere", Username: "u", Secret: &Secret{Env: "X"}, Processed: "inbox", Quarantine: "inbox"}
+	var got []string
+	for _, err := range cfg.Problems("imap.") {
+		got = append(got, err.Error())
+	}
+	want := []string{"imap.addr: ", "imap.processed: ", "imap.quarantine: the quarantine folder", "imap.quarantine: \"inbox\" is both"}
+	if len(got) != len(want) {
+		t.Fatalf("Problems = %q, want one each for %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d: %q, want it to begin with %q", i, got[i], want[i])
+		}
+	}
+	if err := cfg.Check(); err == nil || strings.Count(err.Error(), "\n") != len(want)-1 {
+		t.Errorf("Check() = %v, want the %d problems", err, len(want))
 	}
 }
 
@@ -913,4 +948,57 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestWatcherRefusesMovingIntoWatchedMailbox: a processed or quarantine
+// folder that names the watched mailbox (INBOX in another letter case) is
+// refused, at the configuration and again by the server's own names when
+// a watcher starts past it: it never moves a mail onto itself (Dovecot
+// did, thousands of times a second).
+func TestWatcherRefusesMovingIntoWatchedMailbox(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	uid := srv.Append(t, "INBOX", testMail("loop@test"))
+	t.Setenv("TICKETROUTER_TEST_IMAP_PASSWORD", srv.Password())
+	for _, tt := range []struct {
+		name                          string
+		mailboxes                     []string
+		processed, quarantine, reason string
+	}{
+		{"processed inbox", nil, "inbox", "", "processed: "},
+		{"processed Inbox", nil, "Inbox", "", "processed: "},
+		{"watched inbox, processed INBOX", []string{"inbox"}, "INBOX", "", "processed: "},
+		{"quarantine InBox", nil, "", "InBox", "quarantine: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := WatcherConfig{
+				Addr: srv.Addr(), Security: SecurityPlain, Username: srv.Username(),
+				Secret:    &Secret{Env: "TICKETROUTER_TEST_IMAP_PASSWORD"},
+				Mailboxes: tt.mailboxes, Processed: tt.processed, Quarantine: tt.quarantine,
+				CommandTimeout: 5 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+			}
+			rec := newRecorder()
+			log := zerolog.New(zerolog.NewTestWriter(t))
+			if _, err := NewWatcher(cfg, rec, FileCheckpoints{Dir: t.TempDir()}, log); err == nil || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("NewWatcher: %v, want an error naming %q", err, tt.reason)
+			}
+			// Past the check, as on a server whose names are all
+			// case-insensitive: the server's LIST names the folder as
+			// the watched mailbox, and the watcher stops.
+			w := &Watcher{cfg: cfg.withDefaults(), handler: rec, checkpoints: FileCheckpoints{Dir: t.TempDir()}, log: log, now: time.Now}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := w.Run(ctx)
+			if ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), "INBOX") {
+				t.Errorf("Run = %v after %v; want it to refuse at once, naming INBOX", err, ctx.Err())
+			}
+			if got := srv.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{uid}) {
+				t.Errorf("INBOX holds %v, want [%d]: the mail was moved onto itself", got, uid)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if n := rec.calls["loop@test"]; n != 0 {
+				t.Errorf("the mail was handled %d times", n)
+			}
+		})
+	}
 }

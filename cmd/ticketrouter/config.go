@@ -184,9 +184,7 @@ func (c *Config) checkRun() error {
 		Username: c.IMAP.Username, Mechanism: c.IMAP.Mechanism, Secret: c.IMAP.Secret,
 		Mailboxes: c.IMAP.Mailboxes, Processed: c.IMAP.Processed, Quarantine: c.IMAP.Quarantine,
 	}
-	if err := w.Check(); err != nil {
-		errs = append(errs, fmt.Errorf("imap.%w", err))
-	}
+	errs = append(errs, w.Problems("imap.")...)
 	for _, f := range []struct {
 		name string
 		d    time.Duration

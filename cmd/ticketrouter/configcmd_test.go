@@ -58,6 +58,7 @@ replica:
 			code: exitError,
 			want: []string{
 				`ticketrouter: ticketrouter.yaml:3: imap.addr: "" is not host:port`,
+				`ticketrouter: ticketrouter.yaml:4: imap.secret: want exactly one of env, file and command`,
 				`ticketrouter: ticketrouter.yaml:6: http.listen: "nonsense" is not host:port or off`,
 				`ticketrouter: ticketrouter.yaml:8: log.level: "loud" is not debug, info, warn or error`,
 				`ticketrouter: ticketrouter.yaml:10: replica.lease_ttl: 1s is too short (want at least 3s)`,
@@ -68,6 +69,12 @@ replica:
 			config: strings.Replace(good, "  username:", "  security: plain\n  username:", 1),
 			code:   exitError,
 			want:   []string{"ticketrouter: ticketrouter.yaml:4: imap.security: plaintext IMAP to mail.example.com, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure"},
+		},
+		{
+			name:   "processed folder is INBOX in another case",
+			config: good + "  processed: inbox\n",
+			code:   exitError,
+			want:   []string{`ticketrouter: ticketrouter.yaml:6: imap.processed: the processed folder "inbox" is the watched mailbox "INBOX"`},
 		},
 		{
 			name:   "NATS url and embedded both",
