@@ -790,6 +790,9 @@ func TestWatcherNoticesDeadConnection(t *testing.T) {
 	})
 	srv.Append(t, "INBOX", testMail("before@test"))
 	eventually(t, 10*time.Second, "the first mail handled", func() bool { return rec.completedCount() == 1 })
+	// Frozen in the middle of its MOVE, Dovecot would hold INBOX's lock
+	// for good, and no new connection could select it.
+	eventually(t, 10*time.Second, "the first mail moved", func() bool { return len(srv.UIDs(t, "Processed")) == 1 })
 	srv.FreezeConnections(t)
 	frozen := time.Now()
 	srv.Append(t, "INBOX", testMail("after@test"))
