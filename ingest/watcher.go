@@ -315,7 +315,7 @@ func (r *refusal) Unwrap() error { return r.err }
 // with exponential backoff and jitter, until ctx is done (nil) or the
 // server refuses the settings (the refusal).
 func (w *Watcher) watch(ctx context.Context, mailbox string) error {
-	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}}
+	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}, unconfirmed: map[failureKey]string{}}
 	log := w.log.With().Str("mailbox", mailbox).Logger()
 	for fails := 0; ctx.Err() == nil; {
 		s := &session{w: w, state: state, log: log}
@@ -363,6 +363,9 @@ type mailboxState struct {
 	// handled holds mails whose handler succeeded but which are not moved
 	// yet: after a lost connection they are moved without a second try.
 	handled map[failureKey]bool
+	// unconfirmed holds mails of a move whose answer never came, with the
+	// folder: some may have a copy there already (skipArrived).
+	unconfirmed map[failureKey]string
 }
 
 // forgetGone drops what is remembered of mails that someone else removed,
@@ -374,6 +377,7 @@ func (st *mailboxState) forgetGone(uidValidity uint32, uids []imap.UID) {
 	}
 	maps.DeleteFunc(st.failures, func(k failureKey, _ *failure) bool { return gone(k) })
 	maps.DeleteFunc(st.handled, func(k failureKey, _ bool) bool { return gone(k) })
+	maps.DeleteFunc(st.unconfirmed, func(k failureKey, _ string) bool { return gone(k) })
 }
 
 type failureKey struct {
