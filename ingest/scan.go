@@ -310,7 +310,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 			lastSpoolErr = spoolErr
 			continue
 		}
-		sc.start(ctx, m, sp)
+		sc.start(ctx, m, sp, sizeProblem(m.size, sp.Size()))
 	}
 	fetchErr := cmd.Close()
 	// Only now, with the FETCH over, may other commands be sent.
@@ -384,14 +384,32 @@ func readMessage(msg *imapclient.FetchMessageData, buffers *spoolBuffers, progre
 	return uid, sp, spoolErr, nil
 }
 
-// start runs the handler of a fetched mail in its own goroutine.
-func (sc *scanner) start(ctx context.Context, m meta, sp *Spool) {
+// sizeProblem says, for the ticket, that the server sent got bytes of a
+// mail whose size it gave as announced (RFC822.SIZE); "" when they agree.
+// A server that cannot parse a mail may send an empty or partial body.
+func sizeProblem(announced, got int64) string {
+	switch {
+	case got < announced:
+		return fmt.Sprintf("IMAP: the server sent %d bytes of this mail but gave its size as %d (RFC822.SIZE): the raw mail may be cut short", got, announced)
+	case got > announced:
+		return fmt.Sprintf("IMAP: the server sent %d bytes of this mail but gave its size as %d (RFC822.SIZE): the raw mail holds %d bytes the server did not count", got, announced, got-announced)
+	}
+	return ""
+}
+
+// start runs the handler of a fetched mail in its own goroutine; problem,
+// when not empty, is what was wrong in reading it.
+func (sc *scanner) start(ctx context.Context, m meta, sp *Spool, problem string) {
 	s := sc.s
 	attempt := 1
 	if f := s.state.failures[failureKey{s.cp.UIDValidity, m.uid}]; f != nil {
 		attempt = f.attempts + 1
 	}
 	mail := &Mail{Mailbox: s.state.name, UIDValidity: s.cp.UIDValidity, UID: m.uid, Size: m.size, Raw: sp, Attempt: attempt}
+	if problem != "" {
+		mail.Problems = []string{problem}
+		s.log.Info().Uint32("uid", uint32(m.uid)).Str("problem", problem).Msg("mail read with a problem")
+	}
 	sc.inFlight++
 	sc.memory += m.memoryCost()
 	sc.handlers.Go(func() {

@@ -28,6 +28,10 @@ type Mail struct {
 	// times (Raw.Reader); valid only until HandleMail returns.
 	Raw     *Spool
 	Attempt int // 1 on the first try
+	// Problems lists what was wrong in reading the mail from the server
+	// (its bytes not as many as the size the server gave), in words for
+	// the ticket's list of problems; nil when nothing was.
+	Problems []string
 }
 
 // Quarantined describes a mail about to be moved to the quarantine folder.

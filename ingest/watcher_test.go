@@ -1005,3 +1005,49 @@ func TestWatcherRefusesMovingIntoWatchedMailbox(t *testing.T) {
 		})
 	}
 }
+
+// TestWatcherSizeMismatch: a mail whose bytes the server sends short of
+// the RFC822.SIZE it gave (imapmemserver sends nothing of a mail it cannot
+// parse, and says it has 31 bytes) reaches the handler with the problem
+// named, so that the ticket shows it.
+func TestWatcherSizeMismatch(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	raw := []byte("\x00\x01\x02 this is not an email at all")
+	srv.Append(t, "INBOX", raw)
+	srv.Append(t, "INBOX", testMail("fine@test"))
+	rec := newRecorder()
+	var mu sync.Mutex
+	problems := map[imap.UID][]string{}
+	rec.onStart = func(m *Mail) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems[m.UID] = m.Problems
+	}
+	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+	eventually(t, 10*time.Second, "both mails handled", func() bool { return len(srv.UIDs(t, "Processed")) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	want := fmt.Sprintf("IMAP: the server sent 0 bytes of this mail but gave its size as %d (RFC822.SIZE)", len(raw))
+	if p := problems[1]; len(p) != 1 || !strings.HasPrefix(p[0], want) {
+		t.Errorf("problems of the mail sent short: %q, want one beginning %q", p, want)
+	}
+	if p := problems[2]; len(p) != 0 {
+		t.Errorf("problems of the mail sent whole: %q, want none", p)
+	}
+}
+
+func TestSizeProblem(t *testing.T) {
+	for _, tt := range []struct {
+		announced, got int64
+		want           string
+	}{
+		{31, 31, ""},
+		{0, 0, ""},
+		{31, 0, "IMAP: the server sent 0 bytes of this mail but gave its size as 31 (RFC822.SIZE): the raw mail may be cut short"},
+		{100, 120, "IMAP: the server sent 120 bytes of this mail but gave its size as 100 (RFC822.SIZE): the raw mail holds 20 bytes the server did not count"},
+	} {
+		if got := sizeProblem(tt.announced, tt.got); got != tt.want {
+			t.Errorf("sizeProblem(%d, %d) = %q, want %q", tt.announced, tt.got, got, tt.want)
+		}
+	}
+}

@@ -173,15 +173,19 @@ func (m *mailRouter) routeMessage(ctx context.Context, r io.Reader) (*router.Tic
 		return nil, nil, err
 	}
 	defer sp.Close()
-	return m.ticket(ctx, &ingest.Parser{}, sp)
+	return m.ticket(ctx, &ingest.Parser{}, sp, nil)
 }
 
 // ticket decides one spooled mail: parse, check its DKIM signatures when
 // the settings ask for it, decide, rate-limit, and build its ticket.
-func (m *mailRouter) ticket(ctx context.Context, p *ingest.Parser, sp *ingest.Spool) (*router.Ticket, *rules.Decision, error) {
+// problems (the watcher's, in reading the mail) head the ticket's list.
+func (m *mailRouter) ticket(ctx context.Context, p *ingest.Parser, sp *ingest.Spool, problems []string) (*router.Ticket, *rules.Decision, error) {
 	req, err := p.Parse(sp.Reader())
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(problems) > 0 {
+		req.Problems = append(problems[:len(problems):len(problems)], req.Problems...)
 	}
 	if m.dkim != nil {
 		if req.DKIM, err = m.dkim.Verify(ctx, sp.Reader()); err != nil {

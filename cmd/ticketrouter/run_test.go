@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +268,32 @@ func TestRunReloadsAccounts(t *testing.T) {
 	srv.Append(t, "INBOX", mail(3))
 	waitMetric(t, s, `ticketrouter_tickets_published_total{colour="green",disposition="verified"} 2`)
 	waitMetric(t, s, "ticketrouter_accounts 10")
+}
+
+// TestRunSizeMismatchReachesTicket: a mail whose bytes the server sends
+// short of its RFC822.SIZE (imapmemserver sends nothing of a mail it
+// cannot parse) becomes a ticket that names the problem.
+func TestRunSizeMismatchReachesTicket(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	raw, err := os.ReadFile("examples/mail/row00-deadletter.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Append(t, "INBOX", raw)
+	s, _ := startService(t, srv, "", nil)
+	for deadline := time.Now().Add(30 * time.Second); len(srv.UIDs(t, "Processed")) < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mail was not processed within 30 s")
+		}
+	}
+	want := fmt.Sprintf("IMAP: the server sent 0 bytes of this mail but gave its size as %d (RFC822.SIZE)", len(raw))
+	var problems []string
+	for _, list := range streamTickets(t, s.js.JS, "TICKETS") {
+		for _, tk := range list {
+			problems = append(problems, tk.ParseProblems...)
+		}
+	}
+	if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
+		t.Errorf("the ticket's problems %q lack %q", problems, want)
+	}
 }

@@ -33,7 +33,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	if p == nil {
 		p = &ingest.Parser{}
 	}
-	t, d, err := h.router.ticket(ctx, p, m.Raw)
+	t, d, err := h.router.ticket(ctx, p, m.Raw, m.Problems)
 	h.parsers.Put(p)
 	if err != nil {
 		return err
