@@ -19,18 +19,24 @@ type session struct {
 	state *mailboxState
 	log   zerolog.Logger
 
-	c        *imapclient.Client
-	caps     imap.CapSet
-	newMail  chan struct{} // signalled by the reader goroutine on EXISTS
-	selected bool          // the mailbox was selected: the connection worked
+	c             *imapclient.Client
+	caps          imap.CapSet
+	newMail       chan struct{} // signalled by the reader goroutine on EXISTS
+	authenticated bool          // the login succeeded
+	selected      bool          // the mailbox was selected: the connection worked
 
 	cp      Checkpoint
 	unsaved int // mails done since the checkpoint was saved
 }
 
 // run connects, selects the mailbox and works it until the connection is
-// lost (it returns why) or ctx is done.
-func (s *session) run(ctx context.Context) error {
+// lost (it returns why, a *ConnectionError) or ctx is done.
+func (s *session) run(ctx context.Context) (err error) {
+	defer func() {
+		if ce := (*ConnectionError)(nil); err != nil && !errors.As(err, &ce) {
+			err = failed(networkCause(err), err)
+		}
+	}()
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
@@ -98,21 +104,25 @@ func (s *session) connect(ctx context.Context) error {
 		s.c, err = imapclient.DialInsecure(cfg.Addr, opts)
 	}
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		return failed(dialCause(cfg.Security, err), fmt.Errorf("connect to %s: %w", cfg.Addr, err))
 	}
 	if err := s.within(ctx, s.c.WaitGreeting); err != nil {
 		s.c.Close()
-		return fmt.Errorf("greeting of %s: %w", cfg.Addr, err)
+		cause := networkCause(err)
+		if cause == CauseNoAnswer {
+			cause = CauseNoGreeting
+		}
+		return failed(cause, fmt.Errorf("greeting of %s: %w", cfg.Addr, err))
 	}
 	secret, err := cfg.Secret.Get(ctx)
 	if err != nil {
 		s.c.Close()
-		return err
+		return failed(CauseSecret, err)
 	}
 	sc, err := saslClient(cfg.Mechanism, cfg.Username, secret)
 	if err != nil {
 		s.c.Close()
-		return err
+		return failed(CauseAuth, err)
 	}
 	if sc == nil {
 		err = s.within(ctx, s.c.Login(cfg.Username, secret).Wait)
@@ -122,8 +132,9 @@ func (s *session) connect(ctx context.Context) error {
 	if err != nil {
 		cfg.Secret.Invalidate() // an expired token: fetch a new one next time
 		s.c.Close()
-		return fmt.Errorf("authenticate as %s on %s: %w", cfg.Username, cfg.Addr, err)
+		return failed(authCause(err), fmt.Errorf("authenticate as %s on %s: %w", cfg.Username, cfg.Addr, err))
 	}
+	s.authenticated = true
 	var caps imap.CapSet
 	err = s.within(ctx, func() (err error) {
 		caps, err = s.c.Capability().Wait()
@@ -166,7 +177,7 @@ func (s *session) prepare(ctx context.Context) error {
 	// moving a mail to the mailbox it is in makes a new mail, for ever.
 	watched, _, err := s.serverName(ctx, s.state.name)
 	if err != nil {
-		return err
+		return failed(refusalCause(CauseSelect, err), err)
 	}
 	processed := ""
 	for _, f := range []struct{ field, folder string }{{"processed", cfg.Processed}, {"quarantine", cfg.Quarantine}} {
@@ -175,10 +186,10 @@ func (s *session) prepare(ctx context.Context) error {
 			return err
 		}
 		if sameMailbox(name, watched) {
-			return &refusal{fmt.Errorf("%s: the server lists %q as %q, the watched mailbox: mail moved there would be moved onto itself", f.field, f.folder, name)}
+			return failed(CauseSettings, &refusal{fmt.Errorf("%s: the server lists %q as %q, the watched mailbox: mail moved there would be moved onto itself", f.field, f.folder, name)})
 		}
 		if f.field == "quarantine" && sameMailbox(name, processed) {
-			return &refusal{fmt.Errorf("%s: the server lists %q as %q, the processed folder", f.field, f.folder, name)}
+			return failed(CauseSettings, &refusal{fmt.Errorf("%s: the server lists %q as %q, the processed folder", f.field, f.folder, name)})
 		}
 		processed = name
 	}
@@ -188,11 +199,11 @@ func (s *session) prepare(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("select %s: %w", s.state.name, err)
+		return failed(refusalCause(CauseSelect, err), fmt.Errorf("select %s: %w", s.state.name, err))
 	}
 	cp, err := s.w.checkpoints.Load(ctx, s.state.name)
 	if err != nil {
-		return err
+		return failed(CauseCheckpoint, err)
 	}
 	if cp.UIDValidity != sel.UIDValidity {
 		if cp.UIDValidity != 0 {
@@ -201,11 +212,12 @@ func (s *session) prepare(ctx context.Context) error {
 		}
 		cp = Checkpoint{UIDValidity: sel.UIDValidity}
 		if err := s.w.checkpoints.Save(ctx, s.state.name, cp); err != nil {
-			return err
+			return failed(CauseCheckpoint, err)
 		}
 	}
 	s.cp = cp
 	s.selected = true
+	s.w.setStatus(s.state.name, func(st *MailboxStatus) { st.Connected, st.Retry = true, time.Time{} })
 	s.w.cfg.Observer.Connected(s.state.name)
 	s.log.Info().Uint32("uidvalidity", sel.UIDValidity).Uint32("messages", sel.NumMessages).
 		Uint32("last_uid", uint32(cp.LastUID)).Msg("selected")
@@ -234,8 +246,11 @@ func (s *session) serverName(ctx context.Context, mailbox string) (string, bool,
 // name for it.
 func (s *session) ensureFolder(ctx context.Context, folder string) (string, error) {
 	name, exists, err := s.serverName(ctx, folder)
-	if err != nil || exists {
-		return name, err
+	if err != nil {
+		return "", failed(refusalCause(CauseFolder, err), err)
+	}
+	if exists {
+		return name, nil
 	}
 	err = s.within(ctx, s.c.Create(folder, nil).Wait)
 	var imapErr *imap.Error
@@ -243,7 +258,7 @@ func (s *session) ensureFolder(ctx context.Context, folder string) (string, erro
 		err = nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("create %s: %w", folder, err)
+		return "", failed(refusalCause(CauseFolder, err), fmt.Errorf("create %s: %w", folder, err))
 	}
 	s.log.Info().Str("folder", folder).Msg("folder created")
 	return folder, nil
@@ -338,7 +353,7 @@ func (s *session) within(ctx context.Context, f func() error) error {
 	case <-t.C:
 		s.c.Close()
 		<-done
-		return fmt.Errorf("no answer within %s", s.w.cfg.CommandTimeout)
+		return fmt.Errorf("%w within %s", errNoAnswer, s.w.cfg.CommandTimeout)
 	}
 }
 

@@ -54,6 +54,8 @@ var ErrUnavailable = errors.New("unavailable")
 // methods are called from the mailboxes' goroutines and must not block.
 type WatcherObserver interface {
 	Connected(mailbox string)
+	// Disconnected reports a failed or lost connection; err is a
+	// *ConnectionError, its text beginning with the cause (Cause).
 	Disconnected(mailbox string, err error)
 	// Backlog reports the mails waiting in a mailbox and the arrival time
 	// of the oldest (zero when none).
@@ -120,6 +122,11 @@ type WatcherConfig struct {
 	CommandTimeout time.Duration // for a command's answer; 20s
 	BackoffMin     time.Duration // first reconnect or retry delay; 1s
 	BackoffMax     time.Duration // largest delay; 1m
+	// AuthBackoffMin and AuthBackoffMax pace reconnects after failed
+	// logins, doubling from the first to the second (1m, 30m) until a
+	// login succeeds: providers lock out accounts that fail too often.
+	AuthBackoffMin time.Duration
+	AuthBackoffMax time.Duration
 	// CheckpointEvery is how many handled mails may go by between
 	// checkpoint writes (a pass over the mailbox always ends with one); 100.
 	CheckpointEvery int
@@ -169,6 +176,8 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 	def(&c.CommandTimeout, 20*time.Second)
 	def(&c.BackoffMin, time.Second)
 	def(&c.BackoffMax, time.Minute)
+	def(&c.AuthBackoffMin, time.Minute)
+	def(&c.AuthBackoffMax, 30*time.Minute)
 	return c
 }
 
@@ -277,6 +286,9 @@ type Watcher struct {
 	log         zerolog.Logger
 	now         func() time.Time
 	buffers     spoolBuffers // shared by the mailboxes' spools
+
+	mu     sync.Mutex
+	status map[string]MailboxStatus // by mailbox
 }
 
 // NewWatcher checks the settings and returns a Watcher.
@@ -316,29 +328,30 @@ func (r *refusal) Error() string { return r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
 // watch keeps a session open on one mailbox, reconnecting after any loss
-// with exponential backoff and jitter, until ctx is done (nil) or the
-// server refuses the settings (the refusal).
+// with exponential backoff and jitter (much longer after failed logins),
+// until ctx is done (nil) or the server refuses the settings (the
+// refusal).
 func (w *Watcher) watch(ctx context.Context, mailbox string) error {
 	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}, unconfirmed: map[failureKey]string{}}
 	log := w.log.With().Str("mailbox", mailbox).Logger()
-	for fails := 0; ctx.Err() == nil; {
+	for r := (reconnects{}); ctx.Err() == nil; {
 		s := &session{w: w, state: state, log: log}
 		err := s.run(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if r := (*refusal)(nil); errors.As(err, &r) {
+		if rf := (*refusal)(nil); errors.As(err, &rf) {
+			w.setStatus(mailbox, func(st *MailboxStatus) { *st = MailboxStatus{Cause: Cause(err), Err: err} })
 			w.cfg.Observer.Disconnected(mailbox, err)
-			log.Error().Err(err).Msg("stopped: the settings cannot work on this server")
+			log.Error().Err(err).Str("cause", Cause(err)).Msg("stopped: the settings cannot work on this server")
 			return fmt.Errorf("watch %s: %w", mailbox, err)
 		}
-		if s.selected { // it got going: start the backoff afresh
-			fails = 0
-		}
-		fails++
-		delay := w.backoff(fails)
+		delay := w.reconnectDelay(&r, err, s.authenticated, s.selected)
+		w.setStatus(mailbox, func(st *MailboxStatus) {
+			*st = MailboxStatus{Cause: Cause(err), Err: err, Retry: w.now().Add(delay)}
+		})
 		w.cfg.Observer.Disconnected(mailbox, err)
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("reconnecting")
+		log.Warn().Err(err).Str("cause", Cause(err)).Str("retry_in", delay.Round(time.Millisecond).String()).Msg("reconnecting")
 		select {
 		case <-ctx.Done():
 			return nil
@@ -351,11 +364,17 @@ func (w *Watcher) watch(ctx context.Context, mailbox string) error {
 // backoff returns the delay before attempt n (n >= 1): doubling from
 // BackoffMin up to BackoffMax, with "full jitter" in its upper half.
 func (w *Watcher) backoff(n int) time.Duration {
-	d := w.cfg.BackoffMin
-	for i := 1; i < n && d < w.cfg.BackoffMax; i++ {
+	return backoffDelay(w.cfg.BackoffMin, w.cfg.BackoffMax, n)
+}
+
+// backoffDelay returns the delay before attempt n (n >= 1): doubling from
+// lo up to hi, with "full jitter" in its upper half.
+func backoffDelay(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.BackoffMax)
+	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
 }
 

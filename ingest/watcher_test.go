@@ -110,6 +110,12 @@ func startWatcher(t *testing.T, srv imaptest.Server, h Handler, cp CheckpointSto
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runWatcher(t, w)
+}
+
+// runWatcher runs w until the test ends or the returned stop is called.
+func runWatcher(t *testing.T, w *Watcher) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

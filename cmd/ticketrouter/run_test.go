@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 	"github.com/ticketrouter/ticketrouter/router"
 )
@@ -215,19 +216,27 @@ func keysOf[V any](m map[string]V) []string {
 // test with the last body seen otherwise.
 func waitMetric(t *testing.T, s *service, line string) {
 	t.Helper()
-	var body []byte
+	if _, body := waitBody(t, s, "/metrics", line+"\n"); !strings.Contains(body, line+"\n") {
+		t.Fatalf("/metrics never held %q; last:\n%s", line, body)
+	}
+}
+
+// waitBody gets path from the service's HTTP listener until its body
+// holds want, for 15 s at most, and returns the last answer.
+func waitBody(t *testing.T, s *service, path, want string) (code int, body string) {
+	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+		resp, err := http.Get("http://" + s.httpAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ = io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(body), line+"\n") {
-			return
+		if code, body = resp.StatusCode, string(b); strings.Contains(body, want) {
+			break
 		}
 	}
-	t.Fatalf("/metrics never held %q; last:\n%s", line, body)
+	return code, body
 }
 
 // TestRunReloadsAccounts: a changed account file is used without a
@@ -295,5 +304,17 @@ func TestRunSizeMismatchReachesTicket(t *testing.T) {
 	}
 	if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
 		t.Errorf("the ticket's problems %q lack %q", problems, want)
+	}
+}
+
+// TestRunReadyzNamesCause: /readyz says why a mailbox is not connected,
+// not only that it is not.
+func TestRunReadyzNamesCause(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	t.Setenv("TICKETROUTER_TEST_WRONG_PW", "not-the-password")
+	s, _ := startService(t, srv, "", func(c *Config) { c.IMAP.Secret = &ingest.Secret{Env: "TICKETROUTER_TEST_WRONG_PW"} })
+	const want = "IMAP mailbox INBOX not connected: authentication failed: authenticate as "
+	if code, body := waitBody(t, s, "/readyz", want); code != http.StatusServiceUnavailable || !strings.Contains(body, want) {
+		t.Errorf("/readyz: %d %q, want 503 naming %q", code, body, want)
 	}
 }
