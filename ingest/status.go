@@ -46,6 +46,7 @@ type ConnectionError struct {
 // Error begins with the cause.
 func (e *ConnectionError) Error() string { return e.Cause + ": " + e.Err.Error() }
 
+// Unwrap returns the error in full, for errors.Is and errors.As.
 func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // Cause returns the cause of a connection failure: the ConnectionError's

@@ -340,6 +340,9 @@ func (w *Watcher) watch(ctx context.Context, mailbox string) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if err == nil { // not expected: a session ends with its reason
+			err = failed(CauseLost, errors.New("session ended"))
+		}
 		if rf := (*refusal)(nil); errors.As(err, &rf) {
 			w.setStatus(mailbox, func(st *MailboxStatus) { *st = MailboxStatus{Cause: Cause(err), Err: err} })
 			w.cfg.Observer.Disconnected(mailbox, err)
