@@ -307,7 +307,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 			lastSpoolErr = spoolErr
 			continue
 		}
-		sc.start(ctx, m, sp)
+		sc.start(ctx, m, sp, sizeProblem(m.size, sp.Size()))
 	}
 	fetchErr := cmd.Close()
 	// Only now, with the FETCH over, may other commands be sent.
@@ -381,14 +381,32 @@ func readMessage(msg *imapclient.FetchMessageData, buffers *spoolBuffers, progre
 	return uid, sp, spoolErr, nil
 }
 
-// start runs the handler of a fetched mail in its own goroutine.
-func (sc *scanner) start(ctx context.Context, m meta, sp *Spool) {
+// sizeProblem says, for the ticket, that the server sent got bytes of a
+// mail whose size it gave as announced (RFC822.SIZE); "" when they agree.
+// A server that cannot parse a mail may send an empty or partial body.
+func sizeProblem(announced, got int64) string {
+	switch {
+	case got < announced:
+		return fmt.Sprintf("IMAP: the server sent %d bytes of this mail but gave its size as %d (RFC822.SIZE): the raw mail may be cut short", got, announced)
+	case got > announced:
+		return fmt.Sprintf("IMAP: the server sent %d bytes of this mail but gave its size as %d (RFC822.SIZE): the raw mail holds %d bytes the server did not count", got, announced, got-announced)
+	}
+	return ""
+}
+
+// start runs the handler of a fetched mail in its own goroutine; problem,
+// when not empty, is what was wrong in reading it.
+func (sc *scanner) start(ctx context.Context, m meta, sp *Spool, problem string) {
 	s := sc.s
 	attempt := 1
 	if f := s.state.failures[failureKey{s.cp.UIDValidity, m.uid}]; f != nil {
 		attempt = f.attempts + 1
 	}
 	mail := &Mail{Mailbox: s.state.name, UIDValidity: s.cp.UIDValidity, UID: m.uid, Size: m.size, Raw: sp, Attempt: attempt}
+	if problem != "" {
+		mail.Problems = []string{problem}
+		s.log.Info().Uint32("uid", uint32(m.uid)).Str("problem", problem).Msg("mail read with a problem")
+	}
 	sc.inFlight++
 	sc.memory += m.memoryCost()
 	sc.handlers.Go(func() {
@@ -462,7 +480,7 @@ func (sc *scanner) move(ctx context.Context) error {
 	for i, m := range batch {
 		uids[i] = m.uid
 	}
-	err := s.moveAway(ctx, imap.UIDSetNum(uids...), s.w.cfg.Processed)
+	err := s.moveAway(ctx, uids, s.w.cfg.Processed)
 	if err == nil {
 		for _, m := range batch {
 			sc.moved(m)
@@ -476,7 +494,7 @@ func (sc *scanner) move(ctx context.Context) error {
 	for _, m := range batch {
 		err := err
 		if len(batch) > 1 {
-			err = s.moveAway(ctx, imap.UIDSetNum(m.uid), s.w.cfg.Processed)
+			err = s.moveAway(ctx, []imap.UID{m.uid}, s.w.cfg.Processed)
 		}
 		if err == nil {
 			sc.moved(m)
@@ -598,7 +616,7 @@ func (s *session) quarantine(ctx context.Context, m meta, attempts int, reason s
 	q := &Quarantined{Mailbox: s.state.name, UIDValidity: s.cp.UIDValidity, UID: m.uid, Size: m.size, Reason: reason, Attempts: attempts}
 	err := s.w.handler.Quarantine(ctx, q)
 	if err == nil {
-		if err = s.moveAway(ctx, imap.UIDSetNum(m.uid), s.w.cfg.Quarantine); err != nil && isConnectionError(err) {
+		if err = s.moveAway(ctx, []imap.UID{m.uid}, s.w.cfg.Quarantine); err != nil && isConnectionError(err) {
 			return false, err
 		}
 	}
@@ -653,21 +671,49 @@ func (b *literalBody) Read(p []byte) (int, error) {
 // UIDPLUS, \Deleted and UID EXPUNGE of those messages only; else a keyword
 // that marks them done (a plain EXPUNGE would also remove other people's
 // \Deleted mail). go-imap's own fallback is not used: it expunges even
-// when COPY failed.
-func (s *session) moveAway(ctx context.Context, set imap.UIDSet, folder string) error {
+// when COPY failed. Until the server answered, the move is unconfirmed:
+// moved again, the mails that already reached folder are not copied twice
+// (skipArrived).
+func (s *session) moveAway(ctx context.Context, uids []imap.UID, folder string) error {
+	uids, err := s.skipArrived(ctx, uids, folder)
+	if err != nil || len(uids) == 0 {
+		return err
+	}
+	set := imap.UIDSetNum(uids...)
+	s.expectMove(uids, folder)
 	if s.caps.Has(imap.CapMove) {
-		return s.within(ctx, func() error {
+		err := s.within(ctx, func() error {
 			_, err := s.c.Move(set, folder).Wait()
 			return err
 		})
+		if !isConnectionError(err) { // answered: moved, or refused with nothing moved
+			s.confirmMove(uids)
+		}
+		return err
 	}
-	err := s.within(ctx, func() error {
+	err = s.within(ctx, func() error {
 		_, err := s.c.Copy(set, folder).Wait()
 		return err
 	})
 	if err != nil {
+		if !isConnectionError(err) {
+			s.confirmMove(uids)
+		}
 		return fmt.Errorf("copy: %w", err) // nothing was deleted
 	}
+	// Copied: until the originals are gone (or marked done), a new try
+	// must not copy them again.
+	if err := s.removeCopied(ctx, set); err != nil {
+		return err
+	}
+	s.confirmMove(uids)
+	return nil
+}
+
+// removeCopied removes messages whose copies are safe in another folder:
+// \Deleted and UID EXPUNGE of those messages only, with UIDPLUS; else the
+// done keyword.
+func (s *session) removeCopied(ctx context.Context, set imap.UIDSet) error {
 	if !s.caps.Has(imap.CapUIDPlus) {
 		done := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.Flag(s.w.cfg.DoneKeyword)}}
 		return s.within(ctx, s.c.Store(set, done, nil).Close)

@@ -19,18 +19,24 @@ type session struct {
 	state *mailboxState
 	log   zerolog.Logger
 
-	c        *imapclient.Client
-	caps     imap.CapSet
-	newMail  chan struct{} // signalled by the reader goroutine on EXISTS
-	selected bool          // the mailbox was selected: the connection worked
+	c             *imapclient.Client
+	caps          imap.CapSet
+	newMail       chan struct{} // signalled by the reader goroutine on EXISTS
+	authenticated bool          // the login succeeded
+	selected      bool          // the mailbox was selected: the connection worked
 
 	cp      Checkpoint
 	unsaved int // mails done since the checkpoint was saved
 }
 
 // run connects, selects the mailbox and works it until the connection is
-// lost (it returns why) or ctx is done.
-func (s *session) run(ctx context.Context) error {
+// lost (it returns why, a *ConnectionError) or ctx is done.
+func (s *session) run(ctx context.Context) (err error) {
+	defer func() {
+		if ce := (*ConnectionError)(nil); err != nil && !errors.As(err, &ce) {
+			err = failed(networkCause(err), err)
+		}
+	}()
 	if err := s.connect(ctx); err != nil {
 		return err
 	}
@@ -98,21 +104,25 @@ func (s *session) connect(ctx context.Context) error {
 		s.c, err = imapclient.DialInsecure(cfg.Addr, opts)
 	}
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		return failed(dialCause(cfg.Security, err), fmt.Errorf("connect to %s: %w", cfg.Addr, err))
 	}
 	if err := s.within(ctx, s.c.WaitGreeting); err != nil {
 		s.c.Close()
-		return fmt.Errorf("greeting of %s: %w", cfg.Addr, err)
+		cause := networkCause(err)
+		if cause == CauseNoAnswer {
+			cause = CauseNoGreeting
+		}
+		return failed(cause, fmt.Errorf("greeting of %s: %w", cfg.Addr, err))
 	}
 	secret, err := cfg.Secret.Get(ctx)
 	if err != nil {
 		s.c.Close()
-		return err
+		return failed(CauseSecret, err)
 	}
 	sc, err := saslClient(cfg.Mechanism, cfg.Username, secret)
 	if err != nil {
 		s.c.Close()
-		return err
+		return failed(CauseAuth, err)
 	}
 	if sc == nil {
 		err = s.within(ctx, s.c.Login(cfg.Username, secret).Wait)
@@ -122,8 +132,9 @@ func (s *session) connect(ctx context.Context) error {
 	if err != nil {
 		cfg.Secret.Invalidate() // an expired token: fetch a new one next time
 		s.c.Close()
-		return fmt.Errorf("authenticate as %s on %s: %w", cfg.Username, cfg.Addr, err)
+		return failed(authCause(err), fmt.Errorf("authenticate as %s on %s: %w", cfg.Username, cfg.Addr, err))
 	}
+	s.authenticated = true
 	var caps imap.CapSet
 	err = s.within(ctx, func() (err error) {
 		caps, err = s.c.Capability().Wait()
@@ -161,22 +172,38 @@ func (s *session) close(ctx context.Context) {
 // checks its UIDVALIDITY against the checkpoint.
 func (s *session) prepare(ctx context.Context) error {
 	cfg := &s.w.cfg
-	for _, folder := range []string{cfg.Processed, cfg.Quarantine} {
-		if err := s.ensureFolder(ctx, folder); err != nil {
+	// The server's own names, compared: a server may call one mailbox by
+	// several names (INBOX in any case; some servers every name), and
+	// moving a mail to the mailbox it is in makes a new mail, for ever.
+	watched, _, err := s.serverName(ctx, s.state.name)
+	if err != nil {
+		return failed(refusalCause(CauseSelect, err), err)
+	}
+	processed := ""
+	for _, f := range []struct{ field, folder string }{{"processed", cfg.Processed}, {"quarantine", cfg.Quarantine}} {
+		name, err := s.ensureFolder(ctx, f.folder)
+		if err != nil {
 			return err
 		}
+		if sameMailbox(name, watched) {
+			return failed(CauseSettings, &refusal{fmt.Errorf("%s: the server lists %q as %q, the watched mailbox: mail moved there would be moved onto itself", f.field, f.folder, name)})
+		}
+		if f.field == "quarantine" && sameMailbox(name, processed) {
+			return failed(CauseSettings, &refusal{fmt.Errorf("%s: the server lists %q as %q, the processed folder", f.field, f.folder, name)})
+		}
+		processed = name
 	}
 	var sel *imap.SelectData
-	err := s.within(ctx, func() (err error) {
+	err = s.within(ctx, func() (err error) {
 		sel, err = s.c.Select(s.state.name, nil).Wait()
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("select %s: %w", s.state.name, err)
+		return failed(refusalCause(CauseSelect, err), fmt.Errorf("select %s: %w", s.state.name, err))
 	}
 	cp, err := s.w.checkpoints.Load(ctx, s.state.name)
 	if err != nil {
-		return err
+		return failed(CauseCheckpoint, err)
 	}
 	if cp.UIDValidity != sel.UIDValidity {
 		if cp.UIDValidity != 0 {
@@ -185,29 +212,45 @@ func (s *session) prepare(ctx context.Context) error {
 		}
 		cp = Checkpoint{UIDValidity: sel.UIDValidity}
 		if err := s.w.checkpoints.Save(ctx, s.state.name, cp); err != nil {
-			return err
+			return failed(CauseCheckpoint, err)
 		}
 	}
 	s.cp = cp
 	s.selected = true
+	s.w.setStatus(s.state.name, func(st *MailboxStatus) { st.Connected, st.Retry = true, time.Time{} })
 	s.w.cfg.Observer.Connected(s.state.name)
 	s.log.Info().Uint32("uidvalidity", sel.UIDValidity).Uint32("messages", sel.NumMessages).
 		Uint32("last_uid", uint32(cp.LastUID)).Msg("selected")
 	return nil
 }
 
-// ensureFolder creates folder unless it exists.
-func (s *session) ensureFolder(ctx context.Context, folder string) error {
+// serverName returns the name the server lists for mailbox (the same
+// name, but for servers that take other spellings of it: INBOX in any
+// letter case), and whether it exists.
+func (s *session) serverName(ctx context.Context, mailbox string) (string, bool, error) {
 	var found []*imap.ListData
 	err := s.within(ctx, func() (err error) {
-		found, err = s.c.List("", folder, nil).Collect()
+		found, err = s.c.List("", mailbox, nil).Collect()
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("list %s: %w", folder, err)
+		return "", false, fmt.Errorf("list %s: %w", mailbox, err)
 	}
-	if len(found) > 0 {
-		return nil
+	if len(found) != 1 {
+		return mailbox, len(found) > 1, nil
+	}
+	return found[0].Mailbox, true, nil
+}
+
+// ensureFolder creates folder unless it exists, and returns the server's
+// name for it.
+func (s *session) ensureFolder(ctx context.Context, folder string) (string, error) {
+	name, exists, err := s.serverName(ctx, folder)
+	if err != nil {
+		return "", failed(refusalCause(CauseFolder, err), err)
+	}
+	if exists {
+		return name, nil
 	}
 	err = s.within(ctx, s.c.Create(folder, nil).Wait)
 	var imapErr *imap.Error
@@ -215,10 +258,10 @@ func (s *session) ensureFolder(ctx context.Context, folder string) error {
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", folder, err)
+		return "", failed(refusalCause(CauseFolder, err), fmt.Errorf("create %s: %w", folder, err))
 	}
 	s.log.Info().Str("folder", folder).Msg("folder created")
-	return nil
+	return folder, nil
 }
 
 // wait returns when there may be work: new mail, a retry due, or (without
@@ -310,7 +353,7 @@ func (s *session) within(ctx context.Context, f func() error) error {
 	case <-t.C:
 		s.c.Close()
 		<-done
-		return fmt.Errorf("no answer within %s", s.w.cfg.CommandTimeout)
+		return fmt.Errorf("%w within %s", errNoAnswer, s.w.cfg.CommandTimeout)
 	}
 }
 

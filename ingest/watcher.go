@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type Mail struct {
 	// times (Raw.Reader); valid only until HandleMail returns.
 	Raw     *Spool
 	Attempt int // 1 on the first try
+	// Problems lists what was wrong in reading the mail from the server
+	// (its bytes not as many as the size the server gave), in words for
+	// the ticket's list of problems; nil when nothing was.
+	Problems []string
 }
 
 // Quarantined describes a mail about to be moved to the quarantine folder.
@@ -49,6 +54,8 @@ var ErrUnavailable = errors.New("unavailable")
 // methods are called from the mailboxes' goroutines and must not block.
 type WatcherObserver interface {
 	Connected(mailbox string)
+	// Disconnected reports a failed or lost connection; err is a
+	// *ConnectionError, its text beginning with the cause (Cause).
 	Disconnected(mailbox string, err error)
 	// Backlog reports the mails waiting in a mailbox and the arrival time
 	// of the oldest (zero when none).
@@ -115,6 +122,11 @@ type WatcherConfig struct {
 	CommandTimeout time.Duration // for a command's answer; 20s
 	BackoffMin     time.Duration // first reconnect or retry delay; 1s
 	BackoffMax     time.Duration // largest delay; 1m
+	// AuthBackoffMin and AuthBackoffMax pace reconnects after failed
+	// logins, doubling from the first to the second (1m, 30m) until a
+	// login succeeds: providers lock out accounts that fail too often.
+	AuthBackoffMin time.Duration
+	AuthBackoffMax time.Duration
 	// CheckpointEvery is how many handled mails may go by between
 	// checkpoint writes (a pass over the mailbox always ends with one); 100.
 	CheckpointEvery int
@@ -164,43 +176,109 @@ func (c WatcherConfig) withDefaults() WatcherConfig {
 	def(&c.CommandTimeout, 20*time.Second)
 	def(&c.BackoffMin, time.Second)
 	def(&c.BackoffMax, time.Minute)
+	def(&c.AuthBackoffMin, time.Minute)
+	def(&c.AuthBackoffMax, 30*time.Minute)
 	return c
 }
 
-// Check reports what is wrong with the settings, naming the field.
+// Problem is one thing wrong with a WatcherConfig: the field, by its key in
+// the configuration's imap section ("processed"), and what is wrong; Err,
+// when set, is the error behind it.
+type Problem struct {
+	Field string
+	Msg   string
+	Err   error
+}
+
+func (p Problem) Error() string { return p.Field + ": " + p.Msg }
+
+// Check reports every problem of the settings (Problems), joined; each
+// begins with its field ("processed: ...").
 func (c WatcherConfig) Check() error {
+	var errs []error
+	for _, p := range c.Problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Problems lists what is wrong with the settings, one per problem, each
+// with its field, so that a configuration file can point at the line of
+// each. Nil when the settings can work.
+func (c WatcherConfig) Problems() []Problem {
+	var ps []Problem
+	bad := func(field string, err error, format string, args ...any) {
+		ps = append(ps, Problem{Field: field, Msg: fmt.Sprintf(format, args...), Err: err})
+	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
-		return fmt.Errorf("addr: %q is not host:port", c.Addr)
+		bad("addr", err, "%q is not host:port", c.Addr)
 	}
 	switch c.Security {
 	case "", SecurityTLS, SecurityStartTLS:
 	case SecurityPlain:
-		if !isLoopback(host) && !c.AllowInsecure {
-			return fmt.Errorf("security: plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
+		if err == nil && !isLoopback(host) && !c.AllowInsecure {
+			bad("security", nil, "plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
 		}
 	default:
-		return fmt.Errorf("security: %q is not tls, starttls or plain", c.Security)
+		bad("security", nil, "%q is not tls, starttls or plain", c.Security)
 	}
 	if c.Username == "" {
-		return errors.New("username: missing")
+		bad("username", nil, "missing")
 	}
 	if c.Secret == nil {
-		return errors.New("secret: missing (env, file or command)")
-	}
-	if err := c.Secret.Check(); err != nil {
-		return fmt.Errorf("secret: %w", err)
+		bad("secret", nil, "missing (env, file or command)")
+	} else if err := c.Secret.Check(); err != nil {
+		bad("secret", err, "%v", err)
 	}
 	if _, err := saslClient(c.Mechanism, "", ""); err != nil {
-		return fmt.Errorf("mechanism: %w", err)
+		bad("mechanism", err, "%v", err)
 	}
+	return append(ps, c.folderProblems()...)
+}
+
+// folderProblems checks that mail is never moved onto itself: the
+// processed and quarantine folders are neither a watched mailbox nor each
+// other, and no mailbox is watched twice. Each problem names the field
+// that was set (a default is not the operator's doing).
+func (c WatcherConfig) folderProblems() []Problem {
+	var ps []Problem
 	d := c.withDefaults()
-	for _, m := range d.Mailboxes {
-		if m == d.Processed || m == d.Quarantine {
-			return fmt.Errorf("mailboxes: %q is also the processed or quarantine folder", m)
+	field := func(name, set string) string {
+		if set == "" {
+			return "mailboxes"
+		}
+		return name
+	}
+	for i, m := range d.Mailboxes {
+		if slices.ContainsFunc(d.Mailboxes[:i], func(o string) bool { return sameMailbox(o, m) }) {
+			ps = append(ps, Problem{Field: "mailboxes", Msg: fmt.Sprintf("%q is listed twice (INBOX is one mailbox in any letter case)", m)})
+		}
+		if sameMailbox(m, d.Processed) {
+			ps = append(ps, Problem{Field: field("processed", c.Processed), Msg: fmt.Sprintf("the processed folder %q is the watched mailbox %q: handled mail would be moved onto itself (INBOX is one mailbox in any letter case)", d.Processed, m)})
+		}
+		if sameMailbox(m, d.Quarantine) {
+			ps = append(ps, Problem{Field: field("quarantine", c.Quarantine), Msg: fmt.Sprintf("the quarantine folder %q is the watched mailbox %q: quarantined mail would be moved onto itself (INBOX is one mailbox in any letter case)", d.Quarantine, m)})
 		}
 	}
-	return nil
+	if sameMailbox(d.Processed, d.Quarantine) {
+		name := "quarantine"
+		if c.Quarantine == "" {
+			name = "processed"
+		}
+		ps = append(ps, Problem{Field: name, Msg: fmt.Sprintf("%q is both the processed and the quarantine folder: quarantined mail would not stand apart", d.Quarantine)})
+	}
+	return ps
+}
+
+// sameMailbox reports whether two mailbox names name one mailbox: INBOX is
+// case-insensitive (RFC 3501 section 5.1), every other name is compared as
+// it is.
+func sameMailbox(a, b string) bool {
+	if strings.EqualFold(a, "INBOX") {
+		return strings.EqualFold(b, "INBOX")
+	}
+	return a == b
 }
 
 func isLoopback(host string) bool {
@@ -222,6 +300,9 @@ type Watcher struct {
 	log         zerolog.Logger
 	now         func() time.Time
 	buffers     spoolBuffers // shared by the mailboxes' spools
+
+	mu     sync.Mutex
+	status map[string]MailboxStatus // by mailbox
 }
 
 // NewWatcher checks the settings and returns a Watcher.
@@ -234,50 +315,83 @@ func NewWatcher(cfg WatcherConfig, h Handler, cp CheckpointStore, log zerolog.Lo
 
 // Run watches every mailbox until ctx is done, then returns nil once no
 // mail is in flight. It returns an error only for settings that can never
-// work; connection trouble is retried forever.
+// work (the server names a processed or quarantine folder as a watched
+// mailbox), after stopping every mailbox; connection trouble is retried
+// forever.
 func (w *Watcher) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
-	for _, mb := range w.cfg.Mailboxes {
-		wg.Go(func() { w.watch(ctx, mb) })
+	errs := make([]error, len(w.cfg.Mailboxes))
+	for i, mb := range w.cfg.Mailboxes {
+		wg.Go(func() {
+			if errs[i] = w.watch(ctx, mb); errs[i] != nil {
+				cancel()
+			}
+		})
 	}
 	wg.Wait()
-	return nil
+	return errors.Join(errs...)
 }
 
+// refusal is a session error that no retry can mend: the settings are
+// wrong for this server.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
 // watch keeps a session open on one mailbox, reconnecting after any loss
-// with exponential backoff and jitter.
-func (w *Watcher) watch(ctx context.Context, mailbox string) {
-	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}}
+// with exponential backoff and jitter (much longer after failed logins),
+// until ctx is done (nil) or the server refuses the settings (the
+// refusal).
+func (w *Watcher) watch(ctx context.Context, mailbox string) error {
+	state := &mailboxState{name: mailbox, failures: map[failureKey]*failure{}, handled: map[failureKey]bool{}, unconfirmed: map[failureKey]string{}}
 	log := w.log.With().Str("mailbox", mailbox).Logger()
-	for fails := 0; ctx.Err() == nil; {
+	for r := (reconnects{}); ctx.Err() == nil; {
 		s := &session{w: w, state: state, log: log}
 		err := s.run(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
-		if s.selected { // it got going: start the backoff afresh
-			fails = 0
+		if err == nil { // not expected: a session ends with its reason
+			err = failed(CauseLost, errors.New("session ended"))
 		}
-		fails++
-		delay := w.backoff(fails)
+		if rf := (*refusal)(nil); errors.As(err, &rf) {
+			w.setStatus(mailbox, func(st *MailboxStatus) { *st = MailboxStatus{Cause: Cause(err), Err: err} })
+			w.cfg.Observer.Disconnected(mailbox, err)
+			log.Error().Err(err).Str("cause", Cause(err)).Msg("stopped: the settings cannot work on this server")
+			return fmt.Errorf("watch %s: %w", mailbox, err)
+		}
+		delay := w.reconnectDelay(&r, err, s.authenticated, s.selected)
+		w.setStatus(mailbox, func(st *MailboxStatus) {
+			*st = MailboxStatus{Cause: Cause(err), Err: err, Retry: w.now().Add(delay)}
+		})
 		w.cfg.Observer.Disconnected(mailbox, err)
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("reconnecting")
+		log.Warn().Err(err).Str("cause", Cause(err)).Str("retry_in", delay.Round(time.Millisecond).String()).Msg("reconnecting")
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(delay):
 		}
 	}
+	return nil
 }
 
 // backoff returns the delay before attempt n (n >= 1): doubling from
 // BackoffMin up to BackoffMax, with "full jitter" in its upper half.
 func (w *Watcher) backoff(n int) time.Duration {
-	d := w.cfg.BackoffMin
-	for i := 1; i < n && d < w.cfg.BackoffMax; i++ {
+	return backoffDelay(w.cfg.BackoffMin, w.cfg.BackoffMax, n)
+}
+
+// backoffDelay returns the delay before attempt n (n >= 1): doubling from
+// lo up to hi, with "full jitter" in its upper half.
+func backoffDelay(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	d = min(d, w.cfg.BackoffMax)
+	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -289,6 +403,9 @@ type mailboxState struct {
 	// handled holds mails whose handler succeeded but which are not moved
 	// yet: after a lost connection they are moved without a second try.
 	handled map[failureKey]bool
+	// unconfirmed holds mails of a move whose answer never came, with the
+	// folder: some may have a copy there already (skipArrived).
+	unconfirmed map[failureKey]string
 }
 
 // forgetGone drops what is remembered of mails that someone else removed,
@@ -300,6 +417,7 @@ func (st *mailboxState) forgetGone(uidValidity uint32, uids []imap.UID) {
 	}
 	maps.DeleteFunc(st.failures, func(k failureKey, _ *failure) bool { return gone(k) })
 	maps.DeleteFunc(st.handled, func(k failureKey, _ bool) bool { return gone(k) })
+	maps.DeleteFunc(st.unconfirmed, func(k failureKey, _ string) bool { return gone(k) })
 }
 
 type failureKey struct {

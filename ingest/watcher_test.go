@@ -111,6 +111,12 @@ func startWatcher(t *testing.T, srv imaptest.Server, h Handler, cp CheckpointSto
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runWatcher(t, w)
+}
+
+// runWatcher runs w until the test ends or the returned stop is called.
+func runWatcher(t *testing.T, w *Watcher) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -611,11 +617,46 @@ func TestWatcherConfigCheck(t *testing.T) {
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: &Secret{Env: "X", File: "f"}}, "secret: want exactly one"},
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mechanism: "cram-md5"}, "mechanism:"},
 		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Processed"}}, "mailboxes:"},
+		// INBOX is one mailbox in any letter case (RFC 3501 section 5.1);
+		// other names are case-sensitive.
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "inbox"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "Inbox"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"inbox"}, Processed: "INBOX"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Quarantine: "iNbOx"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Support"}, Processed: "Support"}, "processed:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Processed: "Done", Quarantine: "Done"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Quarantine: "Processed"}, "quarantine:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"INBOX", "inbox"}}, "mailboxes:"},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"Support"}, Processed: "support", Quarantine: "SUPPORT"}, ""},
+		{WatcherConfig{Addr: "h:1", Username: "u", Secret: secret, Mailboxes: []string{"INBOX", "Support"}, Processed: "INBOX/Processed"}, ""},
 	} {
 		err := tt.cfg.Check()
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%+v: Check() = %v, want %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// TestWatcherConfigProblems: every problem is reported, each beginning
+// with the prefix and its field, so that a configuration file can point
+// at the line of each.
+func TestWatcherConfigProblems(t *testing.T) {
+	cfg := WatcherConfig{Addr: "nowhere", Username: "u", Secret: &Secret{Env: "X"}, Processed: "inbox", Quarantine: "inbox"}
+	var got []string
+	for _, p := range cfg.Problems() {
+		got = append(got, p.Error())
+	}
+	want := []string{"addr: ", "processed: ", "quarantine: the quarantine folder", "quarantine: \"inbox\" is both"}
+	if len(got) != len(want) {
+		t.Fatalf("Problems = %q, want one each for %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d: %q, want it to begin with %q", i, got[i], want[i])
+		}
+	}
+	if err := cfg.Check(); err == nil || strings.Count(err.Error(), "\n") != len(want)-1 {
+		t.Errorf("Check() = %v, want the %d problems", err, len(want))
 	}
 }
 
@@ -756,6 +797,9 @@ func TestWatcherNoticesDeadConnection(t *testing.T) {
 	})
 	srv.Append(t, "INBOX", testMail("before@test"))
 	eventually(t, 10*time.Second, "the first mail handled", func() bool { return rec.completedCount() == 1 })
+	// Frozen in the middle of its MOVE, Dovecot would hold INBOX's lock
+	// for good, and no new connection could select it.
+	eventually(t, 10*time.Second, "the first mail moved", func() bool { return len(srv.UIDs(t, "Processed")) == 1 })
 	srv.FreezeConnections(t)
 	frozen := time.Now()
 	srv.Append(t, "INBOX", testMail("after@test"))
@@ -814,9 +858,11 @@ func TestWatcherSeveralMailboxes(t *testing.T) {
 	eventually(t, 10*time.Second, "both handled", func() bool { return rec.completedCount() == 2 })
 	eventually(t, 10*time.Second, "both moved", func() bool { return len(srv.UIDs(t, "Processed")) == 2 })
 	for _, mb := range []string{"INBOX", "Support"} {
-		if c, err := cp.Load(context.Background(), mb); err != nil || c.LastUID == 0 {
-			t.Errorf("checkpoint of %s: %+v %v", mb, c, err)
-		}
+		// Saved once the scan that moved the mail ends: just after the move.
+		eventually(t, 10*time.Second, "the checkpoint of "+mb+" saved", func() bool {
+			c, err := cp.Load(context.Background(), mb)
+			return err == nil && c.LastUID != 0
+		})
 	}
 }
 
@@ -914,4 +960,103 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestWatcherRefusesMovingIntoWatchedMailbox: a processed or quarantine
+// folder that names the watched mailbox (INBOX in another letter case) is
+// refused, at the configuration and again by the server's own names when
+// a watcher starts past it: it never moves a mail onto itself (Dovecot
+// did, thousands of times a second).
+func TestWatcherRefusesMovingIntoWatchedMailbox(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	uid := srv.Append(t, "INBOX", testMail("loop@test"))
+	t.Setenv("TICKETROUTER_TEST_IMAP_PASSWORD", srv.Password())
+	for _, tt := range []struct {
+		name                          string
+		mailboxes                     []string
+		processed, quarantine, reason string
+	}{
+		{"processed inbox", nil, "inbox", "", "processed: "},
+		{"processed Inbox", nil, "Inbox", "", "processed: "},
+		{"watched inbox, processed INBOX", []string{"inbox"}, "INBOX", "", "processed: "},
+		{"quarantine InBox", nil, "", "InBox", "quarantine: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := WatcherConfig{
+				Addr: srv.Addr(), Security: SecurityPlain, Username: srv.Username(),
+				Secret:    &Secret{Env: "TICKETROUTER_TEST_IMAP_PASSWORD"},
+				Mailboxes: tt.mailboxes, Processed: tt.processed, Quarantine: tt.quarantine,
+				CommandTimeout: 5 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+			}
+			rec := newRecorder()
+			log := zerolog.New(zerolog.NewTestWriter(t))
+			if _, err := NewWatcher(cfg, rec, FileCheckpoints{Dir: t.TempDir()}, log); err == nil || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("NewWatcher: %v, want an error naming %q", err, tt.reason)
+			}
+			// Past the check, as on a server whose names are all
+			// case-insensitive: the server's LIST names the folder as
+			// the watched mailbox, and the watcher stops.
+			w := &Watcher{cfg: cfg.withDefaults(), handler: rec, checkpoints: FileCheckpoints{Dir: t.TempDir()}, log: log, now: time.Now}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := w.Run(ctx)
+			if ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), "INBOX") {
+				t.Errorf("Run = %v after %v; want it to refuse at once, naming INBOX", err, ctx.Err())
+			}
+			if got := srv.UIDs(t, "INBOX"); !slices.Equal(got, []imap.UID{uid}) {
+				t.Errorf("INBOX holds %v, want [%d]: the mail was moved onto itself", got, uid)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if n := rec.calls["loop@test"]; n != 0 {
+				t.Errorf("the mail was handled %d times", n)
+			}
+		})
+	}
+}
+
+// TestWatcherSizeMismatch: a mail whose bytes the server sends short of
+// the RFC822.SIZE it gave (imapmemserver sends nothing of a mail it cannot
+// parse, and says it has 31 bytes) reaches the handler with the problem
+// named, so that the ticket shows it.
+func TestWatcherSizeMismatch(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	raw := []byte("\x00\x01\x02 this is not an email at all")
+	srv.Append(t, "INBOX", raw)
+	srv.Append(t, "INBOX", testMail("fine@test"))
+	rec := newRecorder()
+	var mu sync.Mutex
+	problems := map[imap.UID][]string{}
+	rec.onStart = func(m *Mail) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems[m.UID] = m.Problems
+	}
+	startWatcher(t, srv, rec, FileCheckpoints{Dir: t.TempDir()}, nil)
+	eventually(t, 10*time.Second, "both mails handled", func() bool { return len(srv.UIDs(t, "Processed")) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	want := fmt.Sprintf("IMAP: the server sent 0 bytes of this mail but gave its size as %d (RFC822.SIZE)", len(raw))
+	if p := problems[1]; len(p) != 1 || !strings.HasPrefix(p[0], want) {
+		t.Errorf("problems of the mail sent short: %q, want one beginning %q", p, want)
+	}
+	if p := problems[2]; len(p) != 0 {
+		t.Errorf("problems of the mail sent whole: %q, want none", p)
+	}
+}
+
+func TestSizeProblem(t *testing.T) {
+	for _, tt := range []struct {
+		announced, got int64
+		want           string
+	}{
+		{31, 31, ""},
+		{0, 0, ""},
+		{31, 0, "IMAP: the server sent 0 bytes of this mail but gave its size as 31 (RFC822.SIZE): the raw mail may be cut short"},
+		{100, 120, "IMAP: the server sent 120 bytes of this mail but gave its size as 100 (RFC822.SIZE): the raw mail holds 20 bytes the server did not count"},
+	} {
+		if got := sizeProblem(tt.announced, tt.got); got != tt.want {
+			t.Errorf("sizeProblem(%d, %d) = %q, want %q", tt.announced, tt.got, got, tt.want)
+		}
+	}
 }

@@ -34,7 +34,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	if p == nil {
 		p = &mail.Parser{}
 	}
-	t, d, err := h.pipeline.Ticket(ctx, p, m.Raw)
+	t, d, err := h.pipeline.Ticket(ctx, p, m.Raw, m.Problems)
 	h.parsers.Put(p)
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type metrics struct {
 
 	mu        sync.Mutex
 	connected map[string]bool      // mailboxes this replica works, and whether connected
+	why       map[string]string    // the last connection failure of each, cause first
 	since     map[string]time.Time // arrival of each mailbox's oldest waiting mail
 }
 
@@ -69,6 +70,7 @@ func newMetrics() *metrics {
 			Name: "ticketrouter_publish_seconds", Help: "Time to store a raw mail and publish its ticket, acknowledged.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		connected: map[string]bool{},
+		why:       map[string]string{},
 		since:     map[string]time.Time{},
 	}
 	b := Build()
@@ -100,6 +102,9 @@ func (m *metrics) Quarantined(mailbox string) { m.quarantined.WithLabelValues(ma
 func (m *metrics) Disconnected(mailbox string, err error) {
 	m.reconnects.WithLabelValues(mailbox).Inc()
 	m.setConnected(mailbox, false)
+	m.mu.Lock()
+	m.why[mailbox] = err.Error()
+	m.mu.Unlock()
 }
 
 func (m *metrics) Backlog(mailbox string, waiting int, oldest time.Time) {
@@ -128,6 +133,7 @@ func b2f(b bool) float64 {
 func (m *metrics) working(mailbox string, holds bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.why, mailbox)
 	if holds {
 		m.connected[mailbox] = false
 		m.held.WithLabelValues(mailbox).Set(1)
@@ -174,7 +180,11 @@ func (m *metrics) notReady(nc *nats.Conn, provisioned bool) []string {
 	m.mu.Lock()
 	for mailbox, up := range m.connected {
 		if !up {
-			why = append(why, "IMAP mailbox "+mailbox+" not connected")
+			reason := "IMAP mailbox " + mailbox + " not connected"
+			if w := m.why[mailbox]; w != "" {
+				reason += ": " + w
+			}
+			why = append(why, reason)
 		}
 	}
 	m.mu.Unlock()

@@ -88,17 +88,21 @@ func (p *Pipeline) Read(ctx context.Context, r io.Reader) (*ticket.Ticket, *rule
 		return nil, nil, err
 	}
 	defer sp.Close()
-	return p.Ticket(ctx, &mail.Parser{}, sp)
+	return p.Ticket(ctx, &mail.Parser{}, sp, nil)
 }
 
 // Ticket decides one spooled mail with parser ps (which reuses its
 // buffers, one mail at a time) and returns its ticket and the decision
-// behind it. When the decision asks to be retried (sender authentication
-// failed for now), the ticket must not be published.
-func (p *Pipeline) Ticket(ctx context.Context, ps *mail.Parser, sp *ingest.Spool) (*ticket.Ticket, *rules.Decision, error) {
+// behind it. problems (the watcher's, in reading the mail) head the
+// ticket's list. When the decision asks to be retried (sender
+// authentication failed for now), the ticket must not be published.
+func (p *Pipeline) Ticket(ctx context.Context, ps *mail.Parser, sp *ingest.Spool, problems []string) (*ticket.Ticket, *rules.Decision, error) {
 	req, err := ps.Parse(sp.Reader())
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(problems) > 0 {
+		req.Problems = append(problems[:len(problems):len(problems)], req.Problems...)
 	}
 	v, err := p.auth.Check(ctx, req, sp.Reader())
 	if err != nil {

@@ -175,7 +175,7 @@ func (s *Service) provision(ctx context.Context) error {
 			s.log.Info().Str("stream", s.cfg.NATS.WithDefaults().Stream).Msg("JetStream provisioned")
 			return nil
 		}
-		s.log.Warn().Err(err).AnErr("nats_error", s.nc.LastError()).Dur("retry_in", wait).Msg("JetStream not ready")
+		s.log.Warn().Err(err).AnErr("nats_error", s.nc.LastError()).Stringer("retry_in", wait).Msg("JetStream not ready")
 		s.notify(statusLine("waiting for NATS: %v", err))
 		select {
 		case <-ctx.Done():

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
@@ -233,19 +235,27 @@ func keysOf[V any](m map[string]V) []string {
 // test with the last body seen otherwise.
 func waitMetric(t *testing.T, s *Service, line string) {
 	t.Helper()
-	var body []byte
+	if _, body := waitBody(t, s, "/metrics", line+"\n"); !strings.Contains(body, line+"\n") {
+		t.Fatalf("/metrics never held %q; last:\n%s", line, body)
+	}
+}
+
+// waitBody gets path from the service's HTTP listener until its body
+// holds want, for 15 s at most, and returns the last answer.
+func waitBody(t *testing.T, s *Service, path, want string) (code int, body string) {
+	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get("http://" + s.httpAddr + "/metrics")
+		resp, err := http.Get("http://" + s.httpAddr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ = io.ReadAll(resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(body), line+"\n") {
-			return
+		if code, body = resp.StatusCode, string(b); strings.Contains(body, want) {
+			break
 		}
 	}
-	t.Fatalf("/metrics never held %q; last:\n%s", line, body)
+	return code, body
 }
 
 // TestRunReloadsAccounts: a changed account file is used without a
@@ -286,4 +296,44 @@ func TestRunReloadsAccounts(t *testing.T) {
 	srv.Append(t, "INBOX", mail(3))
 	waitMetric(t, s, `ticketrouter_tickets_published_total{colour="green",disposition="verified"} 2`)
 	waitMetric(t, s, "ticketrouter_accounts 10")
+}
+
+// TestRunSizeMismatchReachesTicket: a mail whose bytes the server sends
+// short of its RFC822.SIZE (imapmemserver sends nothing of a mail it
+// cannot parse) becomes a ticket that names the problem.
+func TestRunSizeMismatchReachesTicket(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	raw, err := os.ReadFile("../deploy/examples/mail/row00-deadletter.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Append(t, "INBOX", raw)
+	s, _ := startService(t, srv, "", nil)
+	for deadline := time.Now().Add(30 * time.Second); len(srv.UIDs(t, "Processed")) < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mail was not processed within 30 s")
+		}
+	}
+	want := fmt.Sprintf("IMAP: the server sent 0 bytes of this mail but gave its size as %d (RFC822.SIZE)", len(raw))
+	var problems []string
+	for _, list := range streamTickets(t, s.js.JS, "TICKETS") {
+		for _, tk := range list {
+			problems = append(problems, tk.ParseProblems...)
+		}
+	}
+	if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
+		t.Errorf("the ticket's problems %q lack %q", problems, want)
+	}
+}
+
+// TestRunReadyzNamesCause: /readyz says why a mailbox is not connected,
+// not only that it is not.
+func TestRunReadyzNamesCause(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	t.Setenv("TICKETROUTER_TEST_WRONG_PW", "not-the-password")
+	s, _ := startService(t, srv, "", func(c *config.Config) { c.IMAP.Secret = &ingest.Secret{Env: "TICKETROUTER_TEST_WRONG_PW"} })
+	const want = "IMAP mailbox INBOX not connected: authentication failed: authenticate as "
+	if code, body := waitBody(t, s, "/readyz", want); code != http.StatusServiceUnavailable || !strings.Contains(body, want) {
+		t.Errorf("/readyz: %d %q, want 503 naming %q", code, body, want)
+	}
 }

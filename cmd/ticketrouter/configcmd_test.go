@@ -76,6 +76,12 @@ replica:
 			want:   []string{"ticketrouter: ticketrouter.yaml:4: imap.security: plaintext IMAP to mail.example.com, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure"},
 		},
 		{
+			name:   "processed folder is INBOX in another case",
+			config: good + "  processed: inbox\n",
+			code:   exitError,
+			want:   []string{`ticketrouter: ticketrouter.yaml:6: imap.processed: the processed folder "inbox" is the watched mailbox "INBOX"`},
+		},
+		{
 			name:   "NATS url and embedded both",
 			config: good + "nats:\n  url: nats://n1:4222\n  embedded: {port: 4223}\n",
 			code:   exitError,

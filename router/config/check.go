@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -166,37 +165,22 @@ func (k *checker) service() {
 // and the CA file beyond that.
 func (k *checker) imap() {
 	c := &k.c.IMAP
-	host, _, err := net.SplitHostPort(c.Addr)
-	switch {
-	case c.Addr == "":
+	if _, _, err := net.SplitHostPort(c.Addr); c.Addr == "" {
 		k.fail("imap.addr", nil, "missing: want host:port")
-	case err != nil:
+	} else if err != nil {
 		k.fail("imap.addr", nil, "%q is not host:port", c.Addr)
-	}
-	switch c.Security {
-	case "", ingest.SecurityTLS, ingest.SecurityStartTLS:
-	case ingest.SecurityPlain:
-		if err == nil && !loopback(host) && !c.AllowInsecure {
-			k.fail("imap.security", nil, "plaintext IMAP to %s, which is not loopback, sends the password in clear; use tls or starttls, or set allow_insecure", host)
-		}
-	default:
-		k.fail("imap.security", nil, "%q is not tls, starttls or plain", c.Security)
-	}
-	if c.Username == "" {
-		k.fail("imap.username", nil, "missing")
 	}
 	if c.Secret == nil {
 		k.fail("imap.secret", nil, "missing: set %s, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}", EnvName("imap.secret"))
 	} else {
 		k.secret("imap.secret", c.Secret)
 	}
-	if m := c.Mechanism; !slices.Contains([]string{"", ingest.AuthLogin, ingest.AuthPlain, ingest.AuthXOAuth2, ingest.AuthOAuthBearer}, m) {
-		k.fail("imap.mechanism", nil, "%q is not %s, %s, %s or %s", m, ingest.AuthLogin, ingest.AuthPlain, ingest.AuthXOAuth2, ingest.AuthOAuthBearer)
-	}
-	processed, quarantine := cmp.Or(c.Processed, "Processed"), cmp.Or(c.Quarantine, "Quarantine")
-	for i, m := range c.Mailboxes {
-		if m == processed || m == quarantine {
-			k.fail(fmt.Sprintf("imap.mailboxes[%d]", i), nil, "%q is also the processed or quarantine folder", m)
+	// The watcher's own checks, but for the two above, which say more here.
+	w, _ := c.WatcherConfig("")
+	w.Mailboxes = c.Mailboxes
+	for _, p := range w.Problems() {
+		if p.Field != "addr" && p.Field != "secret" {
+			k.fail("imap."+p.Field, p.Err, "%s", p.Msg)
 		}
 	}
 	notNegative(k, "imap.poll_interval", c.PollInterval)
@@ -261,14 +245,4 @@ func documentationName(host string) bool {
 		}
 	}
 	return false
-}
-
-// loopback reports whether host is the loopback interface, where
-// plaintext IMAP does not leave the machine.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -131,7 +131,7 @@ poll_interval: 5s
 		`12 imap.secret: want a mapping: {env: NAME}, {file: PATH} or {command: [ARGV...]}, got a single value`,
 		`13 imap.poll_interval: -1s is negative`,
 		`14 imap.idle: want true or false, got "maybe"`,
-		`15 imap.mailboxes[1]: "Processed" is also the processed or quarantine folder`,
+		`15 imap.mailboxes: the processed folder "Processed" is the watched mailbox "Processed": handled mail would be moved onto itself (INBOX is one mailbox in any letter case)`,
 		`16 imap.mailboxes: written twice (first on line 15)`,
 		`17 nats.password: missing for user ticketrouter: set TICKETROUTER_NATS_PASSWORD, or write {env: NAME}, {file: PATH} or {command: [ARGV...]}`,
 		`18 nats.replicas: 9 is not between 1 and 5`,
