@@ -3,20 +3,18 @@ package router
 import (
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
-// metrics counts what the service does, for Prometheus, and keeps the
-// state /readyz reports. It is the watchers' ingest.WatcherObserver.
+// metrics counts what the service does, for Prometheus, and passes the
+// connection state of each mailbox on to the readiness /readyz reports.
+// It is the watchers' ingest.WatcherObserver.
 type metrics struct {
 	reg         *prometheus.Registry
 	fetched     *prometheus.CounterVec
@@ -33,10 +31,10 @@ type metrics struct {
 	imapUp      *prometheus.GaugeVec
 	latency     prometheus.Histogram
 
-	mu        sync.Mutex
-	connected map[string]bool      // mailboxes this replica works, and whether connected
-	why       map[string]string    // the last connection failure of each, cause first
-	since     map[string]time.Time // arrival of each mailbox's oldest waiting mail
+	ready readiness
+
+	mu    sync.Mutex
+	since map[string]time.Time // arrival of each mailbox's oldest waiting mail
 }
 
 func newMetrics() *metrics {
@@ -69,9 +67,7 @@ func newMetrics() *metrics {
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ticketrouter_publish_seconds", Help: "Time to store a raw mail and publish its ticket, acknowledged.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
-		connected: map[string]bool{},
-		why:       map[string]string{},
-		since:     map[string]time.Time{},
+		since: map[string]time.Time{},
 	}
 	b := Build()
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -94,17 +90,14 @@ func (m *metrics) published(t *ticket.Ticket, d time.Duration, new bool) {
 
 // The ingest.WatcherObserver methods.
 
-func (m *metrics) Connected(mailbox string)   { m.setConnected(mailbox, true) }
+func (m *metrics) Connected(mailbox string)   { m.setConnected(mailbox, true, nil) }
 func (m *metrics) Fetched(mailbox string)     { m.fetched.WithLabelValues(mailbox).Inc() }
 func (m *metrics) Moved(mailbox string)       { m.moved.WithLabelValues(mailbox).Inc() }
 func (m *metrics) Quarantined(mailbox string) { m.quarantined.WithLabelValues(mailbox).Inc() }
 
 func (m *metrics) Disconnected(mailbox string, err error) {
 	m.reconnects.WithLabelValues(mailbox).Inc()
-	m.setConnected(mailbox, false)
-	m.mu.Lock()
-	m.why[mailbox] = err.Error()
-	m.mu.Unlock()
+	m.setConnected(mailbox, false, err)
 }
 
 func (m *metrics) Backlog(mailbox string, waiting int, oldest time.Time) {
@@ -114,10 +107,8 @@ func (m *metrics) Backlog(mailbox string, waiting int, oldest time.Time) {
 	m.mu.Unlock()
 }
 
-func (m *metrics) setConnected(mailbox string, up bool) {
-	m.mu.Lock()
-	m.connected[mailbox] = up
-	m.mu.Unlock()
+func (m *metrics) setConnected(mailbox string, up bool, err error) {
+	m.ready.connection(mailbox, up, err)
 	m.imapUp.WithLabelValues(mailbox).Set(b2f(up))
 }
 
@@ -131,17 +122,15 @@ func b2f(b bool) float64 {
 // working marks a mailbox this replica holds (or, with up false, no
 // longer holds) the lease of.
 func (m *metrics) working(mailbox string, holds bool) {
+	m.ready.hold(mailbox, holds)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.why, mailbox)
 	if holds {
-		m.connected[mailbox] = false
 		m.held.WithLabelValues(mailbox).Set(1)
 		m.imapUp.WithLabelValues(mailbox).Set(0)
 		return
 	}
 	// Another replica works it now: its gauges are that replica's.
-	delete(m.connected, mailbox)
 	delete(m.since, mailbox)
 	m.held.WithLabelValues(mailbox).Set(0)
 	m.imapUp.DeleteLabelValues(mailbox)
@@ -162,50 +151,13 @@ func (m *metrics) refresh() {
 	}
 }
 
-// notReady lists why the replica is not ready: NATS, and each mailbox it
-// holds that is not connected. A replica holding no mailbox (a standby)
-// is ready.
-func (m *metrics) notReady(nc *nats.Conn, provisioned bool) []string {
-	var why []string
-	if nc == nil || !nc.IsConnected() {
-		reason := "NATS not connected"
-		if nc != nil && nc.LastError() != nil {
-			reason += ": " + nc.LastError().Error()
-		}
-		why = append(why, reason)
-	}
-	if !provisioned {
-		why = append(why, "JetStream not provisioned")
-	}
-	m.mu.Lock()
-	for mailbox, up := range m.connected {
-		if !up {
-			reason := "IMAP mailbox " + mailbox + " not connected"
-			if w := m.why[mailbox]; w != "" {
-				reason += ": " + w
-			}
-			why = append(why, reason)
-		}
-	}
-	m.mu.Unlock()
-	sort.Strings(why)
-	return why
-}
-
 // handler serves /healthz, /readyz and /metrics.
 func (m *metrics) handler(ready func() []string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if why := ready(); len(why) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, strings.Join(why, "\n"))
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	mux.Handle("GET /readyz", readyHandler(ready))
 	prom := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		m.refresh()

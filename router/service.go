@@ -244,7 +244,7 @@ func drain(nc *nats.Conn) {
 
 // serveHTTP starts the /healthz, /readyz and /metrics listener.
 func (s *Service) serveHTTP() (srv *http.Server, err error) {
-	ready := func() []string { return s.metrics.notReady(s.nc, s.provisioned.Load()) }
+	ready := func() []string { return s.metrics.ready.notReady(s.nc, s.provisioned.Load()) }
 	srv, s.httpAddr, err = s.listenHTTP("http.listen", s.cfg.HTTP.Listen, s.metrics.handler(ready))
 	if srv != nil {
 		s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
