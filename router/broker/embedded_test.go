@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -85,4 +86,49 @@ func TestStartEmbeddedPortInUse(t *testing.T) {
 		t.Fatalf("the store directory stayed locked: %v", err)
 	}
 	s.Shutdown()
+}
+
+// TestRedactURL: passwords and tokens never reach a message, whatever the
+// form of the URL.
+func TestRedactURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"nats://agent:pa55word@127.0.0.1:4222", "nats://agent:xxxxx@127.0.0.1:4222"},
+		{"nats://s3cr3t-token@n1:4222", "nats://xxxxx@n1:4222"},
+		{"nats://a:b@n1:4222,nats://n2:4222,tls://c:d@n3", "nats://a:xxxxx@n1:4222,nats://n2:4222,tls://c:xxxxx@n3"},
+		{"tls://u:p%40ss@n1", "tls://u:xxxxx@n1"},
+		{"u:pw@n1:4222", "u:xxxxx@n1:4222"},
+		{"nats://u:pa/ss@n1:bad:port", "nats://u:xxxxx@n1:bad:port"},
+		{"nats://u:@n1", "nats://u:xxxxx@n1"},
+	} {
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestConnectRedactsURL: a password in the URL is in no error, from a
+// server that does not answer or from a URL that does not parse.
+func TestConnectRedactsURL(t *testing.T) {
+	const secret = "hunter2-Secret"
+	for _, url := range []string{
+		"nats://agent:" + secret + "@127.0.0.1:1",
+		"nats://agent:" + secret + "@127.0.0.1:notaport",
+		"nats://" + secret + "@127.0.0.1:1",
+		"nats://agent:" + strings.ReplaceAll(secret, "-", "%2D") + "@127.0.0.1:1",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		nc, err := Connect(ctx, NATSConfig{URL: url}, nil, "test", zerolog.Nop())
+		cancel()
+		if err == nil {
+			nc.Close()
+			t.Fatalf("%s: connected", RedactURL(url))
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "%2D") {
+			t.Errorf("error shows the secret: %q", err)
+		}
+		if !strings.Contains(err.Error(), "127.0.0.1:") || !strings.Contains(err.Error(), redacted) {
+			t.Errorf("error %q does not name the server, redacted", err)
+		}
+	}
 }

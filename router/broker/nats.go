@@ -254,7 +254,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name strin
 			e.Msg("NATS error")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected")
+			log.Info().Str("url", RedactURL(nc.ConnectedUrl())).Msg("NATS reconnected")
 		}),
 	}
 	url := cfg.URL
@@ -291,7 +291,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name strin
 	}
 	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), redactError(err, url))
 	}
 	return nc, nil
 }

@@ -331,11 +331,11 @@ func (c IMAPConfig) watcher() ingest.WatcherConfig {
 	}
 }
 
-// NATSTarget says where tickets go, for people: the URL, or the embedded
-// server's address.
+// NATSTarget says where tickets go, for people: the URL (a password in
+// it redacted), or the embedded server's address.
 func (c *Config) NATSTarget() string {
 	if c.NATS.URL != "" {
-		return c.NATS.URL
+		return broker.RedactURL(c.NATS.URL)
 	}
 	e := c.NATS.WithDefaults().Embedded
 	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
