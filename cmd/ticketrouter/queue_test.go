@@ -28,6 +28,7 @@ type queueServer struct {
 
 func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queueServer {
 	t.Helper()
+	isolateNATSEnv(t)
 	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20,
 	}, zerolog.Nop())
@@ -105,7 +106,7 @@ func (qs *queueServer) publish(t *testing.T, tickets ...*ticket.Ticket) {
 }
 
 // listJSON runs 'queue list --json' and returns the queues by name.
-func listJSON(t *testing.T, args ...string) map[string]queueStatus {
+func listJSON(t *testing.T, args ...string) map[string]broker.QueueStatus {
 	t.Helper()
 	code, out, errOut := runCmd(t, "", append([]string{"queue", "list", "--json"}, args...)...)
 	if code != exitOK {
@@ -115,7 +116,7 @@ func listJSON(t *testing.T, args ...string) map[string]queueStatus {
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("queue list --json: %v\n%s", err, out)
 	}
-	m := map[string]queueStatus{}
+	m := map[string]broker.QueueStatus{}
 	for _, q := range l.Queues {
 		m[q.Queue] = q
 	}
@@ -127,7 +128,7 @@ func listJSON(t *testing.T, args ...string) map[string]queueStatus {
 
 // waitPending polls until queue q shows waiting and claimed (acks, naks and
 // terms are processed by the server after they are sent), for at most 5 s.
-func waitPending(t *testing.T, url, q string, waiting, claimed uint64) queueStatus {
+func waitPending(t *testing.T, url, q string, waiting, claimed uint64) broker.QueueStatus {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

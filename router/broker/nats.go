@@ -262,6 +262,21 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name strin
 		opts = append(opts, nats.InProcessServer(embedded))
 		url = embedded.ClientURL()
 	}
+	auth, err := authOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(append(opts, auth...), extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), redactError(err, url))
+	}
+	return nc, nil
+}
+
+// authOptions are the options that log in as cfg says (a credentials
+// file, an NKey seed, or a user and password) and set up TLS.
+func authOptions(ctx context.Context, cfg NATSConfig) ([]nats.Option, error) {
+	var opts []nats.Option
 	switch {
 	case cfg.Credentials != "":
 		opts = append(opts, nats.UserCredentials(cfg.Credentials))
@@ -289,11 +304,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name strin
 		}
 		opts = append(opts, nats.Secure(t))
 	}
-	nc, err := nats.Connect(url, append(opts, extra...)...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), redactError(err, url))
-	}
-	return nc, nil
+	return opts, nil
 }
 
 func tlsConfig(cfg NATSConfig) (*tls.Config, error) {
