@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,23 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
+// queueConnectHelp says where the queue commands connect, for their help.
+const queueConnectHelp = `Where it connects: the first of
+  1. --nats URL, with the credentials of the source below that would
+     apply without it;
+  2. --context NAME, else $NATS_CONTEXT: that nats CLI context (url, user,
+     password, token, creds, nkey, cert, key, ca, tls_first,
+     jetstream_domain, jetstream_api_prefix, inbox_prefix);
+  3. $NATS_URL, with $NATS_USER and $NATS_PASSWORD, $NATS_CREDS,
+     $NATS_NKEY, $NATS_CERT, $NATS_KEY and $NATS_CA;
+  4. the nats CLI's selected context ('nats context select':
+     $XDG_CONFIG_HOME/nats/context.txt, ~/.config/nats by default);
+  5. --config FILE: its nats section (nats.url with its credentials, or
+     the embedded server's listener);
+  6. ` + broker.DefaultURL + `.
+--config also gives the stream name and subject prefix (else TICKETS and
+` + ticket.DefaultPrefix + `).`
+
 // newQueueCmd is 'ticketrouter queue': the agents' view of the JetStream
 // consumers that the service creates, one per queue.
 func newQueueCmd() *cobra.Command {
@@ -24,11 +42,12 @@ func newQueueCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "queue",
 		Short: "List the agents' queues, or claim the next ticket of one (agents)",
-		Long:  "queue is the agents' view of the queues: one JetStream consumer per queue.\n\nqueues: " + strings.Join(broker.Queues(), ", "),
+		Long:  "queue is the agents' view of the queues: one JetStream consumer per queue.\n\nqueues: " + strings.Join(broker.Queues(), ", ") + "\n\n" + queueConnectHelp,
 	}
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&qf.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
-	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding the config; "+broker.DefaultURL+" without either")
+	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding every other source")
+	fs.StringVar(&qf.context, "context", "", "the nats CLI context `NAME` to connect with (default $NATS_CONTEXT)")
 	fs.BoolVar(&qf.json, "json", false, "print JSON instead of the readable view")
 
 	cmd.AddCommand(&cobra.Command{
@@ -80,6 +99,7 @@ queues: ` + strings.Join(broker.Queues(), ", "),
 type queueFlags struct {
 	config  string
 	natsURL string
+	context string
 	json    bool
 }
 
@@ -89,12 +109,11 @@ type nextFlags struct {
 	wait           time.Duration
 }
 
-// connect reads the configuration, if any, and connects: --nats wins over
-// the config's nats.url; a config without a URL means the embedded server
-// on its configured listener; nothing at all means broker.DefaultURL.
+// connect reads the configuration, if any, and connects where the
+// sources say (queueConnectHelp).
 func (q *queueFlags) connect(ctx context.Context) (*broker.Agent, error) {
 	cfg := &config.Config{}
-	src := broker.Sources{URL: q.natsURL}
+	src := broker.Sources{URL: q.natsURL, Context: q.context, Getenv: os.Getenv}
 	if q.config != "" {
 		c, err := config.Load(q.config)
 		if err != nil {

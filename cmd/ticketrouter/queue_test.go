@@ -36,7 +36,14 @@ func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queue
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
+	return provisionQueueServer(t, s.ClientURL(), cfg, prefix)
+}
+
+// provisionQueueServer provisions the service's stream and consumers on
+// the server at url, connecting with opts.
+func provisionQueueServer(t *testing.T, url string, cfg broker.NATSConfig, prefix string, opts ...nats.Option) *queueServer {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queue
 	if _, err := broker.Provision(ctx, js, cfg, prefix, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return &queueServer{url: s.ClientURL(), js: js}
+	return &queueServer{url: url, js: js}
 }
 
 // testTicket builds a ticket for queue subject <prefix>.<colour>.<disposition>.
