@@ -41,12 +41,16 @@ func newQueueCmd() *cobra.Command {
 	var qf queueFlags
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List the agents' queues, or claim the next ticket of one (agents)",
-		Long:  "queue is the agents' view of the queues: one JetStream consumer per queue.\n\nqueues: " + strings.Join(broker.Queues(), ", ") + "\n\n" + queueConnectHelp,
+		Short: "List the agents' queues, claim the next ticket of one, finish it (agents)",
+		Long: `queue is the agents' view of the queues: one JetStream consumer per queue.
+A ticket claimed with 'next' is finished with 'ack', 'nak' or 'term' and the
+claim ID 'next' printed, from any shell, or kept longer with 'extend'.
+
+queues: ` + strings.Join(broker.Queues(), ", ") + "\n\n" + queueConnectHelp,
 	}
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&qf.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
-	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding every other source")
+	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding every other source (the order: ticketrouter queue --help)")
 	fs.StringVar(&qf.context, "context", "", "the nats CLI context `NAME` to connect with (default $NATS_CONTEXT)")
 	fs.BoolVar(&qf.json, "json", false, "print JSON instead of the readable view")
 
@@ -63,11 +67,14 @@ func newQueueCmd() *cobra.Command {
 
 	var nf nextFlags
 	next := &cobra.Command{
-		Use:   "next COLOUR",
+		Use:   "next QUEUE",
 		Short: "Claim the next ticket of a queue and show it",
-		Long: `next claims one ticket of a queue and shows it. --ack: done; --nak: put it
-back, it is delivered again; --term: never delivered again. Without them the
-ticket stays claimed until the queue's ack wait runs out.
+		Long: `next claims one ticket of a queue and shows it with its claim ID. --ack: done;
+--nak: put it back, it is delivered again; --term: never delivered again.
+Without them the ticket stays claimed until the queue's ack wait runs out:
+finish it later with 'queue ack|nak|term ID', or keep it longer with
+'queue extend ID'. --json prints {"ticket": <the ticket as published>,
+"claim": {"id": ..., "expires": ..., ...}}.
 
 queues: ` + strings.Join(broker.Queues(), ", "),
 		Args:      args(cobra.ExactArgs(1)),
@@ -92,10 +99,29 @@ queues: ` + strings.Join(broker.Queues(), ", "),
 	nfs.DurationVar(&nf.wait, "wait", 2*time.Second, "how long to wait for a ticket")
 	cmd.AddCommand(next)
 
+	for _, a := range []struct{ name, short, long string }{
+		{"ack", "Acknowledge a claimed ticket: done, never delivered again", "ack acknowledges the ticket of a claim: done, its queue never delivers it again."},
+		{"nak", "Put a claimed ticket back: it is delivered again", "nak puts the ticket of a claim back: its queue delivers it again, to you or\nanother agent, before newer tickets."},
+		{"term", "Terminate a claimed ticket: never delivered again", "term terminates the ticket of a claim: its queue never delivers it again\n(it stays in the stream for the record)."},
+		{"extend", "Keep a claimed ticket longer: its ack wait starts again", "extend keeps a claimed ticket yours for the queue's ack wait from now on\n(JetStream's in-progress acknowledgement); run it again for more."},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   a.name + " ID",
+			Short: a.short,
+			Long:  a.long + "\n\nID is the claim ID 'queue next' printed (in --json: claim.id).",
+			Args:  args(cobra.ExactArgs(1)),
+			RunE: func(cmd *cobra.Command, pos []string) error {
+				if _, err := broker.ParseClaimID(pos[0]); err != nil {
+					return usageError{err}
+				}
+				return exitCode(queueAnswer(cmd.Context(), qf, a.name, pos[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			},
+		})
+	}
 	return group(cmd)
 }
 
-// queueFlags are the flags list and next share.
+// queueFlags are the flags every queue command shares.
 type queueFlags struct {
 	config  string
 	natsURL string
@@ -217,6 +243,15 @@ func formatAge(o *broker.OldestTicket) string {
 	}
 }
 
+// claimedTicket is what 'queue next --json' prints: the ticket as
+// published, and the claim to finish it by.
+type claimedTicket struct {
+	Ticket json.RawMessage `json:"ticket"`
+	// Raw is a message that is not JSON, as text (Ticket is then null).
+	Raw   string        `json:"raw,omitempty"`
+	Claim *broker.Claim `json:"claim"`
+}
+
 // queueNext implements 'queue next': claim one ticket and show it.
 func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdout, stderr io.Writer) int {
 	agent, err := qf.connect(ctx)
@@ -242,10 +277,15 @@ func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdou
 	// Show first, act after: a ticket is acknowledged only once written out.
 	shown := &errWriter{w: stdout}
 	if qf.json {
-		shown.Write(claim.Data)
-		if len(claim.Data) == 0 || claim.Data[len(claim.Data)-1] != '\n' {
-			shown.Write([]byte("\n"))
+		doc := claimedTicket{Claim: claim}
+		if json.Valid(claim.Data) {
+			doc.Ticket = claim.Data
+		} else {
+			doc.Raw = string(claim.Data)
 		}
+		enc := json.NewEncoder(shown)
+		enc.SetEscapeHTML(false)
+		enc.Encode(doc) // a write error is in shown.err
 	} else {
 		var t ticket.Ticket
 		if err := json.Unmarshal(claim.Data, &t); err != nil {
@@ -269,26 +309,46 @@ func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdou
 	}
 	switch {
 	case nf.ack:
-		return finish(ctx, agent, "ack", claim.ID, out, stderr)
+		return finish(ctx, agent, "ack", claim.ID, false, out, stderr)
 	case nf.nak:
-		return finish(ctx, agent, "nak", claim.ID, out, stderr)
+		return finish(ctx, agent, "nak", claim.ID, false, out, stderr)
 	case nf.term:
-		return finish(ctx, agent, "term", claim.ID, out, stderr)
+		return finish(ctx, agent, "term", claim.ID, false, out, stderr)
 	}
-	fmt.Fprintf(out, "claimed: this ticket is yours for %s (until %s); not acknowledged, it then goes back to %s.\n",
+	fmt.Fprintf(out, "claimed: this ticket is yours for %s (until %s); not finished by then, it goes back to %s.\n",
 		claim.AckWait, claim.Expires.Local().Format("15:04:05"), q)
-	fmt.Fprintf(out, "to finish it before then: nats pub '$JS.ACK.%s' '+ACK'   (or '-NAK' to put it back, '+TERM' to drop it)\n", claim.ID)
+	fmt.Fprintf(out, "claim ID %s\n", claim.ID)
+	fmt.Fprintf(out, "finish it: ticketrouter queue ack|nak|term %s   (done | put back | drop); more time: queue extend %s\n", claim.ID, claim.ID)
 	return exitOK
 }
 
+// queueAnswer implements 'queue ack|nak|term|extend ID'.
+func queueAnswer(ctx context.Context, qf queueFlags, action, id string, stdout, stderr io.Writer) int {
+	agent, err := qf.connect(ctx)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	defer agent.Close()
+	return finish(ctx, agent, action, id, qf.json, stdout, stderr)
+}
+
+// answerResult is what 'queue ack|nak|term|extend --json' prints.
+type answerResult struct {
+	ID      string     `json:"id"`
+	Done    string     `json:"done"`              // ack, nak, term or extend
+	Expires *time.Time `json:"expires,omitempty"` // extend: the claim's new expiry
+}
+
 // finish answers claim id with action and says what it did on out.
-func finish(ctx context.Context, agent *broker.Agent, action, id string, out, stderr io.Writer) int {
+func finish(ctx context.Context, agent *broker.Agent, action, id string, asJSON bool, out, stderr io.Writer) int {
 	ref, err := broker.ParseClaimID(id)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
 	}
 	q := ref.Consumer
+	res := answerResult{ID: id, Done: action}
 	var what string
 	switch action {
 	case "ack":
@@ -300,10 +360,19 @@ func finish(ctx context.Context, agent *broker.Agent, action, id string, out, st
 	case "term":
 		err = agent.Term(ctx, id)
 		what = fmt.Sprintf("terminated: %s will never deliver this ticket again (it stays in the stream for the record).", q)
+	case "extend":
+		var until time.Time
+		until, err = agent.InProgress(ctx, id)
+		res.Expires = &until
+		what = fmt.Sprintf("extended: this ticket is yours until %s; not finished by then, it goes back to %s.", until.Local().Format("15:04:05"), q)
 	}
 	if err != nil {
 		printError(stderr, err)
 		return exitError
+	}
+	if asJSON {
+		json.NewEncoder(out).Encode(res)
+		return exitOK
 	}
 	fmt.Fprintln(out, what)
 	return exitOK

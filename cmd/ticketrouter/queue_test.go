@@ -261,10 +261,13 @@ func TestQueueNextNakRedelivers(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var first ticket.Ticket
-	if err := json.Unmarshal([]byte(out), &first); err != nil {
+	var doc struct {
+		Ticket ticket.Ticket `json:"ticket"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json prints no ticket: %v\n%s", err, out)
 	}
+	first := doc.Ticket
 	if first.ID != fmt.Sprintf("%064x", 7) || first.Account == nil || first.Account.PartnerName != "Hosting Heroes" {
 		t.Errorf("ticket %+v", first)
 	}
@@ -308,7 +311,7 @@ func TestQueueNextClaimed(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	if !strings.Contains(out, "claimed: this ticket is yours for 5m0s") || !strings.Contains(out, "$JS.ACK.TICKETS.dark-green.") {
+	if !strings.Contains(out, "claimed: this ticket is yours for 5m0s") || !strings.Contains(out, "queue ack|nak|term TICKETS.dark-green.") {
 		t.Errorf("no claim notice:\n%s", out)
 	}
 	// Claimed by the first agent: the next one finds nothing.

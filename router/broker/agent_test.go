@@ -190,3 +190,23 @@ func TestAgentStatus(t *testing.T) {
 		t.Errorf("no server: %v", err)
 	}
 }
+
+// TestProvisionAckWait: nats.ack_wait is every queue's ack wait, and a
+// changed one is applied to the existing consumers.
+func TestProvisionAckWait(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	_, js := connect(t, s, "admin")
+	for _, want := range []time.Duration{5 * time.Minute, 2 * time.Second} {
+		provision(t, js, NATSConfig{AckWait: want}.WithDefaults(), "p", 10*time.Second)
+		for _, q := range Queues() {
+			c, err := js.Consumer(testContext(t), "TICKETS", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.CachedInfo().Config.AckWait; got != want {
+				t.Errorf("%s: ack wait %s, want %s", q, got, want)
+			}
+		}
+	}
+}

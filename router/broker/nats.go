@@ -48,6 +48,9 @@ type NATSConfig struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// MaxAge is how long tickets (and raw mails) are kept; 90 days.
 	MaxAge time.Duration `yaml:"max_age"`
+	// AckWait is how long a claimed ticket stays an agent's before the
+	// queue hands it out again, unless acknowledged or extended; 5m.
+	AckWait time.Duration `yaml:"ack_wait"`
 }
 
 // EmbeddedConfig runs the built-in nats-server.
@@ -72,6 +75,9 @@ func (c NATSConfig) WithDefaults() NATSConfig {
 	}
 	if c.MaxAge <= 0 {
 		c.MaxAge = 90 * 24 * time.Hour
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 5 * time.Minute
 	}
 	e := &c.Embedded
 	if e.StoreDir == "" {
@@ -114,6 +120,8 @@ func (c NATSConfig) Check() error {
 	case c.WithDefaults().MaxAge < c.WithDefaults().DuplicateWindow:
 		d := c.WithDefaults()
 		return fmt.Errorf("nats.max_age: %s is shorter than the duplicate window %s", d.MaxAge, d.DuplicateWindow)
+	case c.AckWait < 0 || c.AckWait > 0 && c.AckWait < time.Second:
+		return fmt.Errorf("nats.ack_wait: %s is under a second", c.AckWait)
 	case c.URL != "" && (c.Embedded != EmbeddedConfig{}):
 		return errors.New("nats.embedded: set, but nats.url points at another server")
 	}

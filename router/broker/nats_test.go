@@ -25,6 +25,7 @@ func TestNATSConfigCheck(t *testing.T) {
 		{"url and embedded", NATSConfig{URL: "nats://n1:4222", Embedded: EmbeddedConfig{Port: 4223}}, "nats.embedded: set, but nats.url"},
 		{"tiny duplicate window", NATSConfig{DuplicateWindow: 10 * time.Millisecond}, "nats.duplicate_window: 10ms is shorter than JetStream's 100ms"},
 		{"max age under the window", NATSConfig{MaxAge: time.Hour}, "nats.max_age: 1h0m0s is shorter than the duplicate window 2h0m0s"},
+		{"ack wait under a second", NATSConfig{AckWait: 500 * time.Millisecond}, "nats.ack_wait: 500ms is under a second"},
 		{"password source twice", NATSConfig{User: "u", Password: &ingest.Secret{Env: "P", File: "f"}}, "nats.password: want exactly one of env, file and command"},
 	}
 	for _, tt := range tests {

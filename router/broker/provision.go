@@ -99,7 +99,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 			Description:   "tickets of the " + q + " queue",
 			FilterSubject: QueueSubject(prefix, q),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       5 * time.Minute,
+			AckWait:       cfg.AckWait,
 			MaxAckPending: 10000,
 			Replicas:      cfg.Replicas,
 		}
