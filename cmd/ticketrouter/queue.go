@@ -76,6 +76,10 @@ finish it later with 'queue ack|nak|term ID', or keep it longer with
 'queue extend ID'. --json prints {"ticket": <the ticket as published>,
 "claim": {"id": ..., "expires": ..., ...}}.
 
+Rate-limited tickets (more requests than the policy allows: a possible
+flood) wait in a queue of their own, rate-limited, not before a colour's
+real work.
+
 queues: ` + strings.Join(broker.Queues(), ", "),
 		Args:      args(cobra.ExactArgs(1)),
 		ValidArgs: broker.Queues(),

@@ -243,10 +243,11 @@ func TestQueueNextAck(t *testing.T) {
 	waitPending(t, qs.url, "green", 1, 0)
 
 	// Rate limited, without a key: the banner changes.
-	tk := testTicket(3, p, "red", ticket.RateLimited)
+	tk := testTicket(3, p, "red", "verified")
 	tk.RateLimited, tk.KeyExposed, tk.Attachments = true, false, []mail.Attachment{}
+	tk.Queue = ticket.RateLimitedSubject(p, "red")
 	qs.publish(t, tk)
-	code, out, _ = runCmd(t, "", "queue", "next", "red", "--nats", qs.url, "--ack")
+	code, out, _ = runCmd(t, "", "queue", "next", ticket.RateLimited, "--nats", qs.url, "--ack")
 	if code != exitOK || !strings.Contains(out, "RATE LIMITED") || strings.Contains(out, "E X P O S E D") {
 		t.Errorf("rate-limited ticket: exit %d\n%s", code, out)
 	}
@@ -350,7 +351,7 @@ func TestQueueEmptyAndUsage(t *testing.T) {
 		if code != exitUsage || out != "" {
 			t.Errorf("%q: exit %d, stdout %q; want usage error 2", args, code, out)
 		}
-		if args[len(args)-1] == "purple" && !strings.Contains(errOut, `unknown queue "purple": want one of blue, red, pink, dark-green, green, unknown, ignored, deadletter`) {
+		if args[len(args)-1] == "purple" && !strings.Contains(errOut, `unknown queue "purple": want one of blue, red, pink, dark-green, green, unknown, rate-limited, ignored, deadletter`) {
 			t.Errorf("unknown queue: stderr %q", errOut)
 		}
 	}

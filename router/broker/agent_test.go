@@ -210,3 +210,45 @@ func TestProvisionAckWait(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisionRateLimitedQueue: provisioning a deployment made before the
+// rate-limited queue existed adds it, leaves the colour queues as they are
+// (a rate-limited ticket already in one stays there, reachable), and new
+// rate-limited tickets go to it alone.
+func TestProvisionRateLimitedQueue(t *testing.T) {
+	t.Parallel()
+	const p = "p.q"
+	s := startServer(t)
+	_, js := connect(t, s, "admin")
+	out := provision(t, js, NATSConfig{}, p, 10*time.Second)
+	ctx := testContext(t)
+	if err := out.Stream.DeleteConsumer(ctx, "rate-limited"); err != nil { // as before the queue existed
+		t.Fatal(err)
+	}
+	publishN(t, js, p+".green.rate-limited", 1) // where rate-limited tickets went then
+	before, err := out.Stream.Consumer(ctx, "green")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out = provision(t, js, NATSConfig{}, p, 10*time.Second)
+	rl, err := out.Stream.Consumer(ctx, "rate-limited")
+	if err != nil {
+		t.Fatalf("no rate-limited queue after provisioning: %v", err)
+	}
+	if f := rl.CachedInfo().Config.FilterSubject; f != p+".rate-limited.>" {
+		t.Errorf("rate-limited filter %q", f)
+	}
+	after, err := out.Stream.Consumer(ctx, "green")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := after.CachedInfo(), before.CachedInfo(); a.Config.FilterSubject != p+".green.>" || !a.Created.Equal(b.Created) {
+		t.Errorf("green consumer changed: %+v", a.Config)
+	}
+
+	publishN(t, js, p+".rate-limited.green", 2)
+	a := connectAgent(t, Target{URL: s.ClientURL(), From: "test"}, p)
+	waitStatus(t, a, "green", 1, 0)
+	waitStatus(t, a, "rate-limited", 2, 0)
+}

@@ -78,7 +78,7 @@ func testContext(t *testing.T) context.Context {
 // TestQueues pins the queues and their subject filters that README's
 // "What lives in NATS" documents.
 func TestQueues(t *testing.T) {
-	want := []string{"blue", "red", "pink", "dark-green", "green", "unknown", "ignored", "deadletter"}
+	want := []string{"blue", "red", "pink", "dark-green", "green", "unknown", "rate-limited", "ignored", "deadletter"}
 	if got := Queues(); !slices.Equal(got, want) {
 		t.Fatalf("Queues() = %q, want %q", got, want)
 	}
@@ -86,6 +86,7 @@ func TestQueues(t *testing.T) {
 		{"blue", "p.q.blue.>"},
 		{"dark-green", "p.q.dark-green.>"},
 		{"unknown", "p.q.unknown.>"},
+		{"rate-limited", "p.q.rate-limited.>"},
 		{"ignored", "p.q.ignored"},
 		{"deadletter", "p.q.deadletter"},
 	} {
