@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -28,7 +27,7 @@ type Service struct {
 	log         zerolog.Logger
 	metrics     *metrics
 	pipeline    *Pipeline
-	embedded    *server.Server
+	embedded    *broker.Embedded
 	nc          *nats.Conn
 	js          *broker.JetStream
 	provisioned atomic.Bool

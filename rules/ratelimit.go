@@ -33,7 +33,7 @@ type RateLimiter interface {
 
 // RateLimit applies the policy's rate limits to a decision: beyond them the
 // mail is still ticketed, but marked RateLimited, so that it goes to the
-// colour's rate-limited queue and a flood cannot bury the real requests.
+// rate-limited queue and a flood cannot bury the real requests.
 // Mail that is never answered (ignored, dead letters) is not counted.
 func (p *Policy) RateLimit(req *mail.Request, d *Decision, lim RateLimiter, now time.Time) {
 	if d.Disposition == DispositionIgnored || d.Disposition == DispositionDeadletter {

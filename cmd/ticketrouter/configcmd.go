@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
@@ -47,6 +48,6 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		printError(stderr, err)
 		return exitError
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d accounts, mailboxes %v, NATS %s)\n", path, dir.Len(), cfg.IMAP.Mailboxes, cfg.NATSTarget())
+	fmt.Fprintf(stdout, "%s: OK (%d accounts, mailboxes %v, NATS %s)\n", path, dir.Len(), cfg.IMAP.Mailboxes, broker.Where(cfg.NATS))
 	return exitOK
 }

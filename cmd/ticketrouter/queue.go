@@ -6,24 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
-// defaultNATSURL is the embedded server's default listener.
-const defaultNATSURL = "nats://127.0.0.1:4222"
+// queueConnectHelp says where the queue commands connect, for their help.
+const queueConnectHelp = `Where it connects: the first of
+  1. --nats URL, with the credentials of the source below that would
+     apply without it;
+  2. --context NAME, else $NATS_CONTEXT: that nats CLI context (url, user,
+     password, token, creds, nkey, cert, key, ca, tls_first,
+     jetstream_domain, jetstream_api_prefix, inbox_prefix);
+  3. $NATS_URL, with $NATS_USER and $NATS_PASSWORD, $NATS_CREDS,
+     $NATS_NKEY, $NATS_CERT, $NATS_KEY and $NATS_CA;
+  4. the nats CLI's selected context ('nats context select':
+     $XDG_CONFIG_HOME/nats/context.txt, ~/.config/nats by default);
+  5. --config FILE: its nats section (nats.url with its credentials, or
+     the embedded server's listener);
+  6. ` + broker.DefaultURL + `.
+--config also gives the stream name and subject prefix (else TICKETS and
+` + ticket.DefaultPrefix + `).`
 
 // newQueueCmd is 'ticketrouter queue': the agents' view of the JetStream
 // consumers that the service creates, one per queue.
@@ -31,12 +41,17 @@ func newQueueCmd() *cobra.Command {
 	var qf queueFlags
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List the agents' queues, or claim the next ticket of one (agents)",
-		Long:  "queue is the agents' view of the queues: one JetStream consumer per queue.\n\nqueues: " + strings.Join(broker.Queues(), ", "),
+		Short: "List the agents' queues, claim the next ticket of one, finish it (agents)",
+		Long: `queue is the agents' view of the queues: one JetStream consumer per queue.
+A ticket claimed with 'next' is finished with 'ack', 'nak' or 'term' and the
+claim ID 'next' printed, from any shell, or kept longer with 'extend'.
+
+queues: ` + strings.Join(broker.Queues(), ", ") + "\n\n" + queueConnectHelp,
 	}
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&qf.config, "config", "", "the service's configuration `FILE` (its nats: section and subject_prefix)")
-	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding the config; "+defaultNATSURL+" without either")
+	fs.StringVar(&qf.natsURL, "nats", "", "NATS server `URL`, overriding every other source (the order: ticketrouter queue --help)")
+	fs.StringVar(&qf.context, "context", "", "the nats CLI context `NAME` to connect with (default $NATS_CONTEXT)")
 	fs.BoolVar(&qf.json, "json", false, "print JSON instead of the readable view")
 
 	cmd.AddCommand(&cobra.Command{
@@ -52,11 +67,18 @@ func newQueueCmd() *cobra.Command {
 
 	var nf nextFlags
 	next := &cobra.Command{
-		Use:   "next COLOUR",
+		Use:   "next QUEUE",
 		Short: "Claim the next ticket of a queue and show it",
-		Long: `next claims one ticket of a queue and shows it. --ack: done; --nak: put it
-back, it is delivered again; --term: never delivered again. Without them the
-ticket stays claimed until the queue's ack wait runs out.
+		Long: `next claims one ticket of a queue and shows it with its claim ID. --ack: done;
+--nak: put it back, it is delivered again; --term: never delivered again.
+Without them the ticket stays claimed until the queue's ack wait runs out:
+finish it later with 'queue ack|nak|term ID', or keep it longer with
+'queue extend ID'. --json prints {"ticket": <the ticket as published>,
+"claim": {"id": ..., "expires": ..., ...}}.
+
+Rate-limited tickets (more requests than the policy allows: a possible
+flood) wait in a queue of their own, rate-limited, not before a colour's
+real work.
 
 queues: ` + strings.Join(broker.Queues(), ", "),
 		Args:      args(cobra.ExactArgs(1)),
@@ -80,13 +102,34 @@ queues: ` + strings.Join(broker.Queues(), ", "),
 	nfs.BoolVar(&nf.term, "term", false, "terminate the ticket once shown: never delivered again")
 	nfs.DurationVar(&nf.wait, "wait", 2*time.Second, "how long to wait for a ticket")
 	cmd.AddCommand(next)
+
+	for _, a := range []struct{ name, short, long string }{
+		{"ack", "Acknowledge a claimed ticket: done, never delivered again", "ack acknowledges the ticket of a claim: done, its queue never delivers it again."},
+		{"nak", "Put a claimed ticket back: it is delivered again", "nak puts the ticket of a claim back: its queue delivers it again, to you or\nanother agent, before newer tickets."},
+		{"term", "Terminate a claimed ticket: never delivered again", "term terminates the ticket of a claim: its queue never delivers it again\n(it stays in the stream for the record)."},
+		{"extend", "Keep a claimed ticket longer: its ack wait starts again", "extend keeps a claimed ticket yours for the queue's ack wait from now on\n(JetStream's in-progress acknowledgement); run it again for more."},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   a.name + " ID",
+			Short: a.short,
+			Long:  a.long + "\n\nID is the claim ID 'queue next' printed (in --json: claim.id).",
+			Args:  args(cobra.ExactArgs(1)),
+			RunE: func(cmd *cobra.Command, pos []string) error {
+				if _, err := broker.ParseClaimID(pos[0]); err != nil {
+					return usageError{err}
+				}
+				return exitCode(queueAnswer(cmd.Context(), qf, a.name, pos[0], cmd.OutOrStdout(), cmd.ErrOrStderr()))
+			},
+		})
+	}
 	return group(cmd)
 }
 
-// queueFlags are the flags list and next share.
+// queueFlags are the flags every queue command shares.
 type queueFlags struct {
 	config  string
 	natsURL string
+	context string
 	json    bool
 }
 
@@ -96,20 +139,11 @@ type nextFlags struct {
 	wait           time.Duration
 }
 
-// queueConn is a connection to the service's JetStream.
-type queueConn struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	url    string
-	stream string
-	prefix string
-}
-
-// connect reads the configuration, if any, and connects: --nats wins over
-// the config's nats.url; a config without a URL means the embedded server
-// on its configured listener; nothing at all means defaultNATSURL.
-func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
+// connect reads the configuration, if any, and connects where the
+// sources say (queueConnectHelp).
+func (q *queueFlags) connect(ctx context.Context) (*broker.Agent, error) {
 	cfg := &config.Config{}
+	src := broker.Sources{URL: q.natsURL, Context: q.context, Getenv: os.Getenv}
 	if q.config != "" {
 		c, err := config.Load(q.config)
 		if err != nil {
@@ -119,111 +153,47 @@ func (q *queueFlags) connect(ctx context.Context) (*queueConn, error) {
 		if err := cfg.CheckNATS(); err != nil {
 			return nil, err
 		}
+		src.Config, src.ConfigFile = &cfg.NATS, q.config
 	}
-	ncfg := cfg.NATS
-	if q.natsURL != "" {
-		ncfg.URL = q.natsURL
-	}
-	if ncfg.URL == "" {
-		ncfg.URL = defaultNATSURL
-		if q.config != "" {
-			e := ncfg.WithDefaults().Embedded
-			if e.Port < 0 {
-				return nil, fmt.Errorf("%s: nats.embedded.port is %d (any free port): pass --nats URL", q.config, e.Port)
-			}
-			host := e.Host
-			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-				host = "127.0.0.1"
-			}
-			ncfg.URL = "nats://" + net.JoinHostPort(host, strconv.Itoa(e.Port))
-		}
-	}
-	ncfg.Embedded = broker.EmbeddedConfig{}
-	nc, err := broker.Connect(ctx, ncfg, nil, "ticketrouter queue", zerolog.Nop())
+	target, err := broker.ResolveTarget(src)
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("JetStream: %w", err)
-	}
-	return &queueConn{nc: nc, js: js, url: nc.ConnectedUrlRedacted(), stream: ncfg.WithDefaults().Stream, prefix: cfg.Prefix()}, nil
-}
-
-// streamError explains a missing stream or consumer.
-func (c *queueConn) streamError(err error, what string) error {
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return fmt.Errorf("stream %s not found at %s: 'ticketrouter run' creates it (or pass the service's --config)", c.stream, c.url)
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		return fmt.Errorf("consumer %s not found in stream %s at %s: 'ticketrouter run' creates it", what, c.stream, c.url)
-	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrJetStreamNotEnabled):
-		return fmt.Errorf("JetStream is not enabled at %s", c.url)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// queueStatus is one row of 'queue list'.
-type queueStatus struct {
-	Queue   string `json:"queue"`
-	Subject string `json:"subject"` // the consumer's filter
-	// Waiting have not been delivered yet (consumer NumPending).
-	Waiting uint64 `json:"waiting"`
-	// Claimed were delivered and are not acknowledged yet (NumAckPending):
-	// being worked, or put back (nak, ack wait expired) and due again.
-	Claimed uint64 `json:"claimed"`
-	Pending uint64 `json:"pending"` // waiting + claimed
-	// OldestWaiting is the next ticket never delivered; OldestClaimed the
-	// oldest one delivered and not acknowledged. Null when there is none.
-	OldestWaiting *oldestTicket `json:"oldest_waiting"`
-	OldestClaimed *oldestTicket `json:"oldest_claimed"`
-	Error         string        `json:"error,omitempty"`
-}
-
-// oldestTicket locates a ticket in the stream and says how long it has
-// been there.
-type oldestTicket struct {
-	StreamSeq  uint64    `json:"stream_seq"`
-	Subject    string    `json:"subject"`
-	TicketID   string    `json:"ticket_id,omitempty"` // the Nats-Msg-Id it was published with
-	Published  time.Time `json:"published"`
-	AgeSeconds float64   `json:"age_seconds"`
+	return broker.ConnectAgent(ctx, target, cfg.NATS.WithDefaults().Stream, cfg.Prefix(), "ticketrouter queue")
 }
 
 // queueListing is the document 'queue list --json' prints.
 type queueListing struct {
-	Stream string        `json:"stream"`
-	Prefix string        `json:"prefix"`
-	At     time.Time     `json:"at"`
-	Queues []queueStatus `json:"queues"`
+	Stream string `json:"stream"`
+	Prefix string `json:"prefix"`
+	// NATS is the server connected to (credentials redacted), From where
+	// its address came from.
+	NATS   string               `json:"nats"`
+	From   string               `json:"from"`
+	At     time.Time            `json:"at"`
+	Queues []broker.QueueStatus `json:"queues"`
 }
 
 func queueList(ctx context.Context, qf queueFlags, stdout, stderr io.Writer) int {
-	conn, err := qf.connect(ctx)
+	agent, err := qf.connect(ctx)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
 	}
-	defer conn.nc.Close()
+	defer agent.Close()
 
-	stream, err := conn.js.Stream(ctx, conn.stream)
-	if err != nil {
-		printError(stderr, conn.streamError(err, "stream "+conn.stream))
-		return exitError
-	}
-	listing := queueListing{Stream: conn.stream, Prefix: conn.prefix, At: time.Now().UTC().Truncate(time.Millisecond)}
+	listing := queueListing{Stream: agent.Stream(), Prefix: agent.Prefix(), NATS: agent.URL(), From: agent.From(), At: time.Now().UTC().Truncate(time.Millisecond)}
 	code := exitOK
 	for _, q := range broker.Queues() {
-		st := conn.status(ctx, stream, q)
+		st, err := agent.Status(ctx, q)
+		if err != nil {
+			printError(stderr, err)
+			return exitError
+		}
 		if st.Error != "" {
 			code = exitError
 		}
 		listing.Queues = append(listing.Queues, st)
-	}
-	if ctx.Err() != nil {
-		printError(stderr, ctx.Err())
-		return exitError
 	}
 
 	if qf.json {
@@ -235,15 +205,15 @@ func queueList(ctx context.Context, qf queueFlags, stdout, stderr io.Writer) int
 			return exitError
 		}
 	} else {
-		fmt.Fprintf(stdout, "stream %s at %s, subjects %s.>\n\n", listing.Stream, conn.url, listing.Prefix)
+		fmt.Fprintf(stdout, "stream %s at %s (from %s), subjects %s.>\n\n", listing.Stream, listing.NATS, listing.From, listing.Prefix)
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "%-10s\tWAITING\tCLAIMED\tPENDING\tOLDEST WAITING\tOLDEST CLAIMED\t\n", "QUEUE")
+		fmt.Fprintf(tw, "%-12s\tWAITING\tCLAIMED\tPENDING\tOLDEST WAITING\tOLDEST CLAIMED\t\n", "QUEUE")
 		for _, st := range listing.Queues {
 			if st.Error != "" {
-				fmt.Fprintf(tw, "%-10s\t-\t-\t-\t-\t-\t  %s\n", st.Queue, st.Error)
+				fmt.Fprintf(tw, "%-12s\t-\t-\t-\t-\t-\t  %s\n", st.Queue, st.Error)
 				continue
 			}
-			fmt.Fprintf(tw, "%-10s\t%d\t%d\t%d\t%s\t%s\t\n", st.Queue, st.Waiting, st.Claimed, st.Pending,
+			fmt.Fprintf(tw, "%-12s\t%d\t%d\t%d\t%s\t%s\t\n", st.Queue, st.Waiting, st.Claimed, st.Pending,
 				formatAge(st.OldestWaiting), formatAge(st.OldestClaimed))
 		}
 		if err := tw.Flush(); err != nil {
@@ -261,79 +231,8 @@ func queueList(ctx context.Context, qf queueFlags, stdout, stderr io.Writer) int
 	return code
 }
 
-// status reads one queue's consumer and finds its oldest tickets.
-//
-// How the oldest tickets are found: the consumer info gives Delivered.Stream,
-// the stream sequence of the last ticket delivered, and AckFloor.Stream, the
-// sequence below which every ticket of this consumer is acknowledged (the
-// server moves the floor to just below the first unacknowledged one). The
-// stream's message-get API with next_by_subj (jetstream Stream.GetMsg with
-// WithGetMsgSubject) returns the first message at or after a sequence on a
-// subject filter, wildcards allowed. So:
-//   - oldest waiting = first message on the filter after Delivered.Stream:
-//     exactly the next new ticket the consumer will deliver;
-//   - oldest claimed = first message on the filter after AckFloor.Stream:
-//     the oldest delivered and unacknowledged ticket (tickets put back with
-//     a nak are delivered again before new ones, and are counted here).
-//
-// Its age is the time since the server stored it (publish time). This is
-// read-only: unlike fetching, it claims nothing and leaves the consumer as
-// it is; it costs one consumer info and at most two message gets a queue.
-func (c *queueConn) status(ctx context.Context, stream jetstream.Stream, q string) queueStatus {
-	st := queueStatus{Queue: q, Subject: broker.QueueSubject(c.prefix, q)}
-	cons, err := stream.Consumer(ctx, q)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			st.Error = "consumer not found ('ticketrouter run' creates it)"
-		} else {
-			st.Error = err.Error()
-		}
-		return st
-	}
-	info := cons.CachedInfo()
-	if f := info.Config.FilterSubject; f != "" {
-		st.Subject = f
-	}
-	st.Waiting = info.NumPending
-	if info.NumAckPending > 0 {
-		st.Claimed = uint64(info.NumAckPending)
-	}
-	st.Pending = st.Waiting + st.Claimed
-	now := time.Now()
-	if st.Waiting > 0 {
-		st.OldestWaiting, err = oldestFrom(ctx, stream, info.Delivered.Stream+1, st.Subject, now)
-	}
-	if err == nil && st.Claimed > 0 {
-		st.OldestClaimed, err = oldestFrom(ctx, stream, info.AckFloor.Stream+1, st.Subject, now)
-	}
-	if err != nil {
-		st.Error = "oldest ticket: " + err.Error()
-	}
-	return st
-}
-
-// oldestFrom returns the first message at or after seq on subject filter, or
-// nil when there is none (the stream's limits may have removed it).
-func oldestFrom(ctx context.Context, stream jetstream.Stream, seq uint64, filter string, now time.Time) (*oldestTicket, error) {
-	m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	o := &oldestTicket{StreamSeq: m.Sequence, Subject: m.Subject, Published: m.Time.UTC(), AgeSeconds: now.Sub(m.Time).Seconds()}
-	if o.AgeSeconds < 0 {
-		o.AgeSeconds = 0
-	}
-	if m.Header != nil {
-		o.TicketID = m.Header.Get(jetstream.MsgIDHeader)
-	}
-	return o, nil
-}
-
 // formatAge prints an age as 45s, 12m5s, 3h4m or 2d5h; "-" for none.
-func formatAge(o *oldestTicket) string {
+func formatAge(o *broker.OldestTicket) string {
 	if o == nil {
 		return "-"
 	}
@@ -348,63 +247,59 @@ func formatAge(o *oldestTicket) string {
 	}
 }
 
+// claimedTicket is what 'queue next --json' prints: the ticket as
+// published, and the claim to finish it by.
+type claimedTicket struct {
+	Ticket json.RawMessage `json:"ticket"`
+	// Raw is a message that is not JSON, as text (Ticket is then null).
+	Raw   string        `json:"raw,omitempty"`
+	Claim *broker.Claim `json:"claim"`
+}
+
 // queueNext implements 'queue next': claim one ticket and show it.
 func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdout, stderr io.Writer) int {
-	action := ""
-	switch {
-	case nf.ack:
-		action = "ack"
-	case nf.nak:
-		action = "nak"
-	case nf.term:
-		action = "term"
-	}
-	conn, err := qf.connect(ctx)
+	agent, err := qf.connect(ctx)
 	if err != nil {
 		printError(stderr, err)
 		return exitError
 	}
-	defer conn.nc.Close()
-	cons, err := conn.js.Consumer(ctx, conn.stream, q)
-	if err != nil {
-		printError(stderr, conn.streamError(err, q))
-		return exitError
-	}
-	fctx, cancel := context.WithTimeout(ctx, nf.wait)
-	msg, err := cons.Next(jetstream.FetchContext(fctx))
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil && (errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded)) {
-			w := stdout
-			if qf.json {
-				w = stderr // keep stdout for JSON
-			}
-			fmt.Fprintf(w, "no ticket waiting in %s\n", q)
-			return exitOK
+	defer agent.Close()
+	claim, err := agent.Next(ctx, q, nf.wait)
+	if errors.Is(err, broker.ErrNoTicket) {
+		w := stdout
+		if qf.json {
+			w = stderr // keep stdout for JSON
 		}
-		printError(stderr, fmt.Errorf("claim a ticket from %s: %w", q, err))
+		fmt.Fprintf(w, "no ticket waiting in %s\n", q)
+		return exitOK
+	}
+	if err != nil {
+		printError(stderr, err)
 		return exitError
 	}
 
 	// Show first, act after: a ticket is acknowledged only once written out.
 	shown := &errWriter{w: stdout}
 	if qf.json {
-		data := msg.Data()
-		shown.Write(data)
-		if len(data) == 0 || data[len(data)-1] != '\n' {
-			shown.Write([]byte("\n"))
+		doc := claimedTicket{Claim: claim}
+		if json.Valid(claim.Data) {
+			doc.Ticket = claim.Data
+		} else {
+			doc.Raw = string(claim.Data)
 		}
+		enc := json.NewEncoder(shown)
+		enc.SetEscapeHTML(false)
+		enc.Encode(doc) // a write error is in shown.err
 	} else {
-		meta, _ := msg.Metadata()
 		var t ticket.Ticket
-		if err := json.Unmarshal(msg.Data(), &t); err != nil {
-			printError(stderr, fmt.Errorf("%s: message on %s is not a ticket (%v): shown raw", q, msg.Subject(), err))
-			fmt.Fprintf(shown, "raw message on %s:\n%s\n", msg.Subject(), sanitize(string(msg.Data()), true))
+		if err := json.Unmarshal(claim.Data, &t); err != nil {
+			printError(stderr, fmt.Errorf("%s: message on %s is not a ticket (%v): shown raw", q, claim.Subject, err))
+			fmt.Fprintf(shown, "raw message on %s:\n%s\n", claim.Subject, sanitize(string(claim.Data), true))
 		} else {
 			if t.Version > ticket.Version {
 				printError(stderr, fmt.Errorf("ticket version %d is newer than this ticketrouter knows (%d): some fields may not be shown", t.Version, ticket.Version))
 			}
-			renderTicket(shown, &t, msg.Subject(), meta)
+			renderTicket(shown, &t, claim)
 		}
 	}
 	if shown.err != nil {
@@ -416,35 +311,74 @@ func queueNext(ctx context.Context, qf queueFlags, nf nextFlags, q string, stdou
 	if qf.json {
 		out = stderr
 	}
+	switch {
+	case nf.ack:
+		return finish(ctx, agent, "ack", claim.ID, false, out, stderr)
+	case nf.nak:
+		return finish(ctx, agent, "nak", claim.ID, false, out, stderr)
+	case nf.term:
+		return finish(ctx, agent, "term", claim.ID, false, out, stderr)
+	}
+	fmt.Fprintf(out, "claimed: this ticket is yours for %s (until %s); not finished by then, it goes back to %s.\n",
+		claim.AckWait, claim.Expires.Local().Format("15:04:05"), q)
+	fmt.Fprintf(out, "claim ID %s\n", claim.ID)
+	fmt.Fprintf(out, "finish it: ticketrouter queue ack|nak|term %s   (done | put back | drop); more time: queue extend %s\n", claim.ID, claim.ID)
+	return exitOK
+}
+
+// queueAnswer implements 'queue ack|nak|term|extend ID'.
+func queueAnswer(ctx context.Context, qf queueFlags, action, id string, stdout, stderr io.Writer) int {
+	agent, err := qf.connect(ctx)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	defer agent.Close()
+	return finish(ctx, agent, action, id, qf.json, stdout, stderr)
+}
+
+// answerResult is what 'queue ack|nak|term|extend --json' prints.
+type answerResult struct {
+	ID      string     `json:"id"`
+	Done    string     `json:"done"`              // ack, nak, term or extend
+	Expires *time.Time `json:"expires,omitempty"` // extend: the claim's new expiry
+}
+
+// finish answers claim id with action and says what it did on out.
+func finish(ctx context.Context, agent *broker.Agent, action, id string, asJSON bool, out, stderr io.Writer) int {
+	ref, err := broker.ParseClaimID(id)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	q := ref.Consumer
+	res := answerResult{ID: id, Done: action}
+	var what string
 	switch action {
 	case "ack":
-		if err := msg.DoubleAck(ctx); err != nil { // waits for the server's confirmation
-			printError(stderr, fmt.Errorf("acknowledge: %w", err))
-			return exitError
-		}
-		fmt.Fprintf(out, "acknowledged: done, %s will not deliver this ticket again.\n", q)
-	case "nak", "term":
-		do, what := msg.Nak, fmt.Sprintf("put back: %s will deliver this ticket again, to you or another agent.", q)
-		if action == "term" {
-			do, what = msg.Term, fmt.Sprintf("terminated: %s will never deliver this ticket again (it stays in the stream for the record).", q)
-		}
-		err := do()
-		if err == nil { // the nak or term is sent once the server answers a ping after it
-			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = conn.nc.FlushWithContext(fctx)
-			cancel()
-		}
-		if err != nil {
-			printError(stderr, fmt.Errorf("%s: %w", action, err))
-			return exitError
-		}
-		fmt.Fprintln(out, what)
-	default:
-		ackWait := cons.CachedInfo().Config.AckWait
-		fmt.Fprintf(out, "claimed: this ticket is yours for %s (until %s); not acknowledged, it then goes back to %s.\n",
-			ackWait, time.Now().Add(ackWait).Format("15:04:05"), q)
-		fmt.Fprintf(out, "to finish it before then: nats pub '%s' '+ACK'   (or '-NAK' to put it back, '+TERM' to drop it)\n", msg.Reply())
+		err = agent.Ack(ctx, id)
+		what = fmt.Sprintf("acknowledged: done, %s will not deliver this ticket again.", q)
+	case "nak":
+		err = agent.Nak(ctx, id)
+		what = fmt.Sprintf("put back: %s will deliver this ticket again, to you or another agent.", q)
+	case "term":
+		err = agent.Term(ctx, id)
+		what = fmt.Sprintf("terminated: %s will never deliver this ticket again (it stays in the stream for the record).", q)
+	case "extend":
+		var until time.Time
+		until, err = agent.InProgress(ctx, id)
+		res.Expires = &until
+		what = fmt.Sprintf("extended: this ticket is yours until %s; not finished by then, it goes back to %s.", until.Local().Format("15:04:05"), q)
 	}
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	if asJSON {
+		json.NewEncoder(out).Encode(res)
+		return exitOK
+	}
+	fmt.Fprintln(out, what)
 	return exitOK
 }
 
@@ -460,20 +394,16 @@ func isQueue(q string) bool {
 // renderTicket writes the readable view of a ticket for an agent. Every
 // string from the mail is sanitized: a mail cannot move the cursor, change
 // colours or reorder text on the agent's terminal.
-func renderTicket(w io.Writer, t *ticket.Ticket, subject string, meta *jetstream.MsgMetadata) {
+func renderTicket(w io.Writer, t *ticket.Ticket, claim *broker.Claim) {
 	line := func(s string) string { return sanitize(s, false) }
 	rule := strings.Repeat("=", 72)
 	fmt.Fprintln(w, rule)
 	fmt.Fprintf(w, "TICKET %s\n", line(t.ID))
-	fmt.Fprintf(w, "queue %s", line(subject))
-	if meta != nil {
-		fmt.Fprintf(w, "  (stream seq %d, delivery #%d", meta.Sequence.Stream, meta.NumDelivered)
-		if meta.NumDelivered > 1 {
-			fmt.Fprint(w, ": delivered before and not finished")
-		}
-		fmt.Fprintf(w, ", %d more waiting)", meta.NumPending)
+	fmt.Fprintf(w, "queue %s  (stream seq %d, delivery #%d", line(claim.Subject), claim.StreamSeq, claim.Delivery)
+	if claim.Delivery > 1 {
+		fmt.Fprint(w, ": delivered before and not finished")
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, ", %d more waiting)\n", claim.Waiting)
 	fmt.Fprintln(w, rule)
 
 	if t.KeyExposed {

@@ -28,6 +28,7 @@ type queueServer struct {
 
 func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queueServer {
 	t.Helper()
+	isolateNATSEnv(t)
 	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20,
 	}, zerolog.Nop())
@@ -35,7 +36,14 @@ func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queue
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
+	return provisionQueueServer(t, s.ClientURL(), cfg, prefix)
+}
+
+// provisionQueueServer provisions the service's stream and consumers on
+// the server at url, connecting with opts.
+func provisionQueueServer(t *testing.T, url string, cfg broker.NATSConfig, prefix string, opts ...nats.Option) *queueServer {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +57,7 @@ func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queue
 	if _, err := broker.Provision(ctx, js, cfg, prefix, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return &queueServer{url: s.ClientURL(), js: js}
+	return &queueServer{url: url, js: js}
 }
 
 // testTicket builds a ticket for queue subject <prefix>.<colour>.<disposition>.
@@ -105,7 +113,7 @@ func (qs *queueServer) publish(t *testing.T, tickets ...*ticket.Ticket) {
 }
 
 // listJSON runs 'queue list --json' and returns the queues by name.
-func listJSON(t *testing.T, args ...string) map[string]queueStatus {
+func listJSON(t *testing.T, args ...string) map[string]broker.QueueStatus {
 	t.Helper()
 	code, out, errOut := runCmd(t, "", append([]string{"queue", "list", "--json"}, args...)...)
 	if code != exitOK {
@@ -115,7 +123,7 @@ func listJSON(t *testing.T, args ...string) map[string]queueStatus {
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("queue list --json: %v\n%s", err, out)
 	}
-	m := map[string]queueStatus{}
+	m := map[string]broker.QueueStatus{}
 	for _, q := range l.Queues {
 		m[q.Queue] = q
 	}
@@ -127,7 +135,7 @@ func listJSON(t *testing.T, args ...string) map[string]queueStatus {
 
 // waitPending polls until queue q shows waiting and claimed (acks, naks and
 // terms are processed by the server after they are sent), for at most 5 s.
-func waitPending(t *testing.T, url, q string, waiting, claimed uint64) queueStatus {
+func waitPending(t *testing.T, url, q string, waiting, claimed uint64) broker.QueueStatus {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -235,10 +243,11 @@ func TestQueueNextAck(t *testing.T) {
 	waitPending(t, qs.url, "green", 1, 0)
 
 	// Rate limited, without a key: the banner changes.
-	tk := testTicket(3, p, "red", ticket.RateLimited)
+	tk := testTicket(3, p, "red", "verified")
 	tk.RateLimited, tk.KeyExposed, tk.Attachments = true, false, []mail.Attachment{}
+	tk.Queue = ticket.RateLimitedSubject(p, "red")
 	qs.publish(t, tk)
-	code, out, _ = runCmd(t, "", "queue", "next", "red", "--nats", qs.url, "--ack")
+	code, out, _ = runCmd(t, "", "queue", "next", ticket.RateLimited, "--nats", qs.url, "--ack")
 	if code != exitOK || !strings.Contains(out, "RATE LIMITED") || strings.Contains(out, "E X P O S E D") {
 		t.Errorf("rate-limited ticket: exit %d\n%s", code, out)
 	}
@@ -253,10 +262,13 @@ func TestQueueNextNakRedelivers(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var first ticket.Ticket
-	if err := json.Unmarshal([]byte(out), &first); err != nil {
+	var doc struct {
+		Ticket ticket.Ticket `json:"ticket"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json prints no ticket: %v\n%s", err, out)
 	}
+	first := doc.Ticket
 	if first.ID != fmt.Sprintf("%064x", 7) || first.Account == nil || first.Account.PartnerName != "Hosting Heroes" {
 		t.Errorf("ticket %+v", first)
 	}
@@ -300,7 +312,7 @@ func TestQueueNextClaimed(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	if !strings.Contains(out, "claimed: this ticket is yours for 5m0s") || !strings.Contains(out, "$JS.ACK.TICKETS.dark-green.") {
+	if !strings.Contains(out, "claimed: this ticket is yours for 5m0s") || !strings.Contains(out, "queue ack|nak|term TICKETS.dark-green.") {
 		t.Errorf("no claim notice:\n%s", out)
 	}
 	// Claimed by the first agent: the next one finds nothing.
@@ -339,7 +351,7 @@ func TestQueueEmptyAndUsage(t *testing.T) {
 		if code != exitUsage || out != "" {
 			t.Errorf("%q: exit %d, stdout %q; want usage error 2", args, code, out)
 		}
-		if args[len(args)-1] == "purple" && !strings.Contains(errOut, `unknown queue "purple": want one of blue, red, pink, dark-green, green, unknown, ignored, deadletter`) {
+		if args[len(args)-1] == "purple" && !strings.Contains(errOut, `unknown queue "purple": want one of blue, red, pink, dark-green, green, unknown, rate-limited, ignored, deadletter`) {
 			t.Errorf("unknown queue: stderr %q", errOut)
 		}
 	}

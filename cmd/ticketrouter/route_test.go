@@ -254,7 +254,7 @@ func TestRouteRateLimit(t *testing.T) {
 	for i, tk := range tickets {
 		want := "helpdesk.tickets.green.needs-verification"
 		if i == 5 {
-			want = "helpdesk.tickets.green.rate-limited"
+			want = "helpdesk.tickets.rate-limited.green"
 		}
 		if tk.Queue != want || tk.RateLimited != (i == 5) || tk.Disposition != "needs-verification" {
 			t.Errorf("ticket %d: queue %s rate_limited %v disposition %s", i, tk.Queue, tk.RateLimited, tk.Disposition)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -28,7 +27,7 @@ import (
 
 // startServer starts an embedded nats-server with JetStream on a free
 // loopback port; it is shut down when the test ends.
-func startServer(t *testing.T) *server.Server {
+func startServer(t *testing.T) *Embedded {
 	t.Helper()
 	s, err := StartEmbedded(EmbeddedConfig{
 		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 256 << 20, MaxMemory: 16 << 20,
@@ -41,7 +40,7 @@ func startServer(t *testing.T) *server.Server {
 }
 
 // connect connects to s as the service does, closed when the test ends.
-func connect(t *testing.T, s *server.Server, name string) (*nats.Conn, jetstream.JetStream) {
+func connect(t *testing.T, s *Embedded, name string) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -79,7 +78,7 @@ func testContext(t *testing.T) context.Context {
 // TestQueues pins the queues and their subject filters that README's
 // "What lives in NATS" documents.
 func TestQueues(t *testing.T) {
-	want := []string{"blue", "red", "pink", "dark-green", "green", "unknown", "ignored", "deadletter"}
+	want := []string{"blue", "red", "pink", "dark-green", "green", "unknown", "rate-limited", "ignored", "deadletter"}
 	if got := Queues(); !slices.Equal(got, want) {
 		t.Fatalf("Queues() = %q, want %q", got, want)
 	}
@@ -87,6 +86,7 @@ func TestQueues(t *testing.T) {
 		{"blue", "p.q.blue.>"},
 		{"dark-green", "p.q.dark-green.>"},
 		{"unknown", "p.q.unknown.>"},
+		{"rate-limited", "p.q.rate-limited.>"},
 		{"ignored", "p.q.ignored"},
 		{"deadletter", "p.q.deadletter"},
 	} {
@@ -341,7 +341,7 @@ func subjectCount(t *testing.T, js *JetStream, subject string) uint64 {
 
 // startPublisher starts a server, provisions the default layout and
 // returns a Publisher on it.
-func startPublisher(t *testing.T) (*server.Server, *JetStream, *Publisher) {
+func startPublisher(t *testing.T) (*Embedded, *JetStream, *Publisher) {
 	t.Helper()
 	s := startServer(t)
 	_, js := connect(t, s, "publish")

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -103,7 +102,7 @@ type replica struct {
 
 // startReplica connects, provisions with ttl as every replica does, and
 // runs leases for mailboxes until stopped or the test ends.
-func startReplica(t *testing.T, s *server.Server, id string, ttl time.Duration, mailboxes []string, w *worklog) *replica {
+func startReplica(t *testing.T, s *Embedded, id string, ttl time.Duration, mailboxes []string, w *worklog) *replica {
 	t.Helper()
 	nc, js := connect(t, s, id)
 	r := &replica{id: id, nc: nc, js: provision(t, js, NATSConfig{}, ticket.DefaultPrefix, ttl), done: make(chan struct{})}

@@ -6,8 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,10 +28,31 @@ type NATSConfig = config.NATS
 // nats.embedded section.
 type EmbeddedConfig = config.Embedded
 
+// Embedded is the in-process nats-server. It holds the lock of its store
+// directory until Shutdown.
+type Embedded struct {
+	*server.Server
+	lock *storeLock
+}
+
+// Shutdown stops the server and releases its store directory. It may be
+// called more than once.
+func (e *Embedded) Shutdown() {
+	e.Server.Shutdown()
+	e.lock.release()
+}
+
+// embeddedReadyTimeout bounds how long StartEmbedded waits for the server
+// to listen; a server that cannot listen says so at once.
+const embeddedReadyTimeout = 10 * time.Second
+
 // StartEmbedded starts an in-process nats-server with JetStream, listening
 // on the configured host and port so that agents and the nats CLI can
-// connect too.
-func StartEmbedded(cfg EmbeddedConfig, log zerolog.Logger) (*server.Server, error) {
+// connect too. It first locks the store directory: two servers writing one
+// JetStream store corrupt it, so a second process on the same directory is
+// refused with a *StoreInUseError naming the first. A listener that cannot
+// be opened (the port taken) is reported at once.
+func StartEmbedded(cfg EmbeddedConfig, log zerolog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -35,28 +60,80 @@ func StartEmbedded(cfg EmbeddedConfig, log zerolog.Logger) (*server.Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
+	lock, err := lockStore(dir)
+	if err != nil {
+		return nil, err
+	}
 	s, err := server.NewServer(&server.Options{
 		ServerName: "ticketrouter", Host: cfg.Host, Port: cfg.Port,
 		JetStream: true, StoreDir: dir, JetStreamMaxStore: cfg.MaxStore, JetStreamMaxMemory: cfg.MaxMemory,
 		NoSigs: true, NoLog: true,
 	})
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
+	e := &Embedded{Server: s, lock: lock}
+	slog := &serverLog{log: log.With().Str("component", "nats-server").Logger(), fatal: make(chan string, 1)}
+	s.SetLogger(slog, false, false)
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, fmt.Errorf("embedded NATS: not ready within 10 s on %s:%d", cfg.Host, cfg.Port)
+	hostPort := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	for deadline := time.Now().Add(embeddedReadyTimeout); !s.ReadyForConnections(100 * time.Millisecond); {
+		select {
+		case msg := <-slog.fatal:
+			e.Shutdown()
+			return nil, startError(hostPort, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			e.Shutdown()
+			return nil, fmt.Errorf("embedded NATS: not ready within %s on %s", embeddedReadyTimeout, hostPort)
+		}
 	}
 	log.Info().Str("url", s.ClientURL()).Str("store_dir", dir).Msg("embedded NATS started")
-	return s, nil
+	return e, nil
+}
+
+// startError explains a fatal error of the embedded server's start.
+func startError(hostPort, msg string) error {
+	if strings.Contains(msg, syscall.EADDRINUSE.Error()) {
+		return fmt.Errorf("embedded NATS: listen on %s: %w: another process listens there (another ticketrouter, or a nats-server); stop it, or set nats.embedded.port to a free port",
+			hostPort, syscall.EADDRINUSE)
+	}
+	return fmt.Errorf("embedded NATS: %s", msg)
+}
+
+// serverLog is the embedded server's logger: errors and warnings go to
+// the service's log, and a fatal error (it cannot listen, JetStream cannot
+// start) to StartEmbedded, which stops the server and reports it.
+type serverLog struct {
+	log   zerolog.Logger
+	fatal chan string
+}
+
+func (l *serverLog) Noticef(string, ...any) {}
+func (l *serverLog) Debugf(string, ...any)  {}
+func (l *serverLog) Tracef(string, ...any)  {}
+func (l *serverLog) Warnf(format string, v ...any) {
+	l.log.Warn().Msgf(format, v...)
+}
+func (l *serverLog) Errorf(format string, v ...any) {
+	l.log.Error().Msgf(format, v...)
+}
+func (l *serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error().Msg(msg)
+	select {
+	case l.fatal <- msg:
+	default: // one is enough
+	}
 }
 
 // Connect connects to the configured servers, or in-process to embedded
 // when it is not nil. The connection reconnects by itself for ever; name
 // shows in the server's connection list; extra options come last (the
 // service adds nats.RetryOnFailedConnect to start before its NATS).
-func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name string, log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name string, log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -75,7 +152,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name 
 			e.Msg("NATS error")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS reconnected")
+			log.Info().Str("url", RedactURL(nc.ConnectedUrl())).Msg("NATS reconnected")
 		}),
 	}
 	url := cfg.URL
@@ -83,6 +160,21 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name 
 		opts = append(opts, nats.InProcessServer(embedded))
 		url = embedded.ClientURL()
 	}
+	auth, err := authOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(append(opts, auth...), extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURL(url), redactError(err, url))
+	}
+	return nc, nil
+}
+
+// authOptions are the options that log in as cfg says (a credentials
+// file, an NKey seed, or a user and password) and set up TLS.
+func authOptions(ctx context.Context, cfg NATSConfig) ([]nats.Option, error) {
+	var opts []nats.Option
 	switch {
 	case cfg.Credentials != "":
 		opts = append(opts, nats.UserCredentials(cfg.Credentials))
@@ -110,11 +202,7 @@ func Connect(ctx context.Context, cfg NATSConfig, embedded *server.Server, name 
 		}
 		opts = append(opts, nats.Secure(t))
 	}
-	nc, err := nats.Connect(url, append(opts, extra...)...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
-	}
-	return nc, nil
+	return opts, nil
 }
 
 func tlsConfig(cfg NATSConfig) (*tls.Config, error) {

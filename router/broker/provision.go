@@ -10,16 +10,19 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // Queues lists the consumers Provision creates: one durable pull consumer
-// per colour, named after it, on <prefix>.<colour>.>, and one each for
+// per colour, named after it, on <prefix>.<colour>.>; one for rate-limited
+// tickets of every colour, on <prefix>.rate-limited.>, so that a flood
+// does not wait in a colour's queue before its real work; and one each for
 // the ignored and dead-letter subjects. Agents of a colour share its
 // consumer.
 func Queues() []string {
-	return append(slices.Clone(accounts.Colours), rules.ColourUnknown, rules.DispositionIgnored, rules.DispositionDeadletter)
+	return append(slices.Clone(accounts.Colours), rules.ColourUnknown, ticket.RateLimited, rules.DispositionIgnored, rules.DispositionDeadletter)
 }
 
 // QueueSubject is the subject filter of queue q.
@@ -99,7 +102,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 			Description:   "tickets of the " + q + " queue",
 			FilterSubject: QueueSubject(prefix, q),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       5 * time.Minute,
+			AckWait:       cfg.AckWait,
 			MaxAckPending: 10000,
 			Replicas:      cfg.Replicas,
 		}

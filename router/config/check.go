@@ -111,6 +111,9 @@ func (k *checker) nats() {
 	case d.MaxAge < d.DuplicateWindow:
 		k.fail("nats.max_age", nil, "%s is shorter than the duplicate window %s", d.MaxAge, d.DuplicateWindow)
 	}
+	if c.AckWait < 0 || c.AckWait > 0 && c.AckWait < time.Second {
+		k.fail("nats.ack_wait", nil, "%s is under a second", c.AckWait)
+	}
 	if c.URL != "" && c.Embedded != (Embedded{}) {
 		k.fail("nats.embedded", nil, "set, but nats.url points at another server")
 	}

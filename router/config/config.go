@@ -103,6 +103,9 @@ type NATS struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// MaxAge is how long tickets (and raw mails) are kept; 90 days.
 	MaxAge time.Duration `yaml:"max_age"`
+	// AckWait is how long a claimed ticket stays an agent's before the
+	// queue hands it out again, unless acknowledged or extended; 5m.
+	AckWait time.Duration `yaml:"ack_wait"`
 }
 
 // Embedded runs the built-in nats-server.
@@ -230,6 +233,9 @@ func (c NATS) WithDefaults() NATS {
 	if c.MaxAge <= 0 {
 		c.MaxAge = 90 * 24 * time.Hour
 	}
+	if c.AckWait <= 0 {
+		c.AckWait = 5 * time.Minute
+	}
 	e := &c.Embedded
 	if e.StoreDir == "" {
 		e.StoreDir = "nats-data"
@@ -275,16 +281,6 @@ func (c *Config) Prefix() string {
 		return ticket.DefaultPrefix
 	}
 	return c.SubjectPrefix
-}
-
-// NATSTarget says where tickets go, for people: the URL, or the embedded
-// server's address.
-func (c *Config) NATSTarget() string {
-	if c.NATS.URL != "" {
-		return c.NATS.URL
-	}
-	e := c.NATS.WithDefaults().Embedded
-	return fmt.Sprintf("embedded on %s:%d", e.Host, e.Port)
 }
 
 // certPool reads a PEM file of CA certificates.

@@ -307,6 +307,7 @@ func TestNATSCheck(t *testing.T) {
 		{"url and embedded", NATS{URL: "nats://n1:4222", Embedded: Embedded{Port: 4223}}, "nats.embedded: set, but nats.url"},
 		{"tiny duplicate window", NATS{DuplicateWindow: 10 * time.Millisecond}, "nats.duplicate_window: 10ms is shorter than JetStream's 100ms"},
 		{"max age under the window", NATS{MaxAge: time.Hour}, "nats.max_age: 1h0m0s is shorter than the duplicate window 2h0m0s"},
+		{"ack wait under a second", NATS{AckWait: 500 * time.Millisecond}, "nats.ack_wait: 500ms is under a second"},
 		{"password source twice", NATS{User: "u", Password: &ingest.Secret{Env: "P", File: "f"}}, "nats.password: want exactly one of env, file and command"},
 		{"credentials missing", NATS{Credentials: "/no/such.creds"}, "nats.credentials: stat /no/such.creds: no such file or directory"},
 	}

@@ -23,7 +23,8 @@ const Version = 1
 // DefaultPrefix is the subject prefix of every ticket.
 const DefaultPrefix = "helpdesk.tickets"
 
-// RateLimited is the last subject token of rate-limited tickets.
+// RateLimited names the queue of rate-limited tickets: their subjects are
+// <prefix>.rate-limited.<colour> (RateLimitedSubject).
 const RateLimited = "rate-limited"
 
 // Ticket is the document an agent picks from a queue: who wrote, which
@@ -47,7 +48,9 @@ type Ticket struct {
 	Queue        string `json:"queue"`
 	PolicyRow    int    `json:"policy_row"`
 	// RateLimited marks a request beyond the policy's rate limits: it goes
-	// to <prefix>.<colour>.rate-limited, keeping its disposition.
+	// to <prefix>.rate-limited.<colour>, keeping its disposition, so that a
+	// flood waits in a queue of its own instead of before the colour's
+	// real work.
 	RateLimited bool `json:"rate_limited"`
 
 	Account    *Account     `json:"account"`
@@ -119,7 +122,7 @@ func New(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
 		ParseProblems: nonNil(d.Problems),
 	}
 	if d.RateLimited {
-		t.Queue = Subject(prefix, d.Colour, RateLimited)
+		t.Queue = RateLimitedSubject(prefix, d.Colour)
 	}
 	if !req.Date.IsZero() {
 		date := req.Date
@@ -202,6 +205,12 @@ func Subject(prefix, colour, disposition string) string {
 		return prefix + "." + disposition
 	}
 	return prefix + "." + colour + "." + disposition
+}
+
+// RateLimitedSubject is the subject of a rate-limited ticket of colour:
+// outside <prefix>.<colour>.>, the colour's queue.
+func RateLimitedSubject(prefix, colour string) string {
+	return prefix + "." + RateLimited + "." + colour
 }
 
 // ValidPrefix reports whether prefix can head NATS subjects: tokens

@@ -126,7 +126,7 @@ func TestTicketRateLimited(t *testing.T) {
 		p.RateLimit(req, d, &lim, now)
 		last = New(DefaultPrefix, req, d)
 	}
-	if !last.RateLimited || last.Queue != "helpdesk.tickets.green.rate-limited" || last.Disposition != "verified" {
+	if !last.RateLimited || last.Queue != "helpdesk.tickets.rate-limited.green" || last.Disposition != "verified" {
 		t.Fatalf("sixth ticket: rate_limited %v queue %s disposition %s", last.RateLimited, last.Queue, last.Disposition)
 	}
 }
