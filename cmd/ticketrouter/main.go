@@ -68,9 +68,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	cmd, _, err := root.Find(args)
+	cmd := root
+	_, _, err := root.Find(args)
 	if err != nil {
-		cmd, err = root, usageError{err}
+		err = usageError{err}
 	} else {
 		cmd, err = root.ExecuteContextC(ctx)
 	}

@@ -71,7 +71,8 @@ func lockStore(dir string) (*storeLock, error) {
 	}
 	host, _ := os.Hostname()
 	b, _ := json.Marshal(StoreHolder{PID: os.Getpid(), Host: host, Since: time.Now().UTC().Truncate(time.Second)})
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(append(b, '\n'), 0)
 	}
 	if err != nil {
