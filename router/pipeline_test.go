@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,37 +11,16 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ticketrouter/ticketrouter/internal/corpus"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
-// corpusDir is the third-party corpus of odd and malformed mail; the test
-// that reads it is skipped when it is not there.
-func corpusDir() string {
-	if d := os.Getenv("TICKETROUTER_CORPUS"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "shared", "corpus", "realworld")
-}
-
 // TestRouteRealworldCorpus sends every file of the corpus through route:
 // each must yield exactly one ticket, without a panic or a hang.
 func TestRouteRealworldCorpus(t *testing.T) {
-	root := corpusDir()
-	if _, err := os.Stat(root); err != nil {
-		t.Skipf("corpus not found at %s (set TICKETROUTER_CORPUS): %v", root, err)
-	}
-	var files []string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".eml") {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if len(files) == 0 {
-		t.Fatalf("no .eml files under %s", root)
-	}
+	_, files := corpus.Files(t)
 	m, err := NewPipeline(&config.Config{Accounts: "../deploy/examples/accounts.yaml"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,22 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketrouter/ticketrouter/internal/corpus"
 )
 
 // TestRealworldCorpus parses every third-party fixture of the shared
 // corpus: none may fail, hang or come back silently empty.
 func TestRealworldCorpus(t *testing.T) {
-	dir := realworldDir()
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("corpus folder %s not found (set TICKETROUTER_CORPUS to its path): %v", dir, err)
-	}
-	files, err := emlFiles(dir)
-	if err != nil {
-		t.Fatalf("walk %s: %v", dir, err)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no .eml files under %s", dir)
-	}
+	dir, files := corpus.Files(t)
 	var withProblems, headerless, withAttachments int
 	for _, path := range files {
 		name, _ := filepath.Rel(dir, path)

@@ -2,38 +2,14 @@ package mail
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ticketrouter/ticketrouter/internal/corpus"
 )
-
-// realworldDir is the shared corpus of third-party mail fixtures, relative
-// to this package's directory; TICKETROUTER_CORPUS overrides it.
-func realworldDir() string {
-	if d := os.Getenv("TICKETROUTER_CORPUS"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "shared", "corpus", "realworld")
-}
-
-// emlFiles lists every *.eml file under dir.
-func emlFiles(dir string) ([]string, error) {
-	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.EqualFold(filepath.Ext(path), ".eml") {
-			files = append(files, path)
-		}
-		return nil
-	})
-	return files, err
-}
 
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
@@ -56,7 +32,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	if files, err := emlFiles(realworldDir()); err == nil {
+	if _, files, err := corpus.List(); err == nil {
 		for _, path := range files {
 			if b, err := os.ReadFile(path); err == nil {
 				f.Add(b)
