@@ -27,7 +27,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"--help"}, exitOK, `(?s)Usage:.*queue.*route.*run`, ""},
 		{[]string{"config", "check", "--help"}, exitOK, `(?s)Usage:\n  ticketrouter config check FILE`, ""},
 		{[]string{"run", "--help"}, exitOK, `(?s)Usage:\n  ticketrouter run --config FILE`, ""},
-		{[]string{"queue", "next", "-h"}, exitOK, `(?s)Usage:\n  ticketrouter queue next COLOUR`, ""},
+		{[]string{"queue", "next", "-h"}, exitOK, `(?s)Usage:\n  ticketrouter queue next QUEUE`, ""},
 		{[]string{"completion", "bash"}, exitOK, `(?s)bash completion.*ticketrouter`, ""},
 		{nil, exitUsage, "", `^ticketrouter: missing command: want one of .*\nRun 'ticketrouter --help' for usage\.\n$`},
 		{[]string{"route", "mail.eml"}, exitUsage, "", `no account directory: give --accounts FILE, or --config FILE with accounts set`},
