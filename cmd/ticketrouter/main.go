@@ -5,7 +5,7 @@
 //	ticketrouter run --config FILE
 //	ticketrouter route [--config FILE] [--accounts FILE] [--explain] MSG.eml...
 //	ticketrouter config check FILE
-//	ticketrouter queue list | next COLOUR [--ack|--nak|--term] [--json]
+//	ticketrouter queue list | next QUEUE [--ack|--nak|--term] [--json] | ack|nak|term|extend CLAIM-ID
 //	ticketrouter health [--url URL | --config FILE]
 //	ticketrouter version
 //	ticketrouter completion bash|zsh|fish|powershell
