@@ -29,6 +29,9 @@ type Decision struct {
 	Row           int // id of the row that fired; 0 for unparsable mail
 	Checks        Checks
 	Guidance      []string
+	// Never holds the indices in Guidance of the lines the policy marks
+	// never: the rules that say never or do not.
+	Never         []int
 	IgnoredReason string // why row 1's "ignored" condition holds, if it does
 
 	Subject    string // redacted
@@ -126,7 +129,7 @@ func Decide(p *Policy, dir *accounts.Directory, auth senderauth.Verdict, req *ma
 		why := Check{false, "the mail could not be parsed"}
 		d.Checks = Checks{why, why, why, why, why, why}
 		d.trace("row 0 (built in) %s: yes: not a single header field could be read", DispositionDeadletter)
-		d.Guidance = p.notes(d, req, &facts{})
+		d.guide(p.notes(d, req, &facts{}))
 		return d
 	}
 
@@ -156,7 +159,7 @@ func Decide(p *Policy, dir *accounts.Directory, auth senderauth.Verdict, req *ma
 		if ok {
 			d.trace("row %d %s: yes: %s", r.ID, r.Disposition, why)
 			d.Disposition, d.Row = r.Disposition, r.ID
-			d.Guidance = append(d.Guidance, p.expand(r.Guidance, d, "")...)
+			d.guide(p.expand(r.Guidance, d, ""))
 			break
 		}
 		d.trace("row %d %s: no: %s", r.ID, r.Disposition, why)
@@ -165,8 +168,18 @@ func Decide(p *Policy, dir *accounts.Directory, auth senderauth.Verdict, req *ma
 		d.Disposition = DispositionUnmatched
 		d.trace("no row applies: %s", DispositionUnmatched)
 	}
-	d.Guidance = append(d.Guidance, p.notes(d, req, f)...)
+	d.guide(p.notes(d, req, f))
 	return d
+}
+
+// guide adds guidance lines to the decision, noting which are never rules.
+func (d *Decision) guide(lines []Line) {
+	for _, l := range lines {
+		if l.Never {
+			d.Never = append(d.Never, len(d.Guidance))
+		}
+		d.Guidance = append(d.Guidance, l.Text)
+	}
 }
 
 func (d *Decision) trace(format string, args ...any) {
@@ -643,10 +656,10 @@ func (c *Condition) eval(f *facts) (bool, string) {
 }
 
 // notes are the guidance lines that depend on facts rather than on the row.
-func (p *Policy) notes(d *Decision, req *mail.Request, f *facts) []string {
+func (p *Policy) notes(d *Decision, req *mail.Request, f *facts) []Line {
 	n := &p.file.Notes
-	var out []string
-	add := func(lines []string, reason string) { out = append(out, p.expand(lines, d, reason)...) }
+	var out []Line
+	add := func(lines []Line, reason string) { out = append(out, p.expand(lines, d, reason)...) }
 	add(n.Always, "")
 	automatic := d.Disposition == DispositionIgnored || d.Disposition == DispositionDeadletter
 	if !automatic {
@@ -738,14 +751,16 @@ func replyToElsewhere(req *mail.Request, sender string) string {
 }
 
 // expand fills the placeholders of guidance lines.
-func (p *Policy) expand(lines []string, d *Decision, reason string) []string {
+func (p *Policy) expand(lines []Line, d *Decision, reason string) []Line {
 	if len(lines) == 0 {
 		return nil
 	}
-	out := make([]string, len(lines))
-	for i, l := range lines {
+	out := make([]Line, len(lines))
+	for i, line := range lines {
+		l := line.Text
+		out[i].Never = line.Never
 		if strings.IndexByte(l, '{') < 0 {
-			out[i] = l
+			out[i].Text = l
 			continue
 		}
 		var b strings.Builder
@@ -760,7 +775,7 @@ func (p *Policy) expand(lines []string, d *Decision, reason string) []string {
 			b.WriteString(placeholder(l[open+1:open+end], d, reason))
 			l = l[open+end+1:]
 		}
-		out[i] = b.String()
+		out[i].Text = b.String()
 	}
 	return out
 }

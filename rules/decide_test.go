@@ -447,3 +447,45 @@ func TestDecideParseProblemsRedacted(t *testing.T) {
 		t.Errorf("no guidance about the malformed mail: %q", d.Guidance)
 	}
 }
+
+// TestDecideNeverMarked: the rules that say never or do not are marked by
+// the policy data (a guidance line {text, never: true}), not found by
+// searching the text, and the decision says which lines they are.
+func TestDecideNeverMarked(t *testing.T) {
+	_, d := decide(t, DefaultPolicy(), mustDirectory(t), msg("Acme Admin <admin@acmecorp.example>", "Password reset", "reset"))
+	var never, other []string
+	for i, g := range d.Guidance {
+		if slices.Contains(d.Never, i) {
+			never = append(never, g)
+		} else {
+			other = append(other, g)
+		}
+	}
+	for _, want := range []string{"Passwords are never given out", "A reset only ever goes to the admin address"} {
+		if !slices.ContainsFunc(never, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("%q not marked never; never lines: %q", want, never)
+		}
+	}
+	if !slices.ContainsFunc(other, func(l string) bool { return strings.HasPrefix(l, "Reset allowed") }) {
+		t.Errorf("the row's guidance should not be a never rule; other lines: %q", other)
+	}
+
+	y := strings.Replace(string(DefaultPolicyYAML()), "  - id: 11\n", `  - id: 99
+    when: {colour: [green]}
+    disposition: green-desk
+    guidance: ["Plain advice.", {text: "Do not call {account}.", never: true}]
+  - id: 11
+`, 1)
+	p, err := ParsePolicy("custom.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d = decide(t, p, mustDirectory(t), msg("Acme Admin <admin@acmecorp.example>", "Password reset", "reset"))
+	if d.Guidance[1] != "Do not call G-1." || !slices.Contains(d.Never, 1) || slices.Contains(d.Never, 0) {
+		t.Fatalf("guidance %q never %v", d.Guidance, d.Never)
+	}
+	bad := strings.Replace(y, `{account}.", never: true}`, `{account}.", nevr: true}`, 1)
+	if _, err := ParsePolicy("bad.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "nevr") {
+		t.Errorf("a misspelt key in a guidance line: err = %v", err)
+	}
+}

@@ -108,19 +108,56 @@ type ignoreDef struct {
 }
 
 type notesDef struct {
-	Always           []string `yaml:"always"`
-	Identified       []string `yaml:"identified"`
-	NotIdentified    []string `yaml:"not_identified"`
-	ResetGoesToAdmin []string `yaml:"reset_goes_to_admin"`
-	FromAmbiguous    []string `yaml:"from_ambiguous"`
-	DisplayNameSpoof []string `yaml:"display_name_spoof"`
-	LookalikeSender  []string `yaml:"lookalike_sender"`
-	ReplyToDiffers   []string `yaml:"reply_to_differs"`
-	KeyExposed       []string `yaml:"key_exposed"`
-	SeveralAccounts  []string `yaml:"several_accounts"`
-	NamesDoNotReset  []string `yaml:"names_do_not_reset"`
-	ParseProblems    []string `yaml:"parse_problems"`
-	RateLimited      []string `yaml:"rate_limited"`
+	Always           []Line `yaml:"always"`
+	Identified       []Line `yaml:"identified"`
+	NotIdentified    []Line `yaml:"not_identified"`
+	ResetGoesToAdmin []Line `yaml:"reset_goes_to_admin"`
+	FromAmbiguous    []Line `yaml:"from_ambiguous"`
+	DisplayNameSpoof []Line `yaml:"display_name_spoof"`
+	LookalikeSender  []Line `yaml:"lookalike_sender"`
+	ReplyToDiffers   []Line `yaml:"reply_to_differs"`
+	KeyExposed       []Line `yaml:"key_exposed"`
+	SeveralAccounts  []Line `yaml:"several_accounts"`
+	NamesDoNotReset  []Line `yaml:"names_do_not_reset"`
+	ParseProblems    []Line `yaml:"parse_problems"`
+	RateLimited      []Line `yaml:"rate_limited"`
+}
+
+// Line is one line of guidance in the policy. In YAML it is a string, or
+// {text: ..., never: true} for a rule that says never or do not: Never
+// marks it as data, so that a desk can show such rules apart without
+// searching the text for words.
+type Line struct {
+	Text  string
+	Never bool
+}
+
+// UnmarshalYAML reads a Line from a string or from a mapping with the
+// keys text and never.
+func (l *Line) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = Line{}
+		return n.Decode(&l.Text)
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a guidance line is a string or {text: ..., never: true}", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i].Value; k {
+		case "text", "never":
+		default:
+			return fmt.Errorf("line %d: field %s not found in a guidance line (want text, never)", n.Content[i].Line, k)
+		}
+	}
+	var v struct {
+		Text  string `yaml:"text"`
+		Never bool   `yaml:"never"`
+	}
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*l = Line{Text: v.Text, Never: v.Never}
+	return nil
 }
 
 // Row is one line of the decision table: when its condition holds, the
@@ -129,7 +166,7 @@ type Row struct {
 	ID          int       `yaml:"id"`
 	When        Condition `yaml:"when"`
 	Disposition string    `yaml:"disposition"`
-	Guidance    []string  `yaml:"guidance"`
+	Guidance    []Line    `yaml:"guidance"`
 }
 
 // Condition is a conjunction of facts about a request; unset fields do not
@@ -379,7 +416,7 @@ func (v *validator) policy(f *policyFile) {
 		}
 	}
 	n := &f.Notes
-	for key, lines := range map[string][]string{
+	for key, lines := range map[string][]Line{
 		"always": n.Always, "identified": n.Identified, "not_identified": n.NotIdentified,
 		"reset_goes_to_admin": n.ResetGoesToAdmin, "from_ambiguous": n.FromAmbiguous,
 		"display_name_spoof": n.DisplayNameSpoof, "lookalike_sender": n.LookalikeSender, "reply_to_differs": n.ReplyToDiffers,
@@ -462,9 +499,9 @@ func (v *validator) condition(at []any, c *Condition, intents map[string]bool) {
 	}
 }
 
-func (v *validator) templates(at []any, lines []string) {
+func (v *validator) templates(at []any, lines []Line) {
 	for i, l := range lines {
-		rest := l
+		rest := l.Text
 		for _, t := range templateVars {
 			rest = strings.ReplaceAll(rest, t, "")
 		}

@@ -62,7 +62,7 @@ func (p *Policy) RateLimit(req *mail.Request, d *Decision, lim RateLimiter, now 
 	d.RateLimited = true
 	reason := strings.Join(over, "; ")
 	d.trace("rate limited: %s", reason)
-	d.Guidance = append(d.Guidance, p.expand(p.file.Notes.RateLimited, d, reason)...)
+	d.guide(p.expand(p.file.Notes.RateLimited, d, reason))
 }
 
 // MemoryRateLimiter is a RateLimiter for one process: a log of recent

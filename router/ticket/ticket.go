@@ -57,6 +57,10 @@ type Ticket struct {
 	Candidates []string     `json:"candidates"`
 	Checks     rules.Checks `json:"checks"`
 	Guidance   []string     `json:"guidance"`
+	// GuidanceNever holds the indices in Guidance of the rules that say
+	// never or do not, as the policy marks them. A ticket from before the
+	// field has none marked.
+	GuidanceNever []int `json:"guidance_never"`
 
 	IgnoredReason string            `json:"ignored_reason,omitempty"`
 	Body          string            `json:"body"`
@@ -97,23 +101,24 @@ type Account struct {
 // addressed to a subject under prefix.
 func New(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
 	t := &Ticket{
-		Version:      Version,
-		ID:           req.ID,
-		MessageID:    req.MessageID,
-		From:         From{Address: req.From.Address, Name: req.From.Name, Problem: req.FromProblem},
-		ReplyTo:      []string{},
-		EmailSubject: d.Subject,
-		Size:         req.Size,
-		Intent:       d.Intent,
-		IntentReason: d.IntentReason,
-		Colour:       d.Colour,
-		Disposition:  d.Disposition,
-		Queue:        Subject(prefix, d.Colour, d.Disposition),
-		PolicyRow:    d.Row,
-		RateLimited:  d.RateLimited,
-		Candidates:   nonNil(d.Candidates),
-		Checks:       d.Checks,
-		Guidance:     nonNil(d.Guidance),
+		Version:       Version,
+		ID:            req.ID,
+		MessageID:     req.MessageID,
+		From:          From{Address: req.From.Address, Name: req.From.Name, Problem: req.FromProblem},
+		ReplyTo:       []string{},
+		EmailSubject:  d.Subject,
+		Size:          req.Size,
+		Intent:        d.Intent,
+		IntentReason:  d.IntentReason,
+		Colour:        d.Colour,
+		Disposition:   d.Disposition,
+		Queue:         Subject(prefix, d.Colour, d.Disposition),
+		PolicyRow:     d.Row,
+		RateLimited:   d.RateLimited,
+		Candidates:    nonNil(d.Candidates),
+		Checks:        d.Checks,
+		Guidance:      nonNil(d.Guidance),
+		GuidanceNever: nonNil(d.Never),
 
 		IgnoredReason: d.IgnoredReason,
 		Body:          d.Body,

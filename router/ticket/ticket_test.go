@@ -74,7 +74,7 @@ func TestTicketDocument(t *testing.T) {
 		"reply_to": "array", "email_subject": "string", "size": "number", "intent": "string",
 		"intent_reason": "string", "colour": "string", "disposition": "string", "queue": "string",
 		"policy_row": "number", "rate_limited": "bool", "account": "object", "candidates": "array", "checks": "object",
-		"guidance": "array", "body": "string", "attachments": "array", "key_exposed": "bool",
+		"guidance": "array", "guidance_never": "array", "body": "string", "attachments": "array", "key_exposed": "bool",
 		"parse_problems": "array",
 	}
 	for field, typ := range want {
@@ -104,6 +104,13 @@ func TestTicketDocument(t *testing.T) {
 	}
 	if r := doc["reply_to"].([]any); len(r) != 1 || r[0] != "other@acme.example" {
 		t.Errorf("reply_to %v", r)
+	}
+	if len(tk.GuidanceNever) == 0 || !strings.Contains(tk.Guidance[tk.GuidanceNever[0]], "never") {
+		t.Errorf("no never rule marked: guidance %q never %v", tk.Guidance, tk.GuidanceNever)
+	}
+	var old Ticket // a ticket from before guidance_never still reads
+	if err := json.Unmarshal([]byte(`{"version":1,"guidance":["a"]}`), &old); err != nil || old.GuidanceNever != nil {
+		t.Errorf("old ticket: %v %v", err, old.GuidanceNever)
 	}
 }
 
