@@ -33,8 +33,8 @@ func (c *Config) CheckNATS() error {
 // CheckService reports everything that would keep the service from
 // running as the operator means it to: Check and CheckNATS, the
 // accounts, the mailbox and its secret, the files named, the HTTP
-// listener, logging and the replica, and the example's placeholders that
-// were not replaced.
+// listener, logging and the replica, the desk when desk.listen is set,
+// and the example's placeholders that were not replaced.
 func (c *Config) CheckService() error {
 	k := c.checker()
 	k.routing()
@@ -162,6 +162,7 @@ func (k *checker) service() {
 	if c.Replica.LeaseTTL < 3*time.Second {
 		k.fail("replica.lease_ttl", nil, "%s is too short (want at least 3s)", c.Replica.LeaseTTL)
 	}
+	k.desk()
 }
 
 // imap checks the mailbox's settings as the watcher will, and the secret

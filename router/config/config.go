@@ -49,6 +49,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Replica identifies this process among several working one NATS.
 	Replica Replica `yaml:"replica"`
+	// Desk is the agents' web desk (desk, and run when desk.listen is set).
+	Desk Desk `yaml:"desk"`
 
 	// src says where each value came from, for the checks' errors; nil
 	// for a Config built in code.
@@ -210,7 +212,7 @@ func (c *Config) applyDefaults(dir string) {
 // paths lists the file paths of the configuration, to resolve relative ones.
 func (c *Config) paths() []*string {
 	ps := []*string{&c.Accounts, &c.Policy, &c.IMAP.CAFile, &c.NATS.Credentials, &c.NATS.CAFile,
-		&c.NATS.CertFile, &c.NATS.KeyFile, &c.NATS.Embedded.StoreDir}
+		&c.NATS.CertFile, &c.NATS.KeyFile, &c.NATS.Embedded.StoreDir, &c.Desk.TLSCert, &c.Desk.TLSKey, &c.Desk.Agents}
 	for _, s := range []*ingest.Secret{c.IMAP.Secret, c.NATS.Password, c.NATS.NKeySeed} {
 		if s != nil {
 			ps = append(ps, &s.File)

@@ -21,19 +21,7 @@ import (
 // checked as the service would check it.
 func loadText(t *testing.T, text string, env map[string]string) (*Config, error) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "imap-password"), []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "ticketrouter.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lookup := func(name string) (string, bool) {
-		v, ok := env[name]
-		return v, ok
-	}
-	return load(path, lookup, (*Config).CheckService)
+	return loadIn(t, t.TempDir(), text, env)
 }
 
 // problems returns err's problems as "LINE field: msg" (or "ENV field:
