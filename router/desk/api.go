@@ -1,0 +1,128 @@
+// Package desk is the HTTP side of the agents' desk: the login, the board
+// of queues, the ticket page with its guidance, checks and history, the
+// actions on a ticket, search, downloads of attachments and raw mail, and
+// live counts by server-sent events. Pages are rendered on the server with
+// html/template from files embedded in the binary; there is no front-end
+// build step.
+//
+// The desk's state and its agents live elsewhere (router/desk/state and
+// router/desk/agents); this package reaches them through the Store and Auth
+// interfaces it declares, so that it can be built and tested alone. Every
+// request is checked on the server: an agent sees only the queues, tickets
+// and downloads of the queues it may see, and every state change carries
+// the session's CSRF token.
+package desk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ticketrouter/ticketrouter/router/ticket"
+)
+
+// Errors a Store returns (wrapped or not), which the desk answers with
+// their own status.
+var (
+	// ErrNoTicket: the queue has nothing waiting (take next).
+	ErrNoTicket = errors.New("no ticket waiting")
+	// ErrNotOwner: the agent does not own the ticket it acts on.
+	ErrNotOwner = errors.New("not the ticket's owner")
+	// ErrNotFound: no ticket has that number or id.
+	ErrNotFound = errors.New("no such ticket")
+	// ErrConflict: another agent or replica changed the ticket first.
+	ErrConflict = errors.New("the ticket changed meanwhile")
+)
+
+// Actor is who acts, and from where, for the audit.
+type Actor struct {
+	Agent string
+	Addr  string
+}
+
+// Record is the desk's record of a ticket it has taken: its number, queue
+// and state (owned, waiting, escalated, resolved), and its owner.
+type Record struct {
+	Number, ID, Queue, Colour, State, Owner, Outcome string
+	TakenAt, UpdatedAt                               time.Time
+}
+
+// Event is one entry of a ticket's history, never edited.
+type Event struct {
+	Ticket, Number, Kind, Agent, Addr string
+	At                                time.Time
+	Outcome, Reason, Note, Detail     string
+}
+
+// QueueCount is what the board shows of one queue.
+type QueueCount struct {
+	Queue          string
+	Waiting, Owned int
+	OldestWaiting  time.Duration
+}
+
+// Store is the desk's state: tickets taken from the queues, their owners
+// and their history. Its errors are, or wrap, ErrNoTicket, ErrNotOwner,
+// ErrNotFound and ErrConflict where those apply. Raw and Attachment
+// record the view in the history themselves.
+type Store interface {
+	TakeNext(ctx context.Context, a Actor, queue string) (*Record, *ticket.Ticket, error)
+	Get(ctx context.Context, numberOrID string) (*Record, *ticket.Ticket, error)
+	Resolve(ctx context.Context, a Actor, id, outcome, note string) error
+	Return(ctx context.Context, a Actor, id string) error
+	Escalate(ctx context.Context, a Actor, id, reason string) error
+	Transfer(ctx context.Context, a Actor, id, colour string) error
+	Note(ctx context.Context, a Actor, id, text string) error
+	History(ctx context.Context, id string) ([]Event, error)
+	// Board counts every queue; the desk shows each agent its own.
+	Board(ctx context.Context) ([]QueueCount, error)
+	Mine(ctx context.Context, agent string) ([]Record, error)
+	// Search finds tickets by number, Message-ID, sender address, account
+	// id or order number.
+	Search(ctx context.Context, q string) ([]Record, error)
+	// Related finds the other tickets of the same sender or account.
+	Related(ctx context.Context, id string) ([]Record, error)
+	Raw(ctx context.Context, a Actor, id string) (io.ReadCloser, int64, error)
+	Attachment(ctx context.Context, a Actor, id string, index int) (name, contentType string, body io.ReadCloser, err error)
+}
+
+// Agent is the signed-in agent as the desk sees it.
+type Agent struct {
+	Name, Display  string
+	Roles, Colours []string
+	// CanSee reports whether the agent may see a queue (a colour, or the
+	// supervisors' queue): the agents package decides; nil sees nothing.
+	CanSee func(queue string) bool
+}
+
+// Is reports whether the agent has a role.
+func (a *Agent) Is(role string) bool { return slices.Contains(a.Roles, role) }
+
+// sees reports whether the agent may see a queue.
+func (a *Agent) sees(queue string) bool { return a.CanSee != nil && a.CanSee(queue) }
+
+// Session is the agent's session as the desk needs it: the token its
+// forms carry. Ref is the Auth's own session, handed back to CheckCSRF.
+type Session struct {
+	CSRF string
+	Ref  any
+}
+
+// Auth signs agents in and out and knows who sends a request.
+type Auth interface {
+	// Login checks the name and password (throttled), and on success
+	// starts a session, setting its cookie on w.
+	Login(w http.ResponseWriter, r *http.Request, name, password string) error
+	// Current returns the request's agent and session (from the session
+	// cookie, or a trusted proxy's user header); an error when there is
+	// none or it expired.
+	Current(r *http.Request) (*Agent, *Session, error)
+	// Logout ends the request's session and clears its cookie.
+	Logout(w http.ResponseWriter, r *http.Request) error
+	// CheckCSRF checks the request's CSRF token (form field csrf, or the
+	// X-CSRF-Token header) against the session's.
+	CheckCSRF(r *http.Request, s *Session) error
+}
