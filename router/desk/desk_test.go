@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -387,5 +388,38 @@ func TestEvents(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodGet, ts.URL+"/events", nil)
 	if resp, err := ts.Client().Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("events signed out: %v %v", resp, err)
+	}
+}
+
+// TestServe: Serve answers on its listener, with the headers, and
+// returns nil once its context ends, ending the live counts too.
+func TestServe(t *testing.T) {
+	h := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, h.srv, "", "") }()
+	base := "http://" + ln.Addr().String()
+	resp, err := http.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") != CSP {
+		t.Errorf("GET /login: %d %v", resp.StatusCode, resp.Header)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/events", nil)
+	req.AddCookie(h.auth.session("bob"))
+	events, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
