@@ -202,7 +202,11 @@ func (s *fakeStore) History(ctx context.Context, id string) ([]Event, error) {
 	return out, nil
 }
 
-func (s *fakeStore) Board(ctx context.Context) ([]QueueCount, error) { return s.counts, nil }
+func (s *fakeStore) Board(ctx context.Context) ([]QueueCount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.counts), nil
+}
 
 func (s *fakeStore) records(keep func(*Record) bool) []Record {
 	s.mu.Lock()

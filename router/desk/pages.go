@@ -18,8 +18,13 @@ import (
 // parseTemplates parses each page with the layout.
 func (s *Server) parseTemplates() error {
 	funcs := template.FuncMap{
-		"age":  age,
-		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"age": age,
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "–"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
 	}
 	s.pages = map[string]*template.Template{}
 	for _, p := range []string{"login", "board", "ticket", "search", "error"} {
