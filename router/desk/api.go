@@ -18,7 +18,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/router/ticket"
@@ -33,14 +32,21 @@ var (
 	ErrNotOwner = errors.New("not the ticket's owner")
 	// ErrNotFound: no ticket has that number or id.
 	ErrNotFound = errors.New("no such ticket")
-	// ErrConflict: another agent or replica changed the ticket first.
+	// ErrConflict: another agent or replica changed the ticket first, or
+	// it is in a state the action does not apply to.
 	ErrConflict = errors.New("the ticket changed meanwhile")
+	// ErrInvalid: an argument the action does not take (an unknown
+	// outcome, colour or queue, an empty reason).
+	ErrInvalid = errors.New("invalid argument")
 )
 
-// Actor is who acts, and from where, for the audit.
+// Actor is who acts, and from where, for the audit. Supervisor lets the
+// store accept a supervisor's action on an escalated ticket it does not
+// own.
 type Actor struct {
-	Agent string
-	Addr  string
+	Agent      string
+	Addr       string
+	Supervisor bool
 }
 
 // Record is the desk's record of a ticket it has taken: its number, queue
@@ -93,13 +99,13 @@ type Store interface {
 type Agent struct {
 	Name, Display  string
 	Roles, Colours []string
+	// Supervisor is set for supervisors and admins: they act on escalated
+	// tickets (the agents package's Is("supervisor")).
+	Supervisor bool
 	// CanSee reports whether the agent may see a queue (a colour, or the
 	// supervisors' queue): the agents package decides; nil sees nothing.
 	CanSee func(queue string) bool
 }
-
-// Is reports whether the agent has a role.
-func (a *Agent) Is(role string) bool { return slices.Contains(a.Roles, role) }
 
 // sees reports whether the agent may see a queue.
 func (a *Agent) sees(queue string) bool { return a.CanSee != nil && a.CanSee(queue) }
@@ -125,4 +131,7 @@ type Auth interface {
 	// CheckCSRF checks the request's CSRF token (form field csrf, or the
 	// X-CSRF-Token header) against the session's.
 	CheckCSRF(r *http.Request, s *Session) error
+	// ClientAddr is the request's client for the audit: the remote
+	// address, or what a trusted proxy says it forwards for.
+	ClientAddr(r *http.Request) string
 }

@@ -133,7 +133,7 @@ func TestCSRF(t *testing.T) {
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/t/TR-100001" {
 		t.Errorf("note: %d %q", w.Code, w.Header().Get("Location"))
 	}
-	if len(h.store.events) != 1 || h.store.events[0].Note != "called the customer" || h.store.events[0].Agent != "alice" || h.store.events[0].Addr != "192.0.2.1" {
+	if len(h.store.events) != 1 || h.store.events[0].Note != "called the customer" || h.store.events[0].Agent != "alice" || h.store.events[0].Addr != "203.0.113.9" {
 		t.Errorf("events %+v", h.store.events)
 	}
 	if w := h.do("", http.MethodPost, "/t/TR-100001/note", note, false); w.Code != http.StatusUnauthorized {
@@ -332,6 +332,21 @@ func TestActions(t *testing.T) {
 	}
 	if want := []string{"taken:", "resolved:reset-done", "escalated:looks forged", "transferred:to red"}; !slices.Equal(kinds, want) {
 		t.Errorf("events %q, want %q", kinds, want)
+	}
+
+	// The escalated ticket is the supervisors': sue may act on it, bob
+	// may not even see it.
+	if w := h.get("bob", "/t/TR-100002"); w.Code != http.StatusForbidden {
+		t.Errorf("bob GET escalated: %d", w.Code)
+	}
+	if page := h.get("sue", "/t/TR-100002").Body.String(); !strings.Contains(page, `action="/t/r1/resolve"`) {
+		t.Error("the supervisor sees no resolve form on an escalated ticket")
+	}
+	if w := h.do("sue", http.MethodPost, "/t/TR-100002/resolve", url.Values{"outcome": {"refused"}}, false); w.Code != http.StatusSeeOther {
+		t.Errorf("supervisor resolves escalated: %d", w.Code)
+	}
+	if e := h.store.events[len(h.store.events)-1]; e.Kind != "resolved" || e.Agent != "sue" {
+		t.Errorf("last event %+v", e)
 	}
 }
 

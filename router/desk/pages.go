@@ -219,7 +219,7 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 	}
 	d := ticketData{Rec: rec, T: t, History: hist, Outcomes: outcomes,
 		Related: slices.DeleteFunc(s.visible(q.agent, rel), func(o Record) bool { return o.ID == rec.ID }),
-		Owner:   rec.Owner == q.agent.Name && rec.State == "owned" || q.agent.Is("supervisor") && rec.State == "escalated"}
+		Owner:   rec.Owner == q.agent.Name && rec.State == "owned" || q.agent.Supervisor && rec.Queue == s.opts.EscalationQueue && rec.State != "resolved"}
 	for i, g := range t.Guidance {
 		if slices.Contains(t.GuidanceNever, i) {
 			d.Never = append(d.Never, g)

@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 )
@@ -132,7 +131,7 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, *request)) htt
 				return
 			}
 		}
-		h(w, r, &request{agent: a, session: sess, actor: Actor{Agent: a.Name, Addr: clientAddr(r)}})
+		h(w, r, &request{agent: a, session: sess, actor: Actor{Agent: a.Name, Addr: s.auth.ClientAddr(r), Supervisor: a.Supervisor}})
 	}
 }
 
@@ -150,15 +149,6 @@ func (s *Server) csrfOK(r *http.Request, sess *Session) bool {
 	return s.auth.CheckCSRF(r, sess) == nil
 }
 
-// clientAddr is the request's remote host, for the audit.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // fail answers a store error with its status, logging the unexpected.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
 	switch {
@@ -168,6 +158,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		s.errorPage(w, r, http.StatusForbidden, "You do not own this ticket.")
 	case errors.Is(err, ErrConflict):
 		s.errorPage(w, r, http.StatusConflict, "The ticket changed meanwhile: reload it.")
+	case errors.Is(err, ErrInvalid):
+		s.errorPage(w, r, http.StatusBadRequest, "The desk cannot do that with this ticket.")
 	case errors.Is(err, ErrNoTicket):
 		s.errorPage(w, r, http.StatusNotFound, "Nothing is waiting in that queue.")
 	default:
