@@ -128,7 +128,7 @@ type Auth interface {
 	Current(r *http.Request) (*Agent, *Session, error)
 	// Logout ends the request's session and clears its cookie.
 	Logout(w http.ResponseWriter, r *http.Request) error
-	// CheckCSRF checks the request's CSRF token (form field csrf, or the
+	// CheckCSRF checks the request's CSRF token (form field CSRFField, or the
 	// X-CSRF-Token header) against the session's.
 	CheckCSRF(r *http.Request, s *Session) error
 	// ClientAddr is the request's client for the audit: the remote

@@ -45,7 +45,7 @@ func (h *harness) do(agent, method, target string, form url.Values, noCSRF bool)
 	}
 	if form != nil {
 		if c != nil && !noCSRF {
-			form.Set("csrf", csrfOf(c))
+			form.Set(CSRFField, csrfOf(c))
 		}
 		body = strings.NewReader(form.Encode())
 	}
@@ -116,7 +116,7 @@ func TestCSRF(t *testing.T) {
 	if w := h.do("alice", http.MethodPost, "/t/TR-100001/note", note, true); w.Code != http.StatusForbidden {
 		t.Errorf("note without token: %d, want 403", w.Code)
 	}
-	wrong := url.Values{"note": {"x"}, "csrf": {"csrf-tok-999"}}
+	wrong := url.Values{"note": {"x"}, CSRFField: {"csrf-tok-999"}}
 	if w := h.do("alice", http.MethodPost, "/t/TR-100001/note", wrong, true); w.Code != http.StatusForbidden {
 		t.Errorf("note with another token: %d, want 403", w.Code)
 	}

@@ -26,6 +26,10 @@ var staticFS embed.FS
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// CSRFField is the form field that carries the session's CSRF token (or
+// the X-CSRF-Token header does), as the agents package reads it.
+const CSRFField = "csrf_token"
+
 // Options are the desk's settings (the desk section of the configuration).
 type Options struct {
 	// SLAAmber and SLARed are the ages of a queue's oldest waiting ticket
@@ -141,7 +145,7 @@ func (s *Server) csrfOK(r *http.Request, sess *Session) bool {
 	tok := r.Header.Get("X-CSRF-Token")
 	if tok == "" {
 		r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
-		tok = r.PostFormValue("csrf")
+		tok = r.PostFormValue(CSRFField)
 	}
 	if tok == "" || sess.CSRF == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.CSRF)) != 1 {
 		return false
