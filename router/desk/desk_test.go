@@ -316,6 +316,7 @@ func TestActions(t *testing.T) {
 		{"alice", "/t/TR-100004/resolve", url.Values{"outcome": {"made-up"}}, http.StatusBadRequest},
 		{"alice", "/t/TR-100004/escalate", url.Values{"reason": {" "}}, http.StatusBadRequest},
 		{"alice", "/t/TR-100004/transfer", url.Values{"colour": {"escalated"}}, http.StatusBadRequest},
+		{"alice", "/t/TR-100004/transfer", url.Values{"colour": {"rate-limited"}}, http.StatusBadRequest},
 		{"alice", "/t/TR-100004/frobnicate", url.Values{}, http.StatusNotFound},
 		{"bob", "/t/TR-100001/resolve", url.Values{"outcome": {"spam"}}, http.StatusForbidden}, // alice's
 		{"alice", "/t/TR-100004/resolve", url.Values{"outcome": {"reset-done"}, "note": {"done"}}, http.StatusSeeOther},

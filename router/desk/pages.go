@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ticketrouter/ticketrouter/router/ticket"
+	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // parseTemplates parses each page with the layout.
@@ -237,13 +239,7 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 		{"Username named", c.UsernameNamed.Reason, c.UsernameNamed.OK},
 	}
 	d.Spoof = spoofSignals(t)
-	if counts, err := s.store.Board(r.Context()); err == nil {
-		for _, c := range counts {
-			if c.Queue != s.opts.EscalationQueue && c.Queue != rec.Queue {
-				d.Colours = append(d.Colours, c.Queue)
-			}
-		}
-	}
+	d.Colours = slices.DeleteFunc(transferColours(), func(c string) bool { return c == rec.Queue })
 	title := cmp.Or(rec.Number, "Ticket")
 	s.render(w, http.StatusOK, "ticket", page{Title: title, Agent: q.agent, CSRF: q.session.CSRF, Data: d})
 }
@@ -298,7 +294,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, q *request) {
 			err = s.store.Escalate(ctx, q.actor, id, reason)
 		}
 	case "transfer":
-		if c := form("colour"); c == s.opts.EscalationQueue || !validQueue(c) {
+		if c := form("colour"); !slices.Contains(transferColours(), c) {
 			bad = "Choose a colour to transfer to."
 		} else {
 			err = s.store.Transfer(ctx, q.actor, id, c)
@@ -325,12 +321,10 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, q *request) {
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
-// validQueue reports whether s looks like a queue name: lower-case
-// letters, digits and hyphens.
-func validQueue(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
-	})
+// transferColours are the queues a ticket may be transferred to: the
+// account colours and unknown.
+func transferColours() []string {
+	return append(slices.Clone(accounts.Colours), rules.ColourUnknown)
 }
 
 // searchData is the search page.
