@@ -439,3 +439,45 @@ func TestServe(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// TestHealthAndMetrics: /healthz and /readyz answer without a login,
+// /readyz says 503 when the store does not answer, and /metrics counts
+// requests by the route that served them.
+func TestHealthAndMetrics(t *testing.T) {
+	h := newHarness(t)
+	if w := h.get("", "/healthz"); w.Code != http.StatusOK || w.Body.String() != "ok\n" {
+		t.Errorf("healthz %d %q", w.Code, w.Body.String())
+	}
+	if w := h.get("", "/readyz"); w.Code != http.StatusOK {
+		t.Errorf("readyz %d", w.Code)
+	}
+	h.get("bob", "/t/TR-100002")
+	h.get("alice", "/t/TR-100001")
+	w := h.get("", "/metrics")
+	for _, want := range []string{
+		`ticketrouter_desk_requests_total{code="403",route="GET /t/{id}"} 1`,
+		`ticketrouter_desk_requests_total{code="200",route="GET /t/{id}"} 1`,
+		`ticketrouter_desk_request_seconds_count{route="GET /t/{id}"} 2`,
+	} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(w.Body.String(), "tok-") || strings.Contains(w.Body.String(), "TR-1") {
+		t.Error("metrics show a session or a ticket")
+	}
+	h.store.mu.Lock()
+	h.store.counts = nil
+	h.store.mu.Unlock()
+	srv, _ := New(brokenStore{h.store}, h.auth, Options{Logger: h.srv.opts.Logger})
+	w = httptest.NewRecorder()
+	srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with a broken store: %d", w.Code)
+	}
+}
+
+// brokenStore is a store whose board fails.
+type brokenStore struct{ *fakeStore }
+
+func (brokenStore) Board(context.Context) ([]QueueCount, error) { return nil, io.ErrUnexpectedEOF }

@@ -52,12 +52,13 @@ var outcomes = []string{"reset-done", "referred", "self-service-sent", "refused"
 
 // Server is the desk's HTTP handler.
 type Server struct {
-	store Store
-	auth  Auth
-	opts  Options
-	pages map[string]*template.Template
-	mux   *http.ServeMux
-	h     http.Handler
+	store   Store
+	auth    Auth
+	opts    Options
+	pages   map[string]*template.Template
+	mux     *http.ServeMux
+	h       http.Handler
+	metrics *metrics
 }
 
 // New returns the desk's handler over a store and an auth.
@@ -72,7 +73,7 @@ func New(store Store, auth Auth, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{store: store, auth: auth, opts: opts, mux: http.NewServeMux()}
+	s := &Server{store: store, auth: auth, opts: opts, mux: http.NewServeMux(), metrics: newMetrics()}
 	if err := s.parseTemplates(); err != nil {
 		return nil, fmt.Errorf("desk: %w", err)
 	}
@@ -93,6 +94,7 @@ func New(store Store, auth Auth, opts Options) (*Server, error) {
 	m.HandleFunc("GET /t/{id}/raw", s.agent(s.raw))
 	m.HandleFunc("GET /t/{id}/attachment/{n}", s.agent(s.attachment))
 	m.HandleFunc("POST /t/{id}/{action}", s.agent(s.act))
+	s.health(m)
 	s.h = http.NewCrossOriginProtection().Handler(m)
 	return s, nil
 }
@@ -105,7 +107,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
-	s.h.ServeHTTP(w, r)
+	s.metrics.observe(s.h, w, r)
 }
 
 // request is what a handler of a signed-in agent gets.
