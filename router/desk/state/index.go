@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
@@ -107,49 +109,21 @@ func (s *Store) indexTicket(ctx context.Context, id string, seq uint64, t *ticke
 // appendIndex adds e to the list of key, with compare-and-set, unless the
 // list has it.
 func (s *Store) appendIndex(ctx context.Context, key string, e indexEntry) error {
-	for range maxAttempts {
-		rctx, cancel := ctxReq(ctx)
-		cur, err := s.index.Get(rctx, key)
+	err := casKey(ctx, s.index, key, func(cur []byte) ([]byte, error) {
 		var list []indexEntry
-		var rev uint64
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			cancel()
-			return fmt.Errorf("index %s: %w", e.ID, err)
-		default:
-			rev = cur.Revision()
-			if json.Unmarshal(cur.Value(), &list) != nil {
-				list = nil // unreadable: start again
-			}
+		if cur != nil && json.Unmarshal(cur, &list) != nil {
+			list = nil // unreadable: start again
 		}
 		if slices.Contains(list, e) {
-			cancel()
-			return nil
+			return nil, nil
 		}
 		list = append(list, e)
-		list = list[max(0, len(list)-maxIndexed):]
-		data, err := json.Marshal(list)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("index %s: %w", e.ID, err)
-		}
-		if rev == 0 {
-			_, err = s.index.Create(rctx, key, data)
-		} else {
-			_, err = s.index.Update(rctx, key, data, rev)
-		}
-		cancel()
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			continue
-		default:
-			return fmt.Errorf("index %s: %w", e.ID, err)
-		}
+		return json.Marshal(list[max(0, len(list)-maxIndexed):])
+	})
+	if err != nil {
+		return fmt.Errorf("index %s: %w", e.ID, err)
 	}
-	return fmt.Errorf("index %s: %w", e.ID, ErrConflict)
+	return nil
 }
 
 // lookup returns the entries of an index key; none when it does not exist.
@@ -312,4 +286,123 @@ func (s *Store) queued(ctx context.Context, id string) (*Record, *ticket.Ticket,
 		return &rec, t, nil
 	}
 	return nil, nil, fmt.Errorf("ticket %s: %w", id, ErrNotFound)
+}
+
+// checkpointKey is the index bucket's key of the last stream sequence
+// Index went through.
+const checkpointKey = "checkpoint"
+
+// indexBatch is how many stream messages Index reads at a time, and
+// saves its checkpoint after.
+const indexBatch = 256
+
+// Index indexes, for Search, every ticket of the tickets stream after the
+// checkpoint, up to the last one stored when it is called, and moves the
+// checkpoint on: so that tickets no agent has taken yet are found too. It
+// returns how many tickets it indexed. Replicas may run it at once:
+// indexing a ticket twice changes nothing, and the checkpoint only moves
+// forward.
+func (s *Store) Index(ctx context.Context) (int, error) {
+	cp, err := s.checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := ctxReq(ctx)
+	info, err := s.js.Stream.Info(rctx)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	last := info.State.LastSeq
+	if last <= cp {
+		return 0, nil
+	}
+	cons, err := s.js.JS.OrderedConsumer(ctx, info.Config.Name, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: cp + 1,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
+	n := 0
+	for cp < last {
+		batch, err := cons.Fetch(indexBatch, jetstream.FetchMaxWait(requestTimeout))
+		if err != nil {
+			return n, fmt.Errorf("index: %w", err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return n, fmt.Errorf("index: %w", err)
+			}
+			var t ticket.Ticket
+			if json.Unmarshal(msg.Data(), &t) == nil && validID.MatchString(t.ID) {
+				if err := s.indexTicket(ctx, t.ID, meta.Sequence.Stream, &t); err != nil {
+					return n, err
+				}
+				n++
+			}
+			cp = meta.Sequence.Stream
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return n, fmt.Errorf("index: %w", err)
+		}
+		if err := s.saveCheckpoint(ctx, cp); err != nil {
+			return n, err
+		}
+		if got == 0 {
+			break // the rest is gone (max age) or was never there
+		}
+	}
+	return n, nil
+}
+
+// RunIndexer runs Index now and then every interval until ctx ends, and
+// returns ctx's error. An error of one run is given to report (which may
+// be nil) and the next run tries again.
+func (s *Store) RunIndexer(ctx context.Context, every time.Duration, report func(error)) error {
+	for {
+		if _, err := s.Index(ctx); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// checkpoint reads the last stream sequence indexed; 0 at first.
+func (s *Store) checkpoint(ctx context.Context) (uint64, error) {
+	rctx, cancel := ctxReq(ctx)
+	defer cancel()
+	e, err := s.index.Get(rctx, checkpointKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("index checkpoint: %w", err)
+	}
+	cp, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("index checkpoint %q: %w", e.Value(), err)
+	}
+	return cp, nil
+}
+
+// saveCheckpoint moves the checkpoint to seq, unless another replica moved
+// it further already.
+func (s *Store) saveCheckpoint(ctx context.Context, seq uint64) error {
+	err := casKey(ctx, s.index, checkpointKey, func(cur []byte) ([]byte, error) {
+		if n, err := strconv.ParseUint(string(cur), 10, 64); err == nil && n >= seq {
+			return nil, nil
+		}
+		return []byte(strconv.FormatUint(seq, 10)), nil
+	})
+	if err != nil {
+		return fmt.Errorf("index checkpoint: %w", err)
+	}
+	return nil
 }

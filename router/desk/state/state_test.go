@@ -2,8 +2,6 @@ package state
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -90,19 +88,31 @@ func (d *desk) open(name string) *Store {
 // returns it.
 func (d *desk) publish(colour, from, account string) *ticket.Ticket {
 	d.t.Helper()
+	raw := fmt.Sprintf("From: <%s>\r\nSubject: Reset %d\r\nMessage-ID: <m%d@test.example>\r\n\r\nPlease reset it.\r\n", from, d.n+1, d.n+1)
+	return d.publishRaw(colour, raw, func(tk *ticket.Ticket) {
+		if account != "" {
+			tk.Account = &ticket.Account{ID: account, Colour: colour}
+		}
+	})
+}
+
+// publishRaw publishes the ticket of colour for the raw mail, as parsed by
+// ingest/mail, changed by edit, and returns it.
+func (d *desk) publishRaw(colour, raw string, edit func(*ticket.Ticket)) *ticket.Ticket {
+	d.t.Helper()
 	d.n++
-	raw := fmt.Sprintf("From: <%s>\r\nSubject: Reset %d\r\nMessage-ID: <m%d@test.example>\r\n\r\nPlease reset order ORD-%d.\r\n", from, d.n, d.n, d.n)
-	sum := sha256.Sum256([]byte(raw))
+	req, err := mail.Parse(strings.NewReader(raw), mail.Limits{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	tk := &ticket.Ticket{
-		Version: ticket.Version, ID: hex.EncodeToString(sum[:]), MessageID: fmt.Sprintf("m%d@test.example", d.n),
-		From: ticket.From{Address: from}, EmailSubject: fmt.Sprintf("Reset %d", d.n), Size: int64(len(raw)),
+		Version: ticket.Version, ID: req.ID, MessageID: req.MessageID,
+		From: ticket.From{Address: req.From.Address, Problem: req.FromProblem}, EmailSubject: req.Subject, Size: req.Size,
 		Intent: "password-reset", Colour: colour, Disposition: "verified",
-		Queue:   ticket.Subject(ticket.DefaultPrefix, colour, "verified"),
-		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: []mail.Attachment{}, ParseProblems: []string{},
+		Queue: ticket.Subject(ticket.DefaultPrefix, colour, "verified"), Body: req.Text,
+		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: req.Attachments, ParseProblems: []string{},
 	}
-	if account != "" {
-		tk.Account = &ticket.Account{ID: account, Colour: colour}
-	}
+	edit(tk)
 	if ok, err := d.pub.Publish(testContext(d.t), tk, broker.RawMail{Reader: strings.NewReader(raw), Size: int64(len(raw))}); err != nil || !ok {
 		d.t.Fatalf("Publish: %v, %v", ok, err)
 	}

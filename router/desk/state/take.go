@@ -45,34 +45,65 @@ func parseNumber(s string) (uint64, bool) {
 // same number. A number given to a claim that then fails is never given
 // again (the numbers have gaps, never repeats).
 func (s *Store) nextNumber(ctx context.Context) (uint64, error) {
-	for range maxAttempts {
-		rctx, cancel := ctxReq(ctx)
-		e, err := s.numbers.Get(rctx, numberKey)
-		var n uint64
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			n = firstNumber
-			_, err = s.numbers.Create(rctx, numberKey, []byte(strconv.FormatUint(n, 10)))
-		case err == nil:
-			last, perr := strconv.ParseUint(string(e.Value()), 10, 64)
-			if perr != nil {
-				cancel()
-				return 0, fmt.Errorf("next ticket number: the last one is %q: %w", e.Value(), perr)
+	var n uint64
+	err := casKey(ctx, s.numbers, numberKey, func(cur []byte) ([]byte, error) {
+		n = firstNumber
+		if cur != nil {
+			last, err := strconv.ParseUint(string(cur), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("the last one is %q: %w", cur, err)
 			}
 			n = last + 1
-			_, err = s.numbers.Update(rctx, numberKey, []byte(strconv.FormatUint(n, 10)), e.Revision())
+		}
+		return []byte(strconv.FormatUint(n, 10)), nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("next ticket number: %w", err)
+	}
+	return n, nil
+}
+
+// casKey changes key in kv by change, with compare-and-set on its
+// revision, and tries again when another replica wrote it meanwhile.
+// change gets the current value (nil when there is none) and returns the
+// new one, or nil to leave the key as it is.
+func casKey(ctx context.Context, kv jetstream.KeyValue, key string, change func(cur []byte) ([]byte, error)) error {
+	for range maxAttempts {
+		rctx, cancel := ctxReq(ctx)
+		e, err := kv.Get(rctx, key)
+		var (
+			cur []byte
+			rev uint64
+		)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			cancel()
+			return err
+		default:
+			cur, rev = e.Value(), e.Revision()
+		}
+		next, err := change(cur)
+		if err != nil || next == nil {
+			cancel()
+			return err
+		}
+		if rev == 0 {
+			_, err = kv.Create(rctx, key, next)
+		} else {
+			_, err = kv.Update(rctx, key, next, rev)
 		}
 		cancel()
 		switch {
 		case err == nil:
-			return n, nil
+			return nil
 		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			continue // another replica gave one meanwhile
+			continue // another replica wrote it meanwhile
 		default:
-			return 0, fmt.Errorf("next ticket number: %w", err)
+			return err
 		}
 	}
-	return 0, fmt.Errorf("next ticket number: %w", ErrConflict)
+	return ErrConflict
 }
 
 // TakeNext makes a the owner of the oldest ticket of queue: first of those
