@@ -154,15 +154,15 @@ func (s *Store) Search(ctx context.Context, q string) ([]Record, error) {
 	if q == "" {
 		return nil, nil
 	}
+	// A number may be an account id or an order number too: the ticket
+	// of that number comes first, then what the index holds.
+	var numbered *Record
 	if _, ok := parseNumber(q); ok {
 		rec, _, err := s.Get(ctx, q)
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		return []Record{*rec}, nil
+		numbered = rec
 	}
 	var keys []string
 	if validID.MatchString(q) {
@@ -183,7 +183,12 @@ func (s *Store) Search(ctx context.Context, q string) ([]Record, error) {
 		}
 		entries = append(entries, list...)
 	}
-	return s.records(ctx, entries)
+	if numbered == nil {
+		return s.records(ctx, entries)
+	}
+	entries = slices.DeleteFunc(entries, func(e indexEntry) bool { return e.ID == numbered.ID })
+	out, err := s.records(ctx, entries)
+	return append([]Record{*numbered}, out[:min(len(out), maxResults-1)]...), err
 }
 
 // Related returns the other tickets of ticket id's sender and account,
@@ -324,8 +329,11 @@ func (s *Store) Index(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("index: %w", err)
 	}
 	n := 0
+	cp = max(cp, info.State.FirstSeq-1) // older ones are gone
 	for cp < last {
-		batch, err := cons.Fetch(indexBatch, jetstream.FetchMaxWait(requestTimeout))
+		// Asking for no more than there is: a fetch waits for all it
+		// asks for.
+		batch, err := cons.Fetch(int(min(indexBatch, last-cp)), jetstream.FetchMaxWait(requestTimeout))
 		if err != nil {
 			return n, fmt.Errorf("index: %w", err)
 		}

@@ -91,6 +91,10 @@ func TestSearch(t *testing.T) {
 	t2 := d.publishRaw("blue", raw("admin@acme.example", 2), order("ORD-200"))
 	t3 := d.publishRaw("blue", raw("other@else.example", 3), func(*ticket.Ticket) {})
 	r1, _ := take(t, s, alice, "blue")
+	// An account id that reads as a ticket number.
+	t4 := d.publishRaw("blue", raw("digits@else.example", 4), func(tk *ticket.Ticket) {
+		tk.Account = &ticket.Account{ID: strings.TrimPrefix(r1.Number, "TR-")}
+	})
 
 	check := func(when, q string, want ...*ticket.Ticket) {
 		t.Helper()
@@ -118,8 +122,8 @@ func TestSearch(t *testing.T) {
 	check("taken only", "admin@acme.example", t1)
 	check("taken only", "q2@mail.example")
 	n, err := s.Index(ctx)
-	if err != nil || n != 3 {
-		t.Fatalf("Index = %d, %v; want 3 tickets", n, err)
+	if err != nil || n != 4 {
+		t.Fatalf("Index = %d, %v; want 4 tickets", n, err)
 	}
 	if n, err := s.Index(ctx); err != nil || n != 0 {
 		t.Fatalf("Index again = %d, %v; want 0 (the checkpoint moved)", n, err)
@@ -129,7 +133,7 @@ func TestSearch(t *testing.T) {
 		want []*ticket.Ticket
 	}{
 		{r1.Number, []*ticket.Ticket{t1}},
-		{strings.TrimPrefix(r1.Number, "TR-"), []*ticket.Ticket{t1}},
+		{strings.TrimPrefix(r1.Number, "TR-"), []*ticket.Ticket{t1, t4}},
 		{t2.ID, []*ticket.Ticket{t2}},
 		{"<q2@mail.example>", []*ticket.Ticket{t2}},
 		{"q3@mail.example", []*ticket.Ticket{t3}},
