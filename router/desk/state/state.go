@@ -138,6 +138,11 @@ type Options struct {
 	EventsSubject string
 	// Escalated names the supervisors' queue; EscalatedQueue.
 	Escalated string
+	// FetchWait bounds how long TakeNext waits for a queue's consumer to
+	// hand out a ticket it says it holds (one just published, or put
+	// back); 250ms. A queue whose tickets are all claimed elsewhere (by
+	// 'queue next') costs a take this long before ErrNoTicket.
+	FetchWait time.Duration
 	// Now is the clock; time.Now.
 	Now func() time.Time
 }
@@ -154,6 +159,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Escalated == "" {
 		o.Escalated = EscalatedQueue
+	}
+	if o.FetchWait <= 0 {
+		o.FetchWait = 250 * time.Millisecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -175,8 +183,9 @@ type Store struct {
 	stop context.CancelFunc
 	done chan struct{}
 
-	mu    sync.Mutex
-	cache map[string]cached // unresolved records, by ticket id, from the watcher
+	mu        sync.Mutex
+	cache     map[string]cached // unresolved records, by ticket id, from the watcher
+	consumers map[string]jetstream.Consumer
 
 	// afterRecord, when set (by tests), runs in TakeNext after the record
 	// of a new ticket is written and before its message is acknowledged;
@@ -199,7 +208,7 @@ const requestTimeout = 5 * time.Second
 // prefix (the queues' consumers filter on it).
 func Open(ctx context.Context, js *broker.JetStream, prefix string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	s := &Store{js: js, prefix: prefix, opts: opts, cache: map[string]cached{}}
+	s := &Store{js: js, prefix: prefix, opts: opts, cache: map[string]cached{}, consumers: map[string]jetstream.Consumer{}}
 	for _, b := range []struct {
 		kv      *jetstream.KeyValue
 		name    string

@@ -581,3 +581,48 @@ func TestGet(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen: replicas opening at once on a fresh server all succeed; the
+// audit stream denies delete and purge; opening again keeps the state.
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	d := startDesk(t)
+	const n = 3
+	var jss []*broker.JetStream
+	for i := range n {
+		jss = append(jss, d.connect(fmt.Sprintf("replica-%d", i)))
+	}
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = Open(testContext(t), jss[i], ticket.DefaultPrefix, Options{}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: Open: %v", i, err)
+		}
+		t.Cleanup(stores[i].Close)
+	}
+	ctx := testContext(t)
+	d.publish("blue", "a@acme.example", "A1")
+	rec, _ := take(t, stores[0], alice, "blue")
+	info, err := stores[1].events.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := info.Config; !c.DenyDelete || !c.DenyPurge || c.Name != "DESK-events" || !slices.Equal(c.Subjects, []string{"desk.events.>"}) {
+		t.Errorf("audit stream config %+v", c)
+	}
+	again := d.open("replica-again")
+	if got, _, err := again.Get(ctx, rec.Number); err != nil || got.Owner != "alice" {
+		t.Errorf("after opening again: %+v, %v", got, err)
+	}
+	if mine, _ := again.Mine(ctx, "alice"); len(mine) != 1 {
+		t.Errorf("a new replica's cache: alice owns %+v", mine)
+	}
+	if h, _ := again.History(ctx, rec.ID); len(h) != 1 {
+		t.Errorf("after opening again, history %+v", h)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
@@ -186,22 +187,13 @@ func oldestFirst(a, b Record) int {
 
 // takeNew claims a ticket never taken from queue's consumer.
 func (s *Store) takeNew(ctx context.Context, a Actor, queue string) (*Record, error) {
-	rctx, cancel := ctxReq(ctx)
-	cons, err := s.js.Stream.Consumer(rctx, queue)
-	cancel()
+	cons, err := s.consumer(ctx, queue)
 	if err != nil {
 		return nil, fmt.Errorf("take next of %s: consumer: %w", queue, err)
 	}
 	for range maxSkips {
-		batch, err := cons.FetchNoWait(1)
+		msg, err := s.fetch(ctx, cons)
 		if err != nil {
-			return nil, fmt.Errorf("take next of %s: %w", queue, err)
-		}
-		var msg jetstream.Msg
-		for m := range batch.Messages() {
-			msg = m
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			return nil, fmt.Errorf("take next of %s: %w", queue, err)
 		}
 		if msg == nil {
@@ -314,4 +306,64 @@ func (s *Store) ticketAt(ctx context.Context, seq uint64) (*ticket.Ticket, error
 		return nil, nil
 	}
 	return &t, nil
+}
+
+// consumer returns the handle of queue's consumer, looked up once.
+func (s *Store) consumer(ctx context.Context, queue string) (jetstream.Consumer, error) {
+	s.mu.Lock()
+	c, ok := s.consumers[queue]
+	s.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	rctx, cancel := ctxReq(ctx)
+	defer cancel()
+	c, err := s.js.Stream.Consumer(rctx, queue)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.consumers[queue] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// fetch pulls the next message of cons: nil when there is none. It asks
+// without waiting first; the consumer learns of a message a moment after
+// the stream stored it, and of a message put back a moment after the nak,
+// so when it says it holds messages (pending, or delivered and not yet
+// acknowledged) it asks again, waiting up to Options.FetchWait.
+func (s *Store) fetch(ctx context.Context, cons jetstream.Consumer) (jetstream.Msg, error) {
+	for i := range 2 {
+		var batch jetstream.MessageBatch
+		var err error
+		if i == 0 {
+			batch, err = cons.FetchNoWait(1)
+		} else {
+			batch, err = cons.Fetch(1, jetstream.FetchMaxWait(s.opts.FetchWait))
+		}
+		if err != nil {
+			return nil, err
+		}
+		var msg jetstream.Msg
+		for m := range batch.Messages() {
+			msg = m
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+		if msg != nil || i == 1 {
+			return msg, nil
+		}
+		rctx, cancel := ctxReq(ctx)
+		info, err := cons.Info(rctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return nil, nil
+		}
+	}
+	return nil, nil
 }
