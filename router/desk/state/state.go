@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/rules"
@@ -210,36 +211,33 @@ func Open(ctx context.Context, js *broker.JetStream, prefix string, opts Options
 	opts = opts.withDefaults()
 	s := &Store{js: js, prefix: prefix, opts: opts, cache: map[string]cached{}, consumers: map[string]jetstream.Consumer{}}
 	for _, b := range []struct {
-		kv      *jetstream.KeyValue
-		name    string
-		desc    string
-		history uint8
+		kv   *jetstream.KeyValue
+		name string
+		desc string
 	}{
-		{&s.tickets, "tickets", "the desk's record of each ticket taken", 1},
-		{&s.numbers, "numbers", "ticket numbers: the last given, and number to ticket id", 1},
-		{&s.index, "index", "search index: Message-ID, sender, account, order to ticket ids", 1},
+		{&s.tickets, "tickets", "the desk's record of each ticket taken"},
+		{&s.numbers, "numbers", "ticket numbers: the last given, and number to ticket id"},
+		{&s.index, "index", "search index: Message-ID, sender, account, order to ticket ids"},
 	} {
 		cfg := jetstream.KeyValueConfig{
-			Bucket: opts.Name + "-" + b.name, Description: b.desc, History: b.history,
+			Bucket: opts.Name + "-" + b.name, Description: b.desc, History: 1,
 			Storage: jetstream.FileStorage, Replicas: opts.Replicas,
 		}
-		// What already has the settings is only read, so that replicas
-		// starting together do not race to change it.
-		bs, err := js.JS.Stream(ctx, "KV_"+cfg.Bucket)
-		if err == nil && bs.CachedInfo().Config.Replicas == opts.Replicas {
-			if *b.kv, err = js.JS.KeyValue(ctx, cfg.Bucket); err != nil {
-				return nil, fmt.Errorf("open desk bucket %s: %w", cfg.Bucket, err)
+		err := retry(ctx, func(ctx context.Context) error {
+			// What already has the settings is only read, so that
+			// replicas starting together do not race to change it.
+			bs, err := js.JS.Stream(ctx, "KV_"+cfg.Bucket)
+			switch {
+			case err == nil && bs.CachedInfo().Config.Replicas == opts.Replicas:
+				*b.kv, err = js.JS.KeyValue(ctx, cfg.Bucket)
+			case err == nil || errors.Is(err, jetstream.ErrStreamNotFound):
+				*b.kv, err = js.JS.CreateOrUpdateKeyValue(ctx, cfg)
 			}
-			continue
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("open desk bucket %s: %w", cfg.Bucket, err)
-		}
-		kv, err := js.JS.CreateOrUpdateKeyValue(ctx, cfg)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("provision desk bucket %s: %w", cfg.Bucket, err)
 		}
-		*b.kv = kv
 	}
 	want := jetstream.StreamConfig{
 		Name:        opts.Name + "-events",
@@ -248,30 +246,58 @@ func Open(ctx context.Context, js *broker.JetStream, prefix string, opts Options
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    opts.Replicas,
-		DenyDelete:  true,
-		DenyPurge:   true,
+		// Once set, the server refuses to clear them.
+		DenyDelete: true,
+		DenyPurge:  true,
 	}
-	ev, err := js.JS.Stream(ctx, want.Name)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		ev, err = js.JS.CreateStream(ctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			ev, err = js.JS.Stream(ctx, want.Name)
+	err := retry(ctx, func(ctx context.Context) error {
+		ev, err := js.JS.Stream(ctx, want.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			ev, err = js.JS.CreateStream(ctx, want)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				ev, err = js.JS.Stream(ctx, want.Name)
+			}
+		case err == nil:
+			have := ev.CachedInfo().Config
+			if !slices.Equal(have.Subjects, want.Subjects) || have.Replicas != want.Replicas || !have.DenyDelete || !have.DenyPurge {
+				ev, err = js.JS.UpdateStream(ctx, want)
+			}
 		}
-	case err == nil:
-		have := ev.CachedInfo().Config
-		if !slices.Equal(have.Subjects, want.Subjects) || have.Replicas != want.Replicas || !have.DenyDelete || !have.DenyPurge {
-			ev, err = js.JS.UpdateStream(ctx, want)
-		}
-	}
+		s.events = ev
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("provision desk stream %s: %w", want.Name, err)
 	}
-	s.events = ev
 	if err := s.watch(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// retry runs op, with a deadline of requestTimeout, until it succeeds, fails
+// for good, or ctx ends: in a cluster, JetStream may not answer one of two
+// identical creates sent at once by replicas starting together (see
+// router/broker's Provision), and asking again finds the thing made.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		rctx, cancel := ctxReq(ctx)
+		err := op(rctx)
+		cancel()
+		var apiErr *jetstream.APIError
+		again := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+			errors.As(err, &apiErr) && apiErr.Code == 503
+		if err == nil || !again || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // watch starts the watcher that keeps the cache of unresolved records, and

@@ -458,8 +458,20 @@ func TestActionsNeedOwner(t *testing.T) {
 	if err := s.Reassign(ctx, carol, rec.ID, "bob"); err != nil {
 		t.Fatalf("reassign by a supervisor: %v", err)
 	}
-	if err := s.Resolve(ctx, bob, rec.ID, "nonsense", ""); !errors.Is(err, ErrInvalid) {
-		t.Errorf("resolve with an unknown outcome: %v, want ErrInvalid", err)
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"unknown outcome", s.Resolve(ctx, bob, rec.ID, "nonsense", "")},
+		{"note too long", s.Resolve(ctx, bob, rec.ID, "other", strings.Repeat("x", maxText+1))},
+		{"no reason", s.Escalate(ctx, bob, rec.ID, " ")},
+		{"unknown colour", s.Transfer(ctx, bob, rec.ID, "purple")},
+		{"empty note", s.Note(ctx, bob, rec.ID, "\n")},
+		{"to nobody", s.Reassign(ctx, carol, rec.ID, "")},
+	} {
+		if !errors.Is(tt.err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", tt.name, tt.err)
+		}
 	}
 	if err := s.Resolve(ctx, bob, rec.ID, "refused", "spoofed"); err != nil {
 		t.Fatalf("resolve by the new owner: %v", err)
@@ -557,6 +569,11 @@ func TestHistory(t *testing.T) {
 	}
 	if err := s.events.Purge(ctx); err == nil {
 		t.Error("the audit stream was purged")
+	}
+	cfg := s.events.CachedInfo().Config
+	cfg.DenyDelete, cfg.DenyPurge = false, false
+	if _, err := s.js.JS.UpdateStream(ctx, cfg); err == nil {
+		t.Error("the audit stream's config was changed to allow delete and purge")
 	}
 	if h2, _ := s.History(ctx, r1.ID); len(h2) != len(h) {
 		t.Errorf("after refused delete and purge, history has %d events, want %d", len(h2), len(h))
