@@ -20,7 +20,7 @@ import (
 // desk is a test's NATS: a server, the service's provisioned layout, and a
 // publisher of tickets.
 type desk struct {
-	t      *testing.T
+	t      testing.TB
 	server *broker.Embedded
 	js     *broker.JetStream
 	pub    *broker.Publisher
@@ -29,7 +29,7 @@ type desk struct {
 
 // startDesk starts an embedded nats-server on a free loopback port and
 // provisions the service's stream and queues, as router/broker's tests do.
-func startDesk(t *testing.T) *desk {
+func startDesk(t testing.TB) *desk {
 	t.Helper()
 	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
 		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 256 << 20, MaxMemory: 16 << 20,
@@ -119,7 +119,7 @@ func (d *desk) publishRaw(colour, raw string, edit func(*ticket.Ticket)) *ticket
 	return tk
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
