@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
@@ -220,5 +221,26 @@ func TestRawAndAttachment(t *testing.T) {
 	}
 	if h, _ := s.History(ctx, strings.Repeat("0", 64)); len(h) != 0 {
 		t.Errorf("a view of an unknown ticket left events: %+v", h)
+	}
+}
+
+// TestTakeDeadLetter: a stream message that is not a ticket document (a
+// quarantined mail's record) is taken like a ticket, named by its stream
+// sequence, with no ticket.
+func TestTakeDeadLetter(t *testing.T) {
+	d, s, ctx := startOne(t)
+	if err := d.pub.PublishDeadLetter(ctx, broker.DeadLetter{Mailbox: "INBOX", UIDValidity: 1, UID: 7, Reason: "unreadable"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, tk := take(t, s, alice, "deadletter")
+	if tk != nil || !strings.HasPrefix(rec.ID, "s") || rec.Number == "" {
+		t.Fatalf("took %+v, %+v; want a record named s<seq> with no ticket", rec, tk)
+	}
+	got, tk, err := s.Get(ctx, rec.Number)
+	if err != nil || got.ID != rec.ID || tk != nil {
+		t.Errorf("Get(%s) = %+v, %+v, %v", rec.Number, got, tk, err)
+	}
+	if err := s.Resolve(ctx, alice, rec.ID, "other", "a mail nobody can read"); err != nil {
+		t.Errorf("resolve: %v", err)
 	}
 }

@@ -136,7 +136,8 @@ func (s *Store) TakeNext(ctx context.Context, a Actor, queue string) (*Record, *
 	}
 	t, err := s.ticketAt(ctx, rec.StreamSeq)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
+		// Owned all the same: it is in the agent's tickets (Mine).
+		return nil, nil, fmt.Errorf("take next of %s: %s is yours, but %w", queue, rec.Number, err)
 	}
 	if t != nil {
 		// Best effort: the stream indexer indexes it too.
