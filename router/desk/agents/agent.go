@@ -128,8 +128,9 @@ func CheckPassword(password string) error {
 	return nil
 }
 
-// check returns an error when a's fields are not valid.
-func (a *Agent) check() error {
+// Check returns an error when a's fields are not valid: its name, display,
+// roles and colours (an agent needs one; supervisors see every queue).
+func (a *Agent) Check() error {
 	if err := CheckName(a.Name); err != nil {
 		return err
 	}

@@ -78,10 +78,13 @@ func (f *File) Agents() []Agent {
 	return out
 }
 
+// Has reports whether the file has agent name.
+func (f *File) Has(name string) bool { return f.find(name) >= 0 }
+
 // Add adds agent a with password, hashed with DefaultParams. The name must
 // be new; a.Disabled is kept.
 func (f *File) Add(a Agent, password string) error {
-	if err := a.check(); err != nil {
+	if err := a.Check(); err != nil {
 		return fmt.Errorf("add agent: %w", err)
 	}
 	if f.find(a.Name) >= 0 {
@@ -234,7 +237,7 @@ func parseFile(data []byte, doc *yaml.Node) ([]entry, error) {
 	}
 	seen := make(map[string]bool, len(file.Agents))
 	for _, e := range file.Agents {
-		if err := e.agent().check(); err != nil {
+		if err := e.agent().Check(); err != nil {
 			return nil, err
 		}
 		if seen[e.Name] {
