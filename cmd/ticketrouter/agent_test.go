@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestAgentCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := d.Authenticate(name, password)
+		a, err := d.Authenticate(context.Background(), name, password)
 		if err == nil && (a.Name != name || (name == "alice" && (a.DisplayName() != "Alice Example" || !a.CanSee("red") || a.CanSee("green")))) {
 			t.Errorf("agent %+v", a)
 		}

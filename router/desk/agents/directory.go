@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,10 @@ var ErrBadCredentials = errors.New("wrong agent name or password")
 type Directory struct {
 	path  string
 	dummy *hash // verified against when there is no agent, so that it takes as long
+	// verifying bounds the argon2id verifications at once (each takes
+	// 19 MiB and a core for 0.1 s), so that a flood of logins cannot
+	// exhaust the desk's memory.
+	verifying chan struct{}
 
 	mu      sync.RWMutex
 	agents  map[string]*known
@@ -48,7 +53,7 @@ func LoadDirectory(path string) (*Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
-	d := &Directory{path: path}
+	d := &Directory{path: path, verifying: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	if d.dummy, err = parseHash(dummy); err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
@@ -143,7 +148,15 @@ func (d *Directory) Lookup(name string) (*Agent, bool) {
 // is enabled. Otherwise it returns ErrBadCredentials, having done the
 // same work (an argon2id verification, against a dummy hash when there is
 // no agent of that name): the time taken does not tell which names exist.
-func (d *Directory) Authenticate(name, password string) (*Agent, error) {
+// Verifications run at most GOMAXPROCS at once; waiting for a turn ends
+// with ctx.
+func (d *Directory) Authenticate(ctx context.Context, name, password string) (*Agent, error) {
+	select {
+	case d.verifying <- struct{}{}:
+		defer func() { <-d.verifying }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("authenticate: %w", ctx.Err())
+	}
 	d.mu.RLock()
 	k := d.agents[normalize(name)]
 	d.mu.RUnlock()

@@ -49,7 +49,7 @@ func TestFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := d.Authenticate(" Alice ", alicePassword)
+	a, err := d.Authenticate(context.Background(), " Alice ", alicePassword)
 	if err != nil || a.Name != "alice" || a.DisplayName() != "Alice Example" || !a.CanSee("red") || a.CanSee("green") {
 		t.Fatalf("Authenticate(alice) = %+v, %v", a, err)
 	}
@@ -89,13 +89,13 @@ func TestFileRoundTrip(t *testing.T) {
 	if err := d.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Authenticate("alice", alicePassword); !errors.Is(err, ErrBadCredentials) {
+	if _, err := d.Authenticate(context.Background(), "alice", alicePassword); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("old password after passwd: %v", err)
 	}
-	if _, err := d.Authenticate("alice", "a brand new password"); err != nil {
+	if _, err := d.Authenticate(context.Background(), "alice", "a brand new password"); err != nil {
 		t.Errorf("new password: %v", err)
 	}
-	if _, err := d.Authenticate("sam", alicePassword); !errors.Is(err, ErrBadCredentials) {
+	if _, err := d.Authenticate(context.Background(), "sam", alicePassword); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("disabled sam: %v", err)
 	}
 	if got := f.Agents(); len(got) != 3 || !got[1].Disabled {
@@ -117,7 +117,7 @@ func TestAuthenticateSameError(t *testing.T) {
 		{"alice", alicePassword + strings.Repeat("x", MaxPasswordLength)},
 		{"", ""},
 	} {
-		a, err := d.Authenticate(tt.name, tt.password)
+		a, err := d.Authenticate(context.Background(), tt.name, tt.password)
 		if a != nil || err != ErrBadCredentials {
 			t.Errorf("Authenticate(%q) = %v, %v; want ErrBadCredentials itself", tt.name, a, err)
 		}
@@ -159,7 +159,7 @@ func TestDirectoryBadFile(t *testing.T) {
 			if _, err := LoadDirectory(path); err == nil {
 				t.Error("LoadDirectory accepted it")
 			}
-			if _, err := d.Authenticate("alice", alicePassword); err != nil {
+			if _, err := d.Authenticate(context.Background(), "alice", alicePassword); err != nil {
 				t.Errorf("the agents in use were dropped: %v", err)
 			}
 		})
@@ -212,5 +212,26 @@ func TestDirectoryWatch(t *testing.T) {
 	case err := <-errs:
 		t.Errorf("reported again: %v", err)
 	default:
+	}
+}
+
+// TestAuthenticateBounded: when every verification slot is taken, a
+// login waits for one, and gives up when its context ends.
+func TestAuthenticateBounded(t *testing.T) {
+	d, err := LoadDirectory(writeAgents(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(d.verifying) {
+		d.verifying <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if a, err := d.Authenticate(ctx, "alice", alicePassword); a != nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("Authenticate with every slot taken = %v, %v; want context.Canceled", a, err)
+	}
+	<-d.verifying
+	if _, err := d.Authenticate(context.Background(), "alice", alicePassword); err != nil {
+		t.Errorf("with a slot free: %v", err)
 	}
 }

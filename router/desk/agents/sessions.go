@@ -212,7 +212,7 @@ func (s *Sessions) Login(w http.ResponseWriter, r *http.Request, name, password 
 	if !until.IsZero() {
 		return nil, nil, &ThrottledError{Until: until}
 	}
-	a, authErr := s.dir.Authenticate(name, password)
+	a, authErr := s.dir.Authenticate(ctx, name, password)
 	if authErr != nil {
 		for i, limit := range []int{s.throttle.AgentFailures, s.throttle.AddrFailures} {
 			if err := s.fail(ctx, now, keys[i], limit); err != nil {
