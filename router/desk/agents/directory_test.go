@@ -101,6 +101,34 @@ func TestFileRoundTrip(t *testing.T) {
 	if got := f.Agents(); len(got) != 3 || !got[1].Disabled {
 		t.Errorf("Agents() = %+v", got)
 	}
+
+	// Two edits at once: the second to save would lose the first's.
+	first, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Enable("sam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Disable("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Save(); !errors.Is(err, ErrChanged) {
+		t.Errorf("second Save = %v, want ErrChanged", err)
+	}
+	if err := first.Disable("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(); err != nil {
+		t.Errorf("saving again after its own save: %v", err)
+	}
 }
 
 // TestAuthenticateSameError: an unknown name, a wrong password, a

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,7 @@ type File struct {
 	path    string
 	doc     yaml.Node // the document as read, edited in place
 	entries []entry
+	read    [sha256.Size]byte // the content read, to notice another writer
 }
 
 // entry is one agent of the file.
@@ -59,7 +61,7 @@ func OpenFile(path string) (*File, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("agents file: %w", err)
 	}
-	f := &File{path: path}
+	f := &File{path: path, read: sha256.Sum256(data)}
 	if f.entries, err = parseFile(data, &f.doc); err != nil {
 		return nil, fmt.Errorf("agents file %s: %w", path, err)
 	}
@@ -135,9 +137,14 @@ func (f *File) setDisabled(name string, disabled bool) error {
 	return f.set(i, "disabled", disabled)
 }
 
+// ErrChanged is the error of a Save when the file changed on disk since
+// it was read: another edit, whose change Save would lose.
+var ErrChanged = errors.New("the file changed since it was read; run the command again")
+
 // Save writes the file atomically (a temporary file in the same
 // directory, synced, then renamed over it) with mode 0600. Through a
-// symbolic link, the link's target is replaced.
+// symbolic link, the link's target is replaced. When the file changed
+// since it was read, Save writes nothing and returns ErrChanged.
 func (f *File) Save() error {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -152,9 +159,17 @@ func (f *File) Save() error {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
+	now, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save agents file %s: %w", f.path, err)
+	}
+	if sha256.Sum256(now) != f.read {
+		return fmt.Errorf("save agents file %s: %w", f.path, ErrChanged)
+	}
 	if err := writeAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("save agents file %s: %w", f.path, err)
 	}
+	f.read = sha256.Sum256(buf.Bytes())
 	return nil
 }
 
