@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -130,6 +131,19 @@ func (d *Directory) Len() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.entries
+}
+
+// Agents returns copies of every agent, enabled or not, by name: for a
+// supervisor's choice of whom to reassign a ticket to.
+func (d *Directory) Agents() []Agent {
+	d.mu.RLock()
+	out := make([]Agent, 0, len(d.agents))
+	for _, k := range d.agents {
+		out = append(out, *k.agent.clone())
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Agent) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // Lookup returns a copy of agent name (enabled or not), or false. Names

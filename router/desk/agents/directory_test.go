@@ -53,6 +53,9 @@ func TestFileRoundTrip(t *testing.T) {
 	if err != nil || a.Name != "alice" || a.DisplayName() != "Alice Example" || !a.CanSee("red") || a.CanSee("green") {
 		t.Fatalf("Authenticate(alice) = %+v, %v", a, err)
 	}
+	if all := d.Agents(); len(all) != 3 || all[0].Name != "alice" || all[1].Name != "off" || !all[1].Disabled || all[2].Name != "sam" {
+		t.Errorf("Agents() = %+v, want alice, off (disabled), sam", all)
+	}
 
 	// An edit keeps a comment someone wrote.
 	data, _ := os.ReadFile(path)
