@@ -105,7 +105,7 @@ and publishes a ticket to that colour's queue on NATS JetStream.`,
 	}
 	root.SetVersionTemplate("ticketrouter {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDemoCmd(), newRunCmd(), newRouteCmd(), newConfigCmd(), newQueueCmd(), newHealthCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd(), newRunCmd(), newRouteCmd(), newConfigCmd(), newQueueCmd(), newHealthCmd(), newAgentCmd(), newVersionCmd())
 	root.AddCommand(newDeskCmd())
 	return group(root)
 }

@@ -1,0 +1,171 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
+)
+
+// Get returns the record and the ticket of a ticket number (TR-100001 or
+// 100001) or id. The ticket is nil when the stream no longer holds it (past
+// the stream's max age) or its message is not a ticket document. A ticket
+// the desk has not taken yet is found by its id once indexed (see Search),
+// with a record of StateQueued.
+func (s *Store) Get(ctx context.Context, numberOrID string) (*Record, *ticket.Ticket, error) {
+	id, err := s.resolve(ctx, numberOrID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, _, err := s.record(ctx, id)
+	if errors.Is(err, ErrNotFound) && id == numberOrID {
+		return s.queued(ctx, id) // not taken yet, maybe indexed
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := s.ticketAt(ctx, rec.StreamSeq)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, nil, err
+	}
+	return &rec, t, nil
+}
+
+// resolve turns a ticket number or id into the id.
+func (s *Store) resolve(ctx context.Context, numberOrID string) (string, error) {
+	n, ok := parseNumber(numberOrID)
+	if !ok {
+		if !validID.MatchString(numberOrID) {
+			return "", fmt.Errorf("ticket %q: %w", numberOrID, ErrNotFound)
+		}
+		return numberOrID, nil
+	}
+	rctx, cancel := ctxReq(ctx)
+	e, err := s.numbers.Get(rctx, "n."+strconv.FormatUint(n, 10))
+	cancel()
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), err)
+	}
+	id := string(e.Value())
+	// A claim that failed after taking the number leaves its key leading
+	// to a record of another number, or to none.
+	if rec, _, err := s.record(ctx, id); err != nil || rec.Number != FormatNumber(n) {
+		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), ErrNotFound)
+	}
+	return id, nil
+}
+
+// History returns the events of ticket id, oldest first, from the audit
+// stream.
+func (s *Store) History(ctx context.Context, id string) ([]Event, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("history of %q: %w", id, ErrNotFound)
+	}
+	subject := s.opts.EventsSubject + "." + id
+	var out []Event
+	// Each get returns the first event at or after seq on the subject.
+	for seq := uint64(1); ; {
+		rctx, cancel := ctxReq(ctx)
+		m, err := s.events.GetMsg(rctx, seq, jetstream.WithGetMsgSubject(subject))
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", id, err)
+		}
+		var ev Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return nil, fmt.Errorf("history of %s: event %d: %w", id, m.Sequence, err)
+		}
+		out = append(out, ev)
+		seq = m.Sequence + 1
+	}
+}
+
+// Board counts every queue's tickets (Queues, in order): waiting (never
+// taken, plus returned, transferred or escalated to it), owned, and the age
+// of the oldest waiting. Counts of records come from the watcher's cache,
+// and may lag another replica's change by a moment.
+func (s *Store) Board(ctx context.Context) ([]QueueCount, error) {
+	now := s.opts.Now()
+	counts := map[string]*QueueCount{}
+	var out []QueueCount
+	for _, q := range s.Queues() {
+		out = append(out, QueueCount{Queue: q})
+	}
+	for i := range out {
+		counts[out[i].Queue] = &out[i]
+	}
+	oldest := func(c *QueueCount, published time.Time) {
+		if age := now.Sub(published); age > c.OldestWaiting {
+			c.OldestWaiting = age
+		}
+	}
+	s.mu.Lock()
+	for _, c := range s.cache {
+		qc := counts[c.rec.Queue]
+		if qc == nil {
+			continue
+		}
+		switch c.rec.State {
+		case StateOwned:
+			qc.Owned++
+		case StateWaiting, StateEscalated:
+			qc.Waiting++
+			oldest(qc, c.rec.Published)
+		}
+	}
+	s.mu.Unlock()
+	for _, q := range broker.Queues() {
+		rctx, cancel := ctxReq(ctx)
+		cons, err := s.js.Stream.Consumer(rctx, q)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("board: queue %s: %w", q, err)
+		}
+		info := cons.CachedInfo()
+		qc := counts[q]
+		qc.Waiting += int(info.NumPending)
+		if info.NumPending > 0 {
+			// The next new ticket is the first on the filter after the
+			// last delivered.
+			m, err := s.js.Stream.GetMsg(rctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(info.Config.FilterSubject))
+			if err == nil {
+				oldest(qc, m.Time)
+			}
+		}
+		cancel()
+	}
+	return out, nil
+}
+
+// Mine returns the tickets agent owns, the longest owned first.
+func (s *Store) Mine(ctx context.Context, agent string) ([]Record, error) {
+	var out []Record
+	s.mu.Lock()
+	for _, c := range s.cache {
+		if c.rec.State == StateOwned && c.rec.Owner == agent {
+			out = append(out, c.rec)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Record) int {
+		if c := a.TakenAt.Compare(b.TakenAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Number, b.Number)
+	})
+	return out, ctx.Err()
+}
