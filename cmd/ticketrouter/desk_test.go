@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/router/broker"
 )
 
 // TestDeskCommand: desk needs --config; a configuration without a desk
@@ -32,11 +39,52 @@ func TestDeskCommand(t *testing.T) {
 		{"no config", []string{"desk"}, exitUsage, "ticketrouter desk: --config FILE is required"},
 		{"no desk section", []string{"desk", "--config", write("none.yaml", "accounts: a.yaml\n")}, exitError, "desk.listen: missing"},
 		{"no agents", []string{"desk", "--config", write("noagents.yaml", "desk:\n  listen: 127.0.0.1:0\n")}, exitError, "desk.agents: missing"},
-		{"not built", []string{"desk", "--config", write("ok.yaml", "desk:\n  listen: 127.0.0.1:0\n  agents: agents.yaml\n")}, exitError, "not built into this binary yet"},
 	} {
 		code, out, errOut := runCmd(t, "", c.args...)
 		if code != c.code || out != "" || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d and %q", c.name, code, out, errOut, c.code, c.want)
 		}
+	}
+}
+
+// TestDeskServes: with a NATS to reach and an agents file, desk serves
+// the login page on desk.listen until its context ends.
+func TestDeskServes(t *testing.T) {
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "agents.yaml"), []byte("agents: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "ticketrouter.yaml")
+	text := "nats:\n  url: " + srv.ClientURL() + "\ndesk:\n  listen: 127.0.0.1:0\n  agents: agents.yaml\n"
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- runDesk(ctx, cfgPath, pw, io.Discard); pw.Close() }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "desk: serving http://127.0.0.1:") {
+		t.Fatalf("first line %q %v (%v)", line, err, func() error { cancel(); return <-done }())
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.TrimSpace(strings.TrimPrefix(line, "desk: serving ")) + "login"
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("GET %s: %d %v", url, resp.StatusCode, resp.Header)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("runDesk: %v", err)
 	}
 }

@@ -7,15 +7,16 @@
 //	ticketrouter config check FILE
 //	ticketrouter queue list | next QUEUE [--ack|--nak|--term] [--json] | ack|nak|term|extend CLAIM-ID
 //	ticketrouter health [--url URL | --config FILE]
+//	ticketrouter desk --config FILE
 //	ticketrouter version
 //	ticketrouter completion bash|zsh|fish|powershell
 //
 // demo runs the whole service on sample mails with nothing to set up; run
 // is the service; route is a dry run of the policy on saved mails; config
 // check validates a configuration; queue is what agents use; health asks
-// a running service whether it is ready. This package holds flags, help
-// and printing only: the work is done by package router and those below
-// it.
+// a running service whether it is ready; desk serves the agents' web desk.
+// This package holds flags, help and printing only: the work is done by
+// package router and those below it.
 package main
 
 import (

@@ -7,7 +7,8 @@
 //
 // The desk's state and its agents live elsewhere (router/desk/state and
 // router/desk/agents); this package reaches them through the Store and Auth
-// interfaces it declares, so that it can be built and tested alone. Every
+// interfaces it declares, so that it can be built and tested alone;
+// FromState and FromSessions adapt the real ones. Every
 // request is checked on the server: an agent sees only the queues, tickets
 // and downloads of the queues it may see, and every state change carries
 // the session's CSRF token.
