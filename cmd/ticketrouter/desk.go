@@ -116,5 +116,5 @@ func openDesk(ctx context.Context, cfg *config.Config, stderr io.Writer) (desk.S
 	if err != nil {
 		return nil, nil, err
 	}
-	return desk.FromState(st), desk.FromSessions(sess), nil
+	return desk.FromState(st), desk.FromSessions(sess, dir), nil
 }

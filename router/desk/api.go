@@ -83,6 +83,8 @@ type Store interface {
 	Escalate(ctx context.Context, a Actor, id, reason string) error
 	Transfer(ctx context.Context, a Actor, id, colour string) error
 	Note(ctx context.Context, a Actor, id, text string) error
+	// Reassign makes agent to the ticket's owner; supervisors only.
+	Reassign(ctx context.Context, a Actor, id, to string) error
 	History(ctx context.Context, id string) ([]Event, error)
 	// Board counts every queue; the desk shows each agent its own.
 	Board(ctx context.Context) ([]QueueCount, error)
@@ -111,6 +113,14 @@ type Agent struct {
 // sees reports whether the agent may see a queue.
 func (a *Agent) sees(queue string) bool { return a.CanSee != nil && a.CanSee(queue) }
 
+// seesRecord reports whether the agent may see a ticket: one of a queue it
+// may see, or one it owns now (a supervisor may reassign a ticket to an
+// agent of another colour, or from the supervisors' queue); the last
+// owner of a ticket that has moved on does not count.
+func (a *Agent) seesRecord(rec *Record) bool {
+	return a.sees(rec.Queue) || rec.State == "owned" && rec.Owner == a.Name
+}
+
 // Session is the agent's session as the desk needs it: the token its
 // forms carry. Ref is the Auth's own session, handed back to CheckCSRF.
 type Session struct {
@@ -135,4 +145,7 @@ type Auth interface {
 	// ClientAddr is the request's client for the audit: the remote
 	// address, or what a trusted proxy says it forwards for.
 	ClientAddr(r *http.Request) string
+	// Agents lists the enabled agents by name, for a supervisor's choice
+	// of whom to reassign a ticket to.
+	Agents() []*Agent
 }

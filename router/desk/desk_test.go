@@ -481,3 +481,38 @@ func TestHealthAndMetrics(t *testing.T) {
 type brokenStore struct{ *fakeStore }
 
 func (brokenStore) Board(context.Context) ([]QueueCount, error) { return nil, io.ErrUnexpectedEOF }
+
+// TestReassign: only a supervisor reassigns, and only to an agent; the
+// new owner sees and works the ticket though it is of a colour not its
+// own, and its last owner no longer sees it.
+func TestReassign(t *testing.T) {
+	h := newHarness(t)
+	if w := h.do("bob", http.MethodPost, "/t/TR-100003/reassign", url.Values{"to": {"alice"}}, false); w.Code != http.StatusForbidden {
+		t.Errorf("an agent reassigns: %d, want 403", w.Code)
+	}
+	if page := h.get("alice", "/t/TR-100002").Body.String(); strings.Contains(page, "/reassign") {
+		t.Error("an agent is offered reassign")
+	}
+	if page := h.get("sue", "/t/TR-100002").Body.String(); !strings.Contains(page, `action="/t/r1/reassign"`) || !strings.Contains(page, "<option>bob</option>") {
+		t.Error("the supervisor is not offered reassign to bob")
+	}
+	if w := h.do("sue", http.MethodPost, "/t/TR-100002/reassign", url.Values{"to": {"mallory"}}, false); w.Code != http.StatusBadRequest {
+		t.Errorf("reassign to a stranger: %d, want 400", w.Code)
+	}
+	if w := h.get("bob", "/t/TR-100002"); w.Code != http.StatusForbidden {
+		t.Fatalf("bob sees red TR-100002 before: %d", w.Code)
+	}
+	if w := h.do("sue", http.MethodPost, "/t/TR-100002/reassign", url.Values{"to": {"bob"}}, false); w.Code != http.StatusSeeOther {
+		t.Fatalf("reassign: %d", w.Code)
+	}
+	if page := h.get("bob", "/t/TR-100002").Body.String(); !strings.Contains(page, `action="/t/r1/resolve"`) {
+		t.Error("the new owner cannot work the ticket")
+	}
+	if page := h.get("bob", "/").Body.String(); !strings.Contains(page, `href="/t/TR-100002"`) {
+		t.Error("the ticket is not among bob's")
+	}
+	h.auth.agents["alice"].Colours = []string{"blue"} // so that only ownership could show it
+	if w := h.get("alice", "/t/TR-100002"); w.Code != http.StatusForbidden {
+		t.Errorf("the last owner still sees it: %d", w.Code)
+	}
+}

@@ -86,6 +86,15 @@ func (f *fakeAuth) CheckCSRF(r *http.Request, s *Session) error { return nil } /
 
 func (f *fakeAuth) ClientAddr(r *http.Request) string { return "203.0.113.9" } // as a proxy would say
 
+func (f *fakeAuth) Agents() []*Agent {
+	var out []*Agent
+	for _, a := range f.agents {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b *Agent) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 // fakeStore is a Store in memory.
 type fakeStore struct {
 	mu      sync.Mutex
@@ -180,6 +189,21 @@ func (s *fakeStore) Escalate(ctx context.Context, a Actor, id, reason string) er
 
 func (s *fakeStore) Transfer(ctx context.Context, a Actor, id, colour string) error {
 	return s.owned(a, id, "transferred", func(e *Event) { e.Detail = "to " + colour }, func(r *Record) { r.State, r.Queue, r.Owner = "waiting", colour, "" })
+}
+
+func (s *fakeStore) Reassign(ctx context.Context, a Actor, id, to string) error {
+	if !a.Supervisor {
+		return ErrNotOwner
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.find(id)
+	if err != nil {
+		return err
+	}
+	r.State, r.Owner = "owned", to
+	s.event(a, r.ID, "reassigned", func(e *Event) { e.Detail = "to " + to })
+	return nil
 }
 
 func (s *fakeStore) Note(ctx context.Context, a Actor, id, text string) error {

@@ -144,7 +144,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, q *request) {
 
 // visible keeps the records of queues the agent may see.
 func (s *Server) visible(a *Agent, recs []Record) []Record {
-	return slices.DeleteFunc(slices.Clone(recs), func(rec Record) bool { return !a.sees(rec.Queue) })
+	return slices.DeleteFunc(slices.Clone(recs), func(rec Record) bool { return !a.seesRecord(&rec) })
 }
 
 // take gives the agent the oldest ticket of a queue it may see.
@@ -174,7 +174,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request, q *request) (*Reco
 		s.fail(w, r, "get ticket", err)
 		return nil, nil, false
 	}
-	if !q.agent.sees(rec.Queue) { // the record's queue decides: a transferred ticket is its new colour's
+	if !q.agent.seesRecord(rec) { // the record decides: a transferred ticket is its new colour's
 		s.errorPage(w, r, http.StatusForbidden, "This ticket is in a queue you may not see.")
 		return nil, nil, false
 	}
@@ -197,6 +197,7 @@ type ticketData struct {
 	Owner    bool // the agent owns the ticket and may act on it
 	Outcomes []string
 	Colours  []string // where it may be transferred
+	Agents   []string // whom a supervisor may reassign it to
 }
 
 type checkRow struct {
@@ -240,6 +241,13 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 	}
 	d.Spoof = spoofSignals(t)
 	d.Colours = slices.DeleteFunc(transferColours(), func(c string) bool { return c == rec.Queue })
+	if q.agent.Supervisor && rec.State != "resolved" {
+		for _, a := range s.auth.Agents() {
+			if a.Name != rec.Owner {
+				d.Agents = append(d.Agents, a.Name)
+			}
+		}
+	}
 	title := cmp.Or(rec.Number, "Ticket")
 	s.render(w, http.StatusOK, "ticket", page{Title: title, Agent: q.agent, CSRF: q.session.CSRF, Data: d})
 }
@@ -298,6 +306,17 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, q *request) {
 			bad = "Choose a colour to transfer to."
 		} else {
 			err = s.store.Transfer(ctx, q.actor, id, c)
+		}
+	case "reassign":
+		to := form("to")
+		switch {
+		case !q.agent.Supervisor:
+			s.errorPage(w, r, http.StatusForbidden, "Only a supervisor reassigns tickets.")
+			return
+		case !slices.ContainsFunc(s.auth.Agents(), func(a *Agent) bool { return a.Name == to }):
+			bad = "Choose an agent to reassign to."
+		default:
+			err = s.store.Reassign(ctx, q.actor, id, to)
 		}
 	case "note":
 		if text := form("note"); text == "" {

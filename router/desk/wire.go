@@ -76,6 +76,9 @@ func (s stateStore) Escalate(ctx context.Context, a Actor, id, reason string) er
 func (s stateStore) Transfer(ctx context.Context, a Actor, id, colour string) error {
 	return stateErr(s.s.Transfer(ctx, stateActor(a), id, colour))
 }
+func (s stateStore) Reassign(ctx context.Context, a Actor, id, to string) error {
+	return stateErr(s.s.Reassign(ctx, stateActor(a), id, to))
+}
 func (s stateStore) Note(ctx context.Context, a Actor, id, text string) error {
 	return stateErr(s.s.Note(ctx, stateActor(a), id, text))
 }
@@ -120,10 +123,24 @@ func (s stateStore) Attachment(ctx context.Context, a Actor, id string, index in
 	return name, ct, rc, stateErr(err)
 }
 
-// FromSessions adapts the agents package's sessions to Auth.
-func FromSessions(s *agents.Sessions) Auth { return sessionsAuth{s} }
+// FromSessions adapts the agents package's sessions, and the directory
+// they check logins against, to Auth.
+func FromSessions(s *agents.Sessions, dir *agents.Directory) Auth { return sessionsAuth{s, dir} }
 
-type sessionsAuth struct{ s *agents.Sessions }
+type sessionsAuth struct {
+	s   *agents.Sessions
+	dir *agents.Directory
+}
+
+func (s sessionsAuth) Agents() []*Agent {
+	var out []*Agent
+	for _, a := range s.dir.Agents() {
+		if !a.Disabled {
+			out = append(out, deskAgent(&a))
+		}
+	}
+	return out
+}
 
 func deskAgent(a *agents.Agent) *Agent {
 	return &Agent{Name: a.Name, Display: a.DisplayName(), Roles: a.Roles, Colours: a.Colours,

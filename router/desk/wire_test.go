@@ -84,7 +84,7 @@ func TestWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(FromState(st), FromSessions(sess), Options{Logger: slog.Default()})
+	h, err := New(FromState(st), FromSessions(sess, dir), Options{Logger: slog.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestWired(t *testing.T) {
 		t.Errorf("escalate %d", code)
 	}
 	if _, page := read(alice.Get(ts.URL + "/search?q=" + num)); strings.Contains(page, `href="/t/`+num+`"`) || !strings.Contains(page, "1 more in queues you may not see") {
-		t.Errorf("alice's search shows the escalated ticket")
+		t.Errorf("alice's search shows the escalated ticket:\n%s", page)
 	}
 	code, page = read(alice.PostForm(ts.URL+"/take/blue", url.Values{"csrf_token": {csrf}}))
 	if code != http.StatusOK {
