@@ -36,6 +36,7 @@ import (
 // options are the command's flags.
 type options struct {
 	tickets  int
+	spread   int // senders and accounts the tickets come from
 	agents   int
 	duration time.Duration
 	binary   string // ticketrouter; built from the module when empty
@@ -62,6 +63,7 @@ type Target struct {
 // Result is everything a run measured; -json saves it.
 type Result struct {
 	Tickets  int     `json:"tickets"`
+	Spread   int     `json:"spread"`
 	Agents   int     `json:"agents"`
 	Seconds  float64 `json:"seconds"`
 	Indexed  bool    `json:"indexed_before"`
@@ -84,6 +86,7 @@ type Result struct {
 func main() {
 	var o options
 	flag.IntVar(&o.tickets, "tickets", 100_000, "waiting tickets published before the load")
+	flag.IntVar(&o.spread, "spread", 10_000, "senders and accounts the tickets come from (0: the example mails' own few, every ticket page then listing 100 related tickets)")
 	flag.IntVar(&o.agents, "agents", 50, "simulated agents")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the agents work")
 	flag.StringVar(&o.binary, "binary", "", "the ticketrouter `binary` (default: go build ./cmd/ticketrouter into the temp dir)")
@@ -149,14 +152,14 @@ func run(ctx context.Context, o options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Tickets: o.tickets, Agents: o.agents, Indexed: o.index}
+	res := &Result{Tickets: o.tickets, Spread: o.spread, Agents: o.agents, Indexed: o.index}
 	tpl, err := templates(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.log, "publishing %d tickets (%d kinds, from the example mails)\n", o.tickets, len(tpl))
 	start := time.Now()
-	if err := publish(ctx, bjs, tpl, o.tickets); err != nil {
+	if err := publish(ctx, bjs, tpl, o.tickets, o.spread); err != nil {
 		return nil, err
 	}
 	res.Publish = time.Since(start).Seconds()
@@ -345,7 +348,7 @@ func (s *rssSampler) stop() float64 {
 
 // report prints the figures as a table, then the targets.
 func report(w io.Writer, r *Result) {
-	fmt.Fprintf(w, "deskbench: %d agents, %d waiting tickets, %.0f s (published in %.1f s", r.Agents, r.Tickets, r.Seconds, r.Publish)
+	fmt.Fprintf(w, "deskbench: %d agents, %d waiting tickets from %d senders and accounts, %.0f s (published in %.1f s", r.Agents, r.Tickets, r.Spread, r.Seconds, r.Publish)
 	if r.Indexed {
 		fmt.Fprintf(w, ", indexed in %.1f s", r.IndexSec)
 	}

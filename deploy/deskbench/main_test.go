@@ -21,7 +21,7 @@ func TestTiny(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := run(ctx, options{tickets: 200, agents: 3, duration: 3 * time.Second, index: true})
+	res, err := run(ctx, options{tickets: 200, spread: 50, agents: 3, duration: 3 * time.Second, index: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,8 @@ func TestRunRefusesBadFlags(t *testing.T) {
 }
 
 // TestVariant: the benchmark's tickets have ids of their own, valid as
-// ticket ids, and keep their template's queue.
+// ticket ids, keep their template's queue, and have their account varied
+// on a copy (not the template's).
 func TestVariant(t *testing.T) {
 	tpl, err := templates(context.Background(), t.TempDir())
 	if err != nil {
@@ -79,9 +80,12 @@ func TestVariant(t *testing.T) {
 	seen := map[string]bool{}
 	queues := map[string]bool{}
 	for i := range 3 * len(tpl) {
-		v := variant(tpl, i)
+		v := variant(tpl, i, 7)
 		if len(v.ID) != 64 || seen[v.ID] || v.Queue != tpl[i%len(tpl)].Queue {
 			t.Fatalf("ticket %d: id %q, queue %q", i, v.ID, v.Queue)
+		}
+		if v.Account != nil && v.Account.ID == tpl[i%len(tpl)].Account.ID {
+			t.Fatalf("ticket %d: account %q not varied (or the template's changed)", i, v.Account.ID)
 		}
 		seen[v.ID] = true
 		queues[queueOf(&v)] = true

@@ -78,15 +78,25 @@ func queueOf(t *ticket.Ticket) string {
 }
 
 // variant is ticket i of the benchmark: template i mod len(tpl), with its
-// own id, Message-ID and sender (one of 10,000, so that the search index
-// holds short lists as a real mailbox would).
-func variant(tpl []ticket.Ticket, i int) ticket.Ticket {
+// own id and Message-ID, and its sender and account one of spread (so
+// that, with a large spread, the search index holds the short lists of a
+// real mailbox, and the ticket page few related tickets; with 0 the
+// example mails' own few senders and accounts).
+func variant(tpl []ticket.Ticket, i, spread int) ticket.Ticket {
 	t := tpl[i%len(tpl)]
 	sum := sha256.Sum256(fmt.Appendf(nil, "deskbench %d", i))
 	t.ID = hex.EncodeToString(sum[:])
 	t.MessageID = fmt.Sprintf("deskbench.%d@bench.example", i)
+	if spread <= 0 {
+		return t
+	}
 	if local, domain, ok := strings.Cut(t.From.Address, "@"); ok {
-		t.From.Address = fmt.Sprintf("%s+%d@%s", local, i%10000, domain)
+		t.From.Address = fmt.Sprintf("%s+%d@%s", local, i%spread, domain)
+	}
+	if t.Account != nil {
+		a := *t.Account
+		a.ID = fmt.Sprintf("%s-%d", a.ID, i%spread)
+		t.Account = &a
 	}
 	return t
 }
@@ -94,7 +104,7 @@ func variant(tpl []ticket.Ticket, i int) ticket.Ticket {
 // publish publishes n tickets straight to the tickets stream, as the
 // service would (the ticket id as the message id), a thousand in flight
 // at a time. The raw mails are not stored: the load does not read them.
-func publish(ctx context.Context, js *broker.JetStream, tpl []ticket.Ticket, n int) error {
+func publish(ctx context.Context, js *broker.JetStream, tpl []ticket.Ticket, n, spread int) error {
 	var acks []jetstream.PubAckFuture
 	wait := func() error {
 		for _, a := range acks {
@@ -110,7 +120,7 @@ func publish(ctx context.Context, js *broker.JetStream, tpl []ticket.Ticket, n i
 		return nil
 	}
 	for i := range n {
-		t := variant(tpl, i)
+		t := variant(tpl, i, spread)
 		data, err := json.Marshal(&t)
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
