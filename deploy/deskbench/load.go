@@ -110,9 +110,17 @@ func (a *agentClient) record(op string, ok bool, d time.Duration, what string) {
 
 // work runs rounds until ctx ends: board, take next (queues in turn,
 // starting at the agent's own), ticket page, then resolve, or return
-// every fifth round. It stops early only when ctx ends.
-func (a *agentClient) work(ctx context.Context, first int) {
+// every fifth round, then a pause of think. It stops early only when ctx
+// ends.
+func (a *agentClient) work(ctx context.Context, first int, think time.Duration) {
 	for round := 0; ctx.Err() == nil; round++ {
+		if round > 0 && think > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(think):
+			}
+		}
 		queue := colourQueues[(first+round)%len(colourQueues)]
 		code, loc, _, d, err := a.do(ctx, http.MethodGet, "/", nil)
 		if ctx.Err() != nil {
@@ -188,9 +196,9 @@ func stats(agents []*agentClient, op string, elapsed time.Duration) OpStats {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // runAgents signs n agents in (each once, at the password hash's cost)
-// and lets them work for d; it returns them with their figures and the
+// and lets them work for d, pausing think after each round; it returns them with their figures and the
 // time they worked.
-func runAgents(ctx context.Context, base string, names []string, password string, d time.Duration) ([]*agentClient, time.Duration, error) {
+func runAgents(ctx context.Context, base string, names []string, password string, d, think time.Duration) ([]*agentClient, time.Duration, error) {
 	agents := make([]*agentClient, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -206,7 +214,7 @@ func runAgents(ctx context.Context, base string, names []string, password string
 	defer cancel()
 	start := time.Now()
 	for i, a := range agents {
-		wg.Go(func() { a.work(wctx, i) })
+		wg.Go(func() { a.work(wctx, i, think) })
 	}
 	wg.Wait()
 	return agents, time.Since(start), ctx.Err()

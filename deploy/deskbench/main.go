@@ -39,8 +39,9 @@ type options struct {
 	spread   int // senders and accounts the tickets come from
 	agents   int
 	duration time.Duration
-	binary   string // ticketrouter; built from the module when empty
-	index    bool   // index the stream before the desk starts
+	think    time.Duration // each agent's pause after a round
+	binary   string        // ticketrouter; built from the module when empty
+	index    bool          // index the stream before the desk starts
 	jsonPath string
 	log      io.Writer // progress lines
 }
@@ -66,6 +67,7 @@ type Result struct {
 	Spread   int     `json:"spread"`
 	Agents   int     `json:"agents"`
 	Seconds  float64 `json:"seconds"`
+	Think    float64 `json:"think_seconds"`
 	Indexed  bool    `json:"indexed_before"`
 	Publish  float64 `json:"publish_seconds"`
 	IndexSec float64 `json:"index_seconds"`
@@ -89,6 +91,7 @@ func main() {
 	flag.IntVar(&o.spread, "spread", 10_000, "senders and accounts the tickets come from (0: the example mails' own few, every ticket page then listing 100 related tickets)")
 	flag.IntVar(&o.agents, "agents", 50, "simulated agents")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the agents work")
+	flag.DurationVar(&o.think, "think", 0, "each agent's pause after a round (0: none, the agents work flat out)")
 	flag.StringVar(&o.binary, "binary", "", "the ticketrouter `binary` (default: go build ./cmd/ticketrouter into the temp dir)")
 	flag.BoolVar(&o.index, "index", true, "index the stream for search before the desk starts, as a desk that has been running would have")
 	flag.StringVar(&o.jsonPath, "json", "", "also save the figures as JSON in `FILE`")
@@ -152,7 +155,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Tickets: o.tickets, Spread: o.spread, Agents: o.agents, Indexed: o.index}
+	res := &Result{Tickets: o.tickets, Spread: o.spread, Think: o.think.Seconds(), Agents: o.agents, Indexed: o.index}
 	tpl, err := templates(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -188,7 +191,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 	defer d.Stop(30 * time.Second)
 	fmt.Fprintf(o.log, "%d agents working the desk at %s for %v\n", o.agents, base, o.duration)
 	sampler := startRSS(d.Pid())
-	agentsRun, elapsed, err := runAgents(ctx, base, names, password, o.duration)
+	agentsRun, elapsed, err := runAgents(ctx, base, names, password, o.duration, o.think)
 	res.LoadRSS = sampler.stop()
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, d.Tail(20))
@@ -352,7 +355,7 @@ func report(w io.Writer, r *Result) {
 	if r.Indexed {
 		fmt.Fprintf(w, ", indexed in %.1f s", r.IndexSec)
 	}
-	fmt.Fprintln(w, ")")
+	fmt.Fprintf(w, "), pause after each round %gs\n", r.Think)
 	fmt.Fprintf(w, "\n| %-9s | %7s | %6s | %7s | %8s | %8s | %8s | %8s |\n", "operation", "count", "errors", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms")
 	fmt.Fprintln(w, "|-----------|--------:|-------:|--------:|---------:|---------:|---------:|---------:|")
 	for _, op := range ops {

