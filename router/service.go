@@ -23,7 +23,8 @@ import (
 // Service is one running replica of ticketrouter: it watches the
 // configured mailboxes (those whose lease it holds), turns each mail into
 // its ticket with the Pipeline, stores the raw mail and publishes the
-// ticket to JetStream, and serves /healthz, /readyz and /metrics.
+// ticket to JetStream, and serves /healthz, /readyz and /metrics and, when
+// desk.listen is set, the agents' desk on a listener of its own.
 type Service struct {
 	cfg         *config.Config
 	log         zerolog.Logger
