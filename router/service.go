@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,13 +16,15 @@ import (
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/desk"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // Service is one running replica of ticketrouter: it watches the
 // configured mailboxes (those whose lease it holds), turns each mail into
 // its ticket with the Pipeline, stores the raw mail and publishes the
-// ticket to JetStream, and serves /healthz, /readyz and /metrics.
+// ticket to JetStream, and serves /healthz, /readyz and /metrics and, when
+// desk.listen is set, the agents' desk on a listener of its own.
 type Service struct {
 	cfg         *config.Config
 	log         zerolog.Logger
@@ -35,6 +38,8 @@ type Service struct {
 	httpAddr string
 	// debugAddr is where Go's profiles are served, once up ("": off).
 	debugAddr string
+	// deskURL is the agents' desk, once up ("": off).
+	deskURL string
 	// ready is closed once the replica serves.
 	ready chan struct{}
 	// limitMemory sets the runtime's soft memory limit from the live heap.
@@ -72,6 +77,10 @@ func (s *Service) HTTPAddr() string { return s.httpAddr }
 // once Ready ("" unless debug.listen is set).
 func (s *Service) DebugAddr() string { return s.debugAddr }
 
+// DeskURL is the URL of the agents' desk (http://host:port/, https with
+// TLS), once Ready ("" unless desk.listen is set).
+func (s *Service) DeskURL() string { return s.deskURL }
+
 // JetStream is the provisioned JetStream side, once Ready.
 func (s *Service) JetStream() *broker.JetStream { return s.js }
 
@@ -80,7 +89,7 @@ func (s *Service) Pipeline() *Pipeline { return s.pipeline }
 
 // Run starts everything, works until ctx is done, and shuts down in
 // order: watchers (in-flight mail finished or abandoned, never lost),
-// leases released, HTTP, NATS drained, the embedded server.
+// leases released, the desk, HTTP, NATS drained, the embedded server.
 func (s *Service) Run(ctx context.Context) error {
 	stopping := context.AfterFunc(ctx, func() { s.notify("STOPPING=1", "STATUS=stopping: finishing the mail in flight") })
 	defer stopping()
@@ -128,6 +137,13 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // stopped while waiting for NATS
 		}
 		return err
+	}
+	if s.cfg.Desk.On() {
+		stop, err := s.serveDesk(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	go s.reloadAccounts(ctx)
 	close(s.ready)
@@ -249,6 +265,38 @@ func (s *Service) serveHTTP() (srv *http.Server, err error) {
 		s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
 	}
 	return srv, err
+}
+
+// serveDesk serves the agents' desk on desk.listen over the service's
+// JetStream. The desk outlives ctx, so that agents are served while the
+// mail in flight is finished: stop shuts it down, before NATS is drained.
+func (s *Service) serveDesk(ctx context.Context) (stop func(), err error) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
+	report := func(err error) { s.log.Error().Err(err).Msg("desk") }
+	h, err := desk.Open(dctx, s.cfg, s.js, slog.New(slog.NewTextHandler(s.log, nil)), report)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := desk.Listen(ctx, s.cfg.Desk)
+	if err != nil {
+		return nil, err
+	}
+	s.deskURL = ln.URL
+	done := make(chan error, 1)
+	go func() {
+		err := desk.Serve(dctx, ln, h, s.cfg.Desk.TLSCert, s.cfg.Desk.TLSKey)
+		if err != nil {
+			report(err)
+		}
+		done <- err
+	}()
+	s.log.Info().Str("url", ln.URL).Msg("desk listening")
+	return func() { cancel(); <-done }, nil
 }
 
 // serveDebug starts the listener of Go's profiles when debug.listen is

@@ -58,6 +58,7 @@ Everything keeps running until Ctrl-C:
   NATS        nats://127.0.0.1:%d   (stream %s, one durable consumer per queue)
   IMAP        %s   user %s, password %q, mailbox INBOX (plain text, loopback only)
   health      http://%s/healthz  /readyz  /metrics
+  desk        %s   sign in as %s, password %s (this run's; loopback only)
   config      %s
 
 Try:
@@ -65,7 +66,7 @@ Try:
   ticketrouter queue next green --nats nats://127.0.0.1:%d --ack
   nats --server nats://127.0.0.1:%d consumer next %s green
 Mail appended to the IMAP INBOX (any IMAP client) is routed as it arrives.
-`, d.NATSPort, stream, d.IMAPAddr, demo.User, demo.Password, d.Service.HTTPAddr(), d.ConfigPath,
+`, d.NATSPort, stream, d.IMAPAddr, demo.User, demo.Password, d.Service.HTTPAddr(), d.Service.DeskURL(), demo.DeskAgent, d.DeskPassword, d.ConfigPath,
 		d.NATSPort, d.NATSPort, d.NATSPort, stream)
 	if err := d.Wait(ctx); err != nil {
 		return err

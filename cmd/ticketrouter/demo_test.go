@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -65,6 +67,7 @@ func TestDemo(t *testing.T) {
 
 // TestDemoKeep: --keep leaves NATS running after the tickets are printed,
 // says how to connect, and the printed queue command works against it;
+// it prints the desk's URL and a login, and the desk signs that login in;
 // an interrupt then stops it cleanly.
 func TestDemoKeep(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,7 +88,9 @@ func TestDemoKeep(t *testing.T) {
 		}
 	}()
 	listCmd := regexp.MustCompile(`ticketrouter (queue list --nats nats://127\.0\.0\.1:\d+)$`)
+	deskLine := regexp.MustCompile(`^  desk +(http://127\.0\.0\.1:\d+/) +sign in as demo, password (\S+) `)
 	var args []string
+	var deskURL, password string
 	timeout := time.After(time.Minute)
 	for args == nil {
 		select {
@@ -96,6 +101,9 @@ func TestDemoKeep(t *testing.T) {
 			if m := listCmd.FindStringSubmatch(line); m != nil {
 				args = strings.Fields(m[1])
 			}
+			if m := deskLine.FindStringSubmatch(line); m != nil {
+				deskURL, password = m[1], m[2]
+			}
 		case <-timeout:
 			t.Fatal("the demo did not say how to connect within a minute")
 		}
@@ -104,6 +112,11 @@ func TestDemoKeep(t *testing.T) {
 		for range lines {
 		}
 	}()
+	if deskURL == "" {
+		t.Error("the demo printed no desk line")
+	} else {
+		checkDemoDesk(t, deskURL, password)
+	}
 	var out, qErr bytes.Buffer
 	if c := run(ctx, args, nil, &out, &qErr); c != exitOK {
 		t.Fatalf("%v: exit %d: %s", args, c, qErr.String())
@@ -119,5 +132,29 @@ func TestDemoKeep(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the demo did not stop within 30 s of the interrupt")
+	}
+}
+
+// checkDemoDesk checks the demo's desk: its login page answers, and the
+// printed login signs in (303 to the board, with a session cookie).
+func checkDemoDesk(t *testing.T, base, password string) {
+	t.Helper()
+	resp, err := http.Get(base + "login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="password"`) {
+		t.Errorf("GET %slogin: %d\n%.300s", base, resp.StatusCode, body)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.PostForm(base+"login", url.Values{"name": {"demo"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Errorf("signing in as demo: %d, %d cookies; want 303 and a session", resp.StatusCode, len(resp.Cookies()))
 	}
 }

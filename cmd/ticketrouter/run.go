@@ -21,7 +21,9 @@ each mail as route does, stores the raw mail and publishes the ticket to
 JetStream, and moves the mail to the processed folder once both are stored.
 It stops on SIGTERM or SIGINT, finishing or abandoning (never losing) the
 mails in flight. Started by systemd with Type=notify, it reports READY=1
-once it serves, STOPPING=1 as it stops, and its state in STATUS= lines.`,
+once it serves, STOPPING=1 as it stops, and its state in STATUS= lines.
+With desk.listen set it also serves the agents' desk (see desk) on that
+listener, over the same NATS connection: one process for one machine.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configPath == "" {

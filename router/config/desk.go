@@ -106,10 +106,10 @@ func (k *checker) desk() {
 	if !d.On() {
 		return
 	}
-	host, _, err := net.SplitHostPort(d.Listen)
+	host, port, err := net.SplitHostPort(d.Listen)
 	if err != nil {
 		k.fail("desk.listen", nil, "%q is not host:port or off", d.Listen)
-	} else if d.Listen == k.c.HTTP.Listen {
+	} else if d.Listen == k.c.HTTP.Listen && port != "0" { // port 0: each its own free port
 		k.fail("desk.listen", nil, "%q is http.listen: the desk needs a listener of its own", d.Listen)
 	}
 	if d.Agents == "" {

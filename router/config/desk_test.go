@@ -20,6 +20,7 @@ func TestDeskCheck(t *testing.T) {
 		{"loopback", agents + "  listen: 127.0.0.1:8443\n", ""},
 		{"not host:port", agents + "  listen: 8443\n", `desk.listen: "8443" is not host:port or off`},
 		{"the probe port", agents + "  listen: 127.0.0.1:8080\n", `desk.listen: "127.0.0.1:8080" is http.listen`},
+		{"both on any free port", agents + "  listen: 127.0.0.1:0\nhttp:\n  listen: 127.0.0.1:0\n", ""},
 		{"no agents file", "desk:\n  listen: 127.0.0.1:8443\n", "desk.agents: missing"},
 		{"agents file missing", "desk:\n  listen: 127.0.0.1:8443\n  agents: nope.yaml\n", "desk.agents: stat "},
 		{"plain http beyond loopback", agents + "  listen: 0.0.0.0:8443\n", `desk.listen: "0.0.0.0:8443" is plain HTTP beyond loopback`},

@@ -5,9 +5,12 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -24,6 +27,7 @@ import (
 	"github.com/ticketrouter/ticketrouter/router"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
+	"github.com/ticketrouter/ticketrouter/router/desk/agents"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
@@ -32,6 +36,10 @@ const (
 	User     = "support@demo.example"
 	Password = "demo"
 )
+
+// DeskAgent is the demo desk's supervisor; its password is made afresh by
+// each Start (Demo.DeskPassword).
+const DeskAgent = "demo"
 
 // Demo is the whole service on this machine with nothing to set up: an
 // in-process IMAP server holding the sample mails, an embedded NATS
@@ -45,6 +53,10 @@ type Demo struct {
 	NATSPort   int
 	Mails      int // sample mails delivered
 	Service    *router.Service
+	// DeskPassword is DeskAgent's password on the demo's desk (served on
+	// loopback, plain HTTP, at Service.DeskURL()): a throwaway for this
+	// run, printed for whoever runs the demo.
+	DeskPassword string
 
 	mbox    *mailbox
 	stop    context.CancelFunc
@@ -91,6 +103,9 @@ func Start(ctx context.Context, dir string, log zerolog.Logger) (_ *Demo, err er
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if d.ConfigPath, err = writeFiles(d.Dir, d.IMAPAddr, d.NATSPort); err != nil {
+		return nil, err
+	}
+	if d.DeskPassword, err = writeAgents(filepath.Join(d.Dir, "agents.yaml")); err != nil {
 		return nil, err
 	}
 	if d.Config, err = config.LoadService(d.ConfigPath); err != nil {
@@ -170,6 +185,9 @@ nats:
   embedded: {store_dir: nats, port: %d}
 http:
   listen: 127.0.0.1:0
+desk:
+  listen: 127.0.0.1:0    # plain HTTP on loopback only; use tls_cert and tls_key beyond
+  agents: agents.yaml
 replica:
   id: demo
 `, imapAddr, User, natsPort)
@@ -178,6 +196,35 @@ replica:
 		return "", fmt.Errorf("demo: %w", err)
 	}
 	return p, nil
+}
+
+// writeAgents writes the demo desk's agents file at path, replacing any
+// left by an earlier run: the supervisor DeskAgent with a new random
+// password, which it returns.
+func writeAgents(path string) (string, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("demo: agents file: %w", err)
+	}
+	f, err := agents.OpenFile(path)
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	password := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(randomBytes(10)))
+	a := agents.Agent{Name: DeskAgent, Display: "Demo supervisor", Roles: []string{agents.RoleSupervisor}}
+	if err := f.Add(a, password); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	if err := f.Save(); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	return password, nil
+}
+
+// randomBytes returns n bytes from crypto/rand, which does not fail.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // Entry is one message of the ticket stream: a ticket, or the record of a

@@ -1,33 +1,16 @@
 package desk
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/ticketrouter/ticketrouter/internal/browsertest"
 )
-
-// chromium returns the path of a Chromium to drive, or skips the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium installed (Debian: apt-get install chromium): the browser test does not run")
-	return ""
-}
 
 // TestBrowser drives a headless Chromium against the desk over the
 // fakes: sign in, see the board and its live counts change, open a
@@ -35,7 +18,8 @@ func chromium(t *testing.T) string {
 // JavaScript dialog opens. With DESK_SCREENSHOTS=DIR it saves the board
 // and the ticket page there as PNG.
 func TestBrowser(t *testing.T) {
-	exe := chromium(t)
+	b := browsertest.Start(t, 90*time.Second)
+	ctx, shot := b.Ctx, b.Shot
 	h := newHarness(t)
 	srv, err := New(h.store, h.auth, Options{Logger: slog.New(slog.DiscardHandler), EventInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -43,40 +27,6 @@ func TestBrowser(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	var dialogs atomic.Int32
-	opened := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
-	go func() {
-		for _, err := range opened {
-			if err != nil {
-				return
-			}
-			dialogs.Add(1)
-			_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: false})
-		}
-	}()
-	shot := func(name string) {
-		dir := os.Getenv("DESK_SCREENSHOTS")
-		if dir == "" {
-			return
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
-		}
-		if err != nil {
-			t.Errorf("screenshot %s: %v", name, err)
-		}
-	}
 
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/"),
@@ -120,7 +70,7 @@ func TestBrowser(t *testing.T) {
 	if imgs != 0 || links != 0 {
 		t.Errorf("%d images and %d javascript: links from the mail", imgs, links)
 	}
-	if n := dialogs.Load(); n != 0 {
+	if n := b.Dialogs(); n != 0 {
 		t.Errorf("%d JavaScript dialogs opened", n)
 	}
 }
