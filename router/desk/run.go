@@ -25,7 +25,7 @@ import (
 func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *slog.Logger, report func(error)) (*Server, error) {
 	d := cfg.Desk.WithDefaults()
 	n := cfg.NATS.WithDefaults()
-	st, err := state.Open(ctx, js, cfg.Prefix(), state.Options{Replicas: n.Replicas, Escalated: d.EscalationQueue})
+	st, err := state.Open(ctx, js, cfg.Prefix(), state.Options{Replicas: n.Replicas, Escalated: d.EscalationQueue, BoardMaxAge: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("desk: open state: %w", err)
 	}

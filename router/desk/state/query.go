@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -128,25 +129,17 @@ func (s *Store) Board(ctx context.Context) ([]QueueCount, error) {
 		}
 	}
 	s.mu.Unlock()
-	for _, q := range broker.Queues() {
-		rctx, cancel := ctxReq(ctx)
-		cons, err := s.js.Stream.Consumer(rctx, q)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("board: queue %s: %w", q, err)
-		}
-		info := cons.CachedInfo()
-		qc := counts[q]
-		qc.Waiting += int(info.NumPending)
-		if info.NumPending > 0 {
-			// The next new ticket is the first on the filter after the
-			// last delivered.
-			m, err := s.js.Stream.GetMsg(rctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(info.Config.FilterSubject))
-			if err == nil {
-				oldest(qc, m.Time)
+	pending, err := s.pending(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	for q, p := range pending {
+		if qc := counts[q]; qc != nil {
+			qc.Waiting += p.waiting
+			if !p.oldest.IsZero() {
+				oldest(qc, p.oldest)
 			}
 		}
-		cancel()
 	}
 	return out, nil
 }
@@ -168,4 +161,72 @@ func (s *Store) Mine(ctx context.Context, agent string) ([]Record, error) {
 		return strings.Compare(a.Number, b.Number)
 	})
 	return out, ctx.Err()
+}
+
+// queuePending is what a queue's consumer holds that the desk has not
+// taken: how many tickets, and when the oldest was published.
+type queuePending struct {
+	waiting int
+	oldest  time.Time
+}
+
+// boardReading is the last reading of every queue's consumer.
+type boardReading struct {
+	mu         sync.Mutex
+	at         time.Time
+	queues     map[string]queuePending
+	refreshing bool
+}
+
+// pending reads what each queue's consumer holds, or returns the last
+// reading while it is younger than Options.BoardMaxAge; of the callers
+// that find it older, one reads again and the others get the last one.
+func (s *Store) pending(ctx context.Context, now time.Time) (map[string]queuePending, error) {
+	maxAge := s.opts.BoardMaxAge
+	b := &s.board
+	b.mu.Lock()
+	fresh := b.queues != nil && now.Sub(b.at) < maxAge
+	stale := b.queues != nil && b.refreshing
+	if fresh || stale {
+		q := b.queues
+		b.mu.Unlock()
+		return q, nil
+	}
+	b.refreshing = true
+	b.mu.Unlock()
+	q, err := s.readPending(ctx)
+	b.mu.Lock()
+	b.refreshing = false
+	if err == nil && maxAge > 0 {
+		b.queues, b.at = q, now
+	}
+	b.mu.Unlock()
+	return q, err
+}
+
+// readPending asks every queue's consumer how many tickets it holds and
+// reads the first of them for its age.
+func (s *Store) readPending(ctx context.Context) (map[string]queuePending, error) {
+	out := map[string]queuePending{}
+	for _, q := range broker.Queues() {
+		rctx, cancel := ctxReq(ctx)
+		cons, err := s.js.Stream.Consumer(rctx, q)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("board: queue %s: %w", q, err)
+		}
+		info := cons.CachedInfo()
+		p := queuePending{waiting: int(info.NumPending)}
+		if info.NumPending > 0 {
+			// The next new ticket is the first on the filter after the
+			// last delivered.
+			m, err := s.js.Stream.GetMsg(rctx, info.Delivered.Stream+1, jetstream.WithGetMsgSubject(info.Config.FilterSubject))
+			if err == nil {
+				p.oldest = m.Time
+			}
+		}
+		cancel()
+		out[q] = p
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,4 +244,59 @@ func TestTakeDeadLetter(t *testing.T) {
 	if err := s.Resolve(ctx, alice, rec.ID, "other", "a mail nobody can read"); err != nil {
 		t.Errorf("resolve: %v", err)
 	}
+}
+
+// TestBoardMaxAge: within BoardMaxAge, boards share one reading of the
+// consumers; past it the next board reads them again.
+func TestBoardMaxAge(t *testing.T) {
+	t.Parallel()
+	d := startDesk(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s, err := Open(testContext(t), d.connect("desk"), ticket.DefaultPrefix, Options{Now: clock, BoardMaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	tick := func() {
+		mu.Lock()
+		now = now.Add(2 * time.Minute)
+		mu.Unlock()
+	}
+	d.publish("green", "a@acme.example", "A1")
+	for i := 0; greenWaiting(t, s) != 1; i++ { // a reading that sees it, past any earlier one
+		if i == 100 {
+			t.Fatal("the published ticket never showed on the board")
+		}
+		tick()
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.publish("green", "b@acme.example", "A2")
+	if n := greenWaiting(t, s); n != 1 {
+		t.Fatalf("within the max age: %d green waiting, want the reading's 1", n)
+	}
+	tick()
+	if n := greenWaiting(t, s); n != 2 {
+		t.Fatalf("past the max age: %d green waiting, want 2", n)
+	}
+}
+
+func greenWaiting(t *testing.T, s *Store) int {
+	t.Helper()
+	b, err := s.Board(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range b {
+		if c.Queue == "green" {
+			return c.Waiting
+		}
+	}
+	t.Fatal("no green queue on the board")
+	return 0
 }

@@ -144,6 +144,13 @@ type Options struct {
 	// back); 250ms. A queue whose tickets are all claimed elsewhere (by
 	// 'queue next') costs a take this long before ErrNoTicket.
 	FetchWait time.Duration
+	// BoardMaxAge is how old the queues' own counts on a Board may be:
+	// within it, boards share one reading of the consumers (each costs a
+	// request per queue), and a reading older than that is refreshed by
+	// one caller while the others are served the last one. Zero: every
+	// Board reads the consumers. The tickets the desk holds are always
+	// counted as they are.
+	BoardMaxAge time.Duration
 	// Now is the clock; time.Now.
 	Now func() time.Time
 }
@@ -187,6 +194,9 @@ type Store struct {
 	mu        sync.Mutex
 	cache     map[string]cached // unresolved records, by ticket id, from the watcher
 	consumers map[string]jetstream.Consumer
+
+	// board is the last reading of the queues' consumers (BoardMaxAge).
+	board boardReading
 
 	// afterRecord, when set (by tests), runs in TakeNext after the record
 	// of a new ticket is written and before its message is acknowledged;
