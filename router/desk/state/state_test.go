@@ -133,13 +133,20 @@ var (
 )
 
 // take takes the next ticket of queue as a, failing the test on an error.
+// A ticket published just before may not reach the queue's consumer at
+// once on a loaded machine: ErrNoTicket is tried again, for ten seconds.
 func take(t *testing.T, s *Store, a Actor, queue string) (*Record, *ticket.Ticket) {
 	t.Helper()
-	rec, tk, err := s.TakeNext(testContext(t), a, queue)
-	if err != nil {
-		t.Fatalf("TakeNext(%s, %s): %v", a.Agent, queue, err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rec, tk, err := s.TakeNext(testContext(t), a, queue)
+		if errors.Is(err, ErrNoTicket) && time.Now().Before(deadline) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("TakeNext(%s, %s): %v", a.Agent, queue, err)
+		}
+		return rec, tk
 	}
-	return rec, tk
 }
 
 // noTicket checks that queue has nothing left for a.
