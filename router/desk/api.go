@@ -7,8 +7,8 @@
 //
 // The desk's state and its agents live elsewhere (router/desk/state and
 // router/desk/agents); this package reaches them through the Store and Auth
-// interfaces it declares, so that it can be built and tested alone;
-// FromState and FromSessions adapt the real ones. Every
+// interfaces it declares, so that its tests can use fakes; *state.Store is
+// a Store, and FromSessions adapts the agents' sessions to Auth. Every
 // request is checked on the server: an agent sees only the queues, tickets
 // and downloads of the queues it may see, and every state change carries
 // the session's CSRF token.
@@ -16,60 +16,36 @@ package desk
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
-	"time"
 
+	"github.com/ticketrouter/ticketrouter/router/desk/state"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
-// Errors a Store returns (wrapped or not), which the desk answers with
-// their own status.
-var (
-	// ErrNoTicket: the queue has nothing waiting (take next).
-	ErrNoTicket = errors.New("no ticket waiting")
-	// ErrNotOwner: the agent does not own the ticket it acts on.
-	ErrNotOwner = errors.New("not the ticket's owner")
-	// ErrNotFound: no ticket has that number or id.
-	ErrNotFound = errors.New("no such ticket")
-	// ErrConflict: another agent or replica changed the ticket first, or
-	// it is in a state the action does not apply to.
-	ErrConflict = errors.New("the ticket changed meanwhile")
-	// ErrInvalid: an argument the action does not take (an unknown
-	// outcome, colour or queue, an empty reason).
-	ErrInvalid = errors.New("invalid argument")
+// The desk speaks the state package's language: its records, events,
+// board counts and errors (the desk answers each error with its status).
+type (
+	// Actor is who acts, and from where, for the audit.
+	Actor = state.Actor
+	// Record is the desk's record of a ticket it has taken.
+	Record = state.Record
+	// Event is one entry of a ticket's history, never edited.
+	Event = state.Event
+	// QueueCount is what the board shows of one queue.
+	QueueCount = state.QueueCount
 )
 
-// Actor is who acts, and from where, for the audit. Supervisor lets the
-// store accept a supervisor's action on an escalated ticket it does not
-// own.
-type Actor struct {
-	Agent      string
-	Addr       string
-	Supervisor bool
-}
-
-// Record is the desk's record of a ticket it has taken: its number, queue
-// and state (owned, waiting, escalated, resolved), and its owner.
-type Record struct {
-	Number, ID, Queue, Colour, State, Owner, Outcome string
-	TakenAt, UpdatedAt                               time.Time
-}
-
-// Event is one entry of a ticket's history, never edited.
-type Event struct {
-	Ticket, Number, Kind, Agent, Addr string
-	At                                time.Time
-	Outcome, Reason, Note, Detail     string
-}
-
-// QueueCount is what the board shows of one queue.
-type QueueCount struct {
-	Queue          string
-	Waiting, Owned int
-	OldestWaiting  time.Duration
-}
+// Errors a Store returns (wrapped or not).
+var (
+	ErrNoTicket = state.ErrNoTicket
+	ErrNotOwner = state.ErrNotOwner
+	ErrNotFound = state.ErrNotFound
+	ErrConflict = state.ErrConflict
+	ErrInvalid  = state.ErrInvalid
+	// ErrWithheld: an attachment holding key material is not handed out.
+	ErrWithheld = state.ErrWithheld
+)
 
 // Store is the desk's state: tickets taken from the queues, their owners
 // and their history. Its errors are, or wrap, ErrNoTicket, ErrNotOwner,

@@ -42,7 +42,7 @@ func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("desk: open sessions: %w", err)
 	}
-	return New(FromState(st), FromSessions(sess, dir), Options{SLAAmber: d.SLAAmber, SLARed: d.SLARed,
+	return New(st, FromSessions(sess, dir), Options{SLAAmber: d.SLAAmber, SLARed: d.SLARed,
 		EscalationQueue: d.EscalationQueue, Logger: log})
 }
 

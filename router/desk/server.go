@@ -164,7 +164,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		s.errorPage(w, r, http.StatusForbidden, "You do not own this ticket.")
 	case errors.Is(err, ErrConflict):
 		s.errorPage(w, r, http.StatusConflict, "The ticket changed meanwhile: reload it.")
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrWithheld):
 		s.errorPage(w, r, http.StatusBadRequest, "The desk cannot do that with this ticket.")
 	case errors.Is(err, ErrNoTicket):
 		s.errorPage(w, r, http.StatusNotFound, "Nothing is waiting in that queue.")

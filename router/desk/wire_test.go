@@ -84,7 +84,7 @@ func TestWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(FromState(st), FromSessions(sess, dir), Options{Logger: slog.Default()})
+	h, err := New(st, FromSessions(sess, dir), Options{Logger: slog.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
