@@ -44,8 +44,8 @@ func (d *desk) fill(b *testing.B, n int) {
 }
 
 // BenchmarkTakeNext takes tickets one after another from a queue of
-// 100,000 (b.N must stay below it) (each take is a claim, a number, a record, an ack, the ticket
-// read, the index and an audit event).
+// 100,000 (b.N must stay below it): each take is a fetch, a record, an
+// acknowledgement and an audit event.
 func BenchmarkTakeNext(b *testing.B) {
 	d := startDesk(b)
 	d.fill(b, 100_000)

@@ -147,8 +147,8 @@ func (s *Store) lookup(ctx context.Context, key string) ([]indexEntry, error) {
 // Search finds tickets by ticket number, ticket id, Message-ID (with or
 // without angle brackets), sender address, account id or order number,
 // newest first. Tickets the desk has not taken yet show with StateQueued
-// (no number, no owner) once indexed: at take time, and by RunIndexer for
-// every ticket of the stream.
+// (no owner): by number always, otherwise once RunIndexer has indexed
+// them.
 func (s *Store) Search(ctx context.Context, q string) ([]Record, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
@@ -157,7 +157,7 @@ func (s *Store) Search(ctx context.Context, q string) ([]Record, error) {
 	// A number may be an account id or an order number too: the ticket
 	// of that number comes first, then what the index holds.
 	var numbered *Record
-	if _, ok := parseNumber(q); ok {
+	if _, ok := ticket.ParseNumber(q); ok {
 		rec, _, err := s.Get(ctx, q)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("search: %w", err)
@@ -245,28 +245,32 @@ func (s *Store) records(ctx context.Context, entries []indexEntry) ([]Record, er
 }
 
 // recordOrQueued returns the desk's record of e's ticket, or, when the
-// desk has not taken it, a record made from its message: StateQueued, its
-// queue and colour, no number.
+// desk has not taken it, a record made from its message (queuedRecord).
 func (s *Store) recordOrQueued(ctx context.Context, e indexEntry) (Record, error) {
 	rec, _, err := s.record(ctx, e.ID)
 	if !errors.Is(err, ErrNotFound) {
 		return rec, err
 	}
-	rctx, cancel := ctxReq(ctx)
-	defer cancel()
-	m, err := s.js.Stream.GetMsg(rctx, e.Seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Record{}, fmt.Errorf("ticket %s: gone from the stream: %w", e.ID, ErrNotFound)
-	}
+	m, t, err := s.messageAt(ctx, e.Seq)
 	if err != nil {
-		return Record{}, fmt.Errorf("ticket %s: %w", e.ID, err)
+		return Record{}, err
 	}
-	var t ticket.Ticket
-	if json.Unmarshal(m.Data, &t) != nil || t.ID != e.ID {
+	if t == nil || t.ID != e.ID {
 		return Record{}, fmt.Errorf("ticket %s: not at %d: %w", e.ID, e.Seq, ErrNotFound)
 	}
+	return s.queuedRecord(e.ID, m, t), nil
+}
+
+// queuedRecord is the record of ticket id (t, nil when its message m is no
+// ticket document) that the desk has not taken: StateQueued, its number,
+// queue and colour, no owner.
+func (s *Store) queuedRecord(id string, m *jetstream.RawStreamMsg, t *ticket.Ticket) Record {
 	queue, _, _ := strings.Cut(strings.TrimPrefix(m.Subject, s.prefix+"."), ".")
-	return Record{ID: e.ID, Queue: queue, Colour: t.Colour, State: StateQueued, Published: m.Time.UTC(), StreamSeq: e.Seq}, nil
+	rec := Record{Number: ticket.Number(m.Sequence), ID: id, Queue: queue, State: StateQueued, Published: m.Time.UTC(), StreamSeq: m.Sequence}
+	if t != nil {
+		rec.Colour = t.Colour
+	}
+	return rec
 }
 
 // queued returns the queued record and ticket of a ticket id the desk has

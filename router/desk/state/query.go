@@ -1,13 +1,13 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,15 +19,18 @@ import (
 // Get returns the record and the ticket of a ticket number (TR-100001 or
 // 100001) or id. The ticket is nil when the stream no longer holds it (past
 // the stream's max age) or its message is not a ticket document. A ticket
-// the desk has not taken yet is found by its id once indexed (see Search),
-// with a record of StateQueued.
+// the desk has not taken yet has a record of StateQueued: found by its
+// number always, by its id once indexed (see Search).
 func (s *Store) Get(ctx context.Context, numberOrID string) (*Record, *ticket.Ticket, error) {
-	id, err := s.resolve(ctx, numberOrID)
-	if err != nil {
-		return nil, nil, err
+	if seq, ok := ticket.ParseNumber(numberOrID); ok {
+		return s.atSeq(ctx, seq)
+	}
+	id := numberOrID
+	if !validID.MatchString(id) {
+		return nil, nil, fmt.Errorf("ticket %q: %w", id, ErrNotFound)
 	}
 	rec, _, err := s.record(ctx, id)
-	if errors.Is(err, ErrNotFound) && id == numberOrID {
+	if errors.Is(err, ErrNotFound) {
 		return s.queued(ctx, id) // not taken yet, maybe indexed
 	}
 	if err != nil {
@@ -40,31 +43,28 @@ func (s *Store) Get(ctx context.Context, numberOrID string) (*Record, *ticket.Ti
 	return &rec, t, nil
 }
 
-// resolve turns a ticket number or id into the id.
-func (s *Store) resolve(ctx context.Context, numberOrID string) (string, error) {
-	n, ok := parseNumber(numberOrID)
-	if !ok {
-		if !validID.MatchString(numberOrID) {
-			return "", fmt.Errorf("ticket %q: %w", numberOrID, ErrNotFound)
-		}
-		return numberOrID, nil
-	}
-	rctx, cancel := ctxReq(ctx)
-	e, err := s.numbers.Get(rctx, "n."+strconv.FormatUint(n, 10))
-	cancel()
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), ErrNotFound)
-	}
+// atSeq returns the record and the ticket of the message at seq in the
+// tickets stream: the desk's record when it took the ticket, else a queued
+// one.
+func (s *Store) atSeq(ctx context.Context, seq uint64) (*Record, *ticket.Ticket, error) {
+	m, t, err := s.messageAt(ctx, seq)
 	if err != nil {
-		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), err)
+		return nil, nil, err
 	}
-	id := string(e.Value())
-	// A claim that failed after taking the number leaves its key leading
-	// to a record of another number, or to none.
-	if rec, _, err := s.record(ctx, id); err != nil || rec.Number != FormatNumber(n) {
-		return "", fmt.Errorf("ticket %s: %w", FormatNumber(n), ErrNotFound)
+	id := "s" + strconv.FormatUint(seq, 10)
+	if t != nil && validID.MatchString(t.ID) {
+		id = t.ID
 	}
-	return id, nil
+	rec, _, err := s.record(ctx, id)
+	switch {
+	case err == nil:
+		return &rec, t, nil
+	case errors.Is(err, ErrNotFound):
+		rec = s.queuedRecord(id, m, t)
+		return &rec, t, nil
+	default:
+		return nil, nil, err
+	}
 }
 
 // History returns the events of ticket id, oldest first, from the audit
@@ -158,7 +158,7 @@ func (s *Store) Mine(ctx context.Context, agent string) ([]Record, error) {
 		if c := a.TakenAt.Compare(b.TakenAt); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Number, b.Number)
+		return cmp.Compare(a.StreamSeq, b.StreamSeq)
 	})
 	return out, ctx.Err()
 }

@@ -119,10 +119,14 @@ func TestSearch(t *testing.T) {
 			t.Errorf("%s: Search(%q) = %v, want %v", when, q, ids, wantIDs)
 		}
 	}
-	check("taken only", r1.Number, t1)
-	check("taken only", "q1@mail.example", t1)
-	check("taken only", "admin@acme.example", t1)
-	check("taken only", "q2@mail.example")
+	// Before the indexer: numbers only, of tickets taken or queued.
+	check("not indexed", r1.Number, t1)
+	check("not indexed", ticket.Number(3), t3)
+	check("not indexed", "q1@mail.example")
+	check("not indexed", "admin@acme.example")
+	if rec, tk, err := s.Get(ctx, "tr-100002"); err != nil || rec.State != StateQueued || rec.Number != "TR-100002" || tk == nil || tk.ID != t2.ID {
+		t.Errorf("Get(a queued ticket's number) = %+v, %v, %v", rec, tk, err)
+	}
 	n, err := s.Index(ctx)
 	if err != nil || n != 4 {
 		t.Fatalf("Index = %d, %v; want 4 tickets", n, err)

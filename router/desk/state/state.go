@@ -1,10 +1,9 @@
 // Package state is the agents' desk's state in JetStream: who owns which
-// ticket, the short ticket numbers, the tickets returned, transferred or
-// escalated, the never-edited audit history of every ticket, and the search
-// index. It holds nothing of its own between calls that another replica
-// could not read: any number of desk replicas share one JetStream, and every
-// change is a compare-and-set on a key-value revision, so that two replicas
-// never both own a ticket.
+// ticket, the tickets returned, transferred or escalated, the never-edited
+// audit history of every ticket, and the search index. It holds nothing of
+// its own between calls that another replica could not read: any number of
+// desk replicas share one JetStream, and every change is a compare-and-set
+// on a key-value revision, so that two replicas never both own a ticket.
 //
 // Tickets come from the service's stream through its queue consumers
 // (router/broker): TakeNext claims one, writes the desk's record of it and
@@ -132,7 +131,7 @@ type Options struct {
 	// section's replicas.
 	Replicas int
 	// Name heads the buckets and the audit stream: <Name>-tickets,
-	// <Name>-numbers, <Name>-index, <Name>-events. "DESK".
+	// <Name>-index, <Name>-events. "DESK".
 	Name string
 	// EventsSubject heads the audit events' subjects:
 	// <EventsSubject>.<ticket id>. "desk.events".
@@ -184,7 +183,6 @@ type Store struct {
 	prefix  string
 	opts    Options
 	tickets jetstream.KeyValue
-	numbers jetstream.KeyValue
 	index   jetstream.KeyValue
 	events  jetstream.Stream
 
@@ -226,7 +224,6 @@ func Open(ctx context.Context, js *broker.JetStream, prefix string, opts Options
 		desc string
 	}{
 		{&s.tickets, "tickets", "the desk's record of each ticket taken"},
-		{&s.numbers, "numbers", "ticket numbers: the last given, and number to ticket id"},
 		{&s.index, "index", "search index: Message-ID, sender, account, order to ticket ids"},
 	} {
 		cfg := jetstream.KeyValueConfig{

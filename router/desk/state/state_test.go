@@ -157,8 +157,9 @@ func noTicket(t *testing.T, s *Store, a Actor, queue string) {
 	}
 }
 
-// TestTakeNextInOrder: tickets come oldest first, numbered from TR-100001,
-// owned by the taker, and the consumer's messages are acknowledged.
+// TestTakeNextInOrder: tickets come oldest first, numbered by their place
+// in the stream from TR-100001, owned by the taker, and the consumer's
+// messages are acknowledged.
 func TestTakeNextInOrder(t *testing.T) {
 	d, s, ctx := startOne(t)
 	var want []*ticket.Ticket
@@ -172,7 +173,7 @@ func TestTakeNextInOrder(t *testing.T) {
 		if tk == nil || tk.ID != w.ID || rec.ID != w.ID {
 			t.Fatalf("take %d: got %+v, want ticket %s", i, rec, w.ID)
 		}
-		if wantN := FormatNumber(uint64(firstNumber + i)); rec.Number != wantN || rec.State != StateOwned || rec.Owner != "alice" || rec.Queue != "blue" || rec.Colour != "blue" {
+		if wantN := ticket.Number(uint64(i + 1)); rec.Number != wantN || rec.State != StateOwned || rec.Owner != "alice" || rec.Queue != "blue" || rec.Colour != "blue" {
 			t.Errorf("take %d: record %+v, want number %s owned by alice in blue", i, rec, wantN)
 		}
 	}
@@ -319,43 +320,6 @@ func checkTakeAll(t *testing.T, stores []*Store, takers, n int) {
 	}
 	if len(ids) != n {
 		t.Errorf("%d tickets taken, want %d", len(ids), n)
-	}
-}
-
-// TestNumbersConcurrent: numbers given at once by two replicas are all
-// different, with no gaps when no claim fails.
-func TestNumbersConcurrent(t *testing.T) {
-	t.Parallel()
-	d := startDesk(t)
-	stores := []*Store{d.open("desk-0"), d.open("desk-1")}
-	const each, goroutines = 15, 3
-	var (
-		mu  sync.Mutex
-		got []uint64
-		wg  sync.WaitGroup
-		ctx = testContext(t)
-	)
-	for _, s := range stores {
-		for range goroutines {
-			wg.Go(func() {
-				for range each {
-					n, err := s.nextNumber(ctx)
-					mu.Lock()
-					if err != nil {
-						t.Errorf("nextNumber: %v", err)
-					} else {
-						got = append(got, n)
-					}
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	slices.Sort(got)
-	total := len(stores) * goroutines * each
-	if len(got) != total || got[0] != firstNumber || got[len(got)-1] != firstNumber+uint64(total)-1 || len(slices.Compact(got)) != total {
-		t.Fatalf("numbers %v, want %d different from %d on", got, total, firstNumber)
 	}
 }
 

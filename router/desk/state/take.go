@@ -8,18 +8,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
-
-// numberKey is the numbers bucket's key of the last number given.
-const numberKey = "next"
-
-// firstNumber is the first ticket number given.
-const firstNumber = 100001
 
 // maxAttempts bounds a compare-and-set loop; past it, ErrConflict.
 const maxAttempts = 64
@@ -27,42 +20,6 @@ const maxAttempts = 64
 // maxSkips bounds how many messages one TakeNext skips (their tickets
 // already taken, after a crash mid-claim) before it gives up.
 const maxSkips = 256
-
-// FormatNumber is how a ticket number shows: TR-100001.
-func FormatNumber(n uint64) string { return "TR-" + strconv.FormatUint(n, 10) }
-
-// parseNumber reads "TR-100001" or "100001" (any case of the prefix).
-func parseNumber(s string) (uint64, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) > 3 && strings.EqualFold(s[:3], "TR-") {
-		s = s[3:]
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil && n >= firstNumber && len(s) <= 12
-}
-
-// nextNumber gives the next ticket number: the numbers bucket's key "next"
-// is raised by one with compare-and-set, so that no two replicas give the
-// same number. A number given to a claim that then fails is never given
-// again (the numbers have gaps, never repeats).
-func (s *Store) nextNumber(ctx context.Context) (uint64, error) {
-	var n uint64
-	err := casKey(ctx, s.numbers, numberKey, func(cur []byte) ([]byte, error) {
-		n = firstNumber
-		if cur != nil {
-			last, err := strconv.ParseUint(string(cur), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("the last one is %q: %w", cur, err)
-			}
-			n = last + 1
-		}
-		return []byte(strconv.FormatUint(n, 10)), nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("next ticket number: %w", err)
-	}
-	return n, nil
-}
 
 // casKey changes key in kv by change, with compare-and-set on its
 // revision, and tries again when another replica wrote it meanwhile.
@@ -129,19 +86,16 @@ func (s *Store) TakeNext(ctx context.Context, a Actor, queue string) (*Record, *
 	if err != nil || rec == nil && queue == s.opts.Escalated {
 		return nil, nil, cmp.Or(err, fmt.Errorf("take next of %s: %w", queue, ErrNoTicket))
 	}
+	var t *ticket.Ticket
 	if rec == nil {
-		if rec, err = s.takeNew(ctx, a, queue); err != nil {
+		// A new ticket: its message is at hand, and the indexer
+		// (RunIndexer) indexes it with the rest of the stream.
+		if rec, t, err = s.takeNew(ctx, a, queue); err != nil {
 			return nil, nil, err
 		}
-	}
-	t, err := s.ticketAt(ctx, rec.StreamSeq)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	} else if t, err = s.ticketAt(ctx, rec.StreamSeq); err != nil && !errors.Is(err, ErrNotFound) {
 		// Owned all the same: it is in the agent's tickets (Mine).
 		return nil, nil, fmt.Errorf("take next of %s: %s is yours, but %w", queue, rec.Number, err)
-	}
-	if t != nil {
-		// Best effort: the stream indexer indexes it too.
-		_ = s.indexTicket(ctx, rec.ID, rec.StreamSeq, t)
 	}
 	if err := s.appendEvent(ctx, a, rec, Event{Kind: KindTaken, Detail: "from " + queue}); err != nil {
 		return nil, nil, fmt.Errorf("take next of %s: %s is yours, but %w", queue, rec.Number, err)
@@ -187,97 +141,84 @@ func oldestFirst(a, b Record) int {
 }
 
 // takeNew claims a ticket never taken from queue's consumer.
-func (s *Store) takeNew(ctx context.Context, a Actor, queue string) (*Record, error) {
+func (s *Store) takeNew(ctx context.Context, a Actor, queue string) (*Record, *ticket.Ticket, error) {
 	cons, err := s.consumer(ctx, queue)
 	if err != nil {
-		return nil, fmt.Errorf("take next of %s: consumer: %w", queue, err)
+		return nil, nil, fmt.Errorf("take next of %s: consumer: %w", queue, err)
 	}
 	for range maxSkips {
 		msg, err := s.fetch(ctx, cons)
 		if err != nil {
-			return nil, fmt.Errorf("take next of %s: %w", queue, err)
+			return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
 		}
 		if msg == nil {
-			return nil, fmt.Errorf("take next of %s: %w", queue, ErrNoTicket)
+			return nil, nil, fmt.Errorf("take next of %s: %w", queue, ErrNoTicket)
 		}
-		rec, err := s.claim(ctx, a, queue, msg)
+		rec, t, err := s.claim(ctx, a, queue, msg)
 		if err != nil {
 			// Not acknowledged: the message comes again.
 			_ = msg.Nak()
-			return nil, err
+			return nil, nil, err
 		}
 		if rec != nil {
-			return rec, nil
+			return rec, t, nil
 		}
 	}
-	return nil, fmt.Errorf("take next of %s: %d tickets in a row were taken already: %w", queue, maxSkips, ErrConflict)
+	return nil, nil, fmt.Errorf("take next of %s: %d tickets in a row were taken already: %w", queue, maxSkips, ErrConflict)
 }
 
 // claim writes the record of msg's ticket, owned by a, then acknowledges
-// msg. It returns nil, acknowledging msg, when the ticket has a record
-// already.
-func (s *Store) claim(ctx context.Context, a Actor, queue string, msg jetstream.Msg) (*Record, error) {
+// msg, and returns the record and the ticket (nil when msg is not a ticket
+// document). It returns a nil record, acknowledging msg, when the ticket
+// has a record already. The ticket's number is its message's (ticket.Number):
+// nothing is shared with other takers but the record's compare-and-set.
+func (s *Store) claim(ctx context.Context, a Actor, queue string, msg jetstream.Msg) (*Record, *ticket.Ticket, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return nil, fmt.Errorf("take next of %s: %w", queue, err)
+		return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
 	}
-	var t struct {
-		ID     string `json:"id"`
-		Colour string `json:"colour"`
+	seq := meta.Sequence.Stream
+	t := new(ticket.Ticket)
+	if json.Unmarshal(msg.Data(), t) != nil || t.ID == "" {
+		t = nil
 	}
-	if json.Unmarshal(msg.Data(), &t) != nil || !validID.MatchString(t.ID) {
-		// Not a ticket (a dead letter's record): named by its place.
-		t.ID = "s" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	rec := Record{
+		Number: ticket.Number(seq), ID: "s" + strconv.FormatUint(seq, 10), Queue: queue, State: StateOwned, Owner: a.Agent,
+		Published: meta.Timestamp.UTC(), StreamSeq: seq,
 	}
-	rctx, cancel := ctxReq(ctx)
-	_, err = s.tickets.Get(rctx, t.ID)
-	cancel()
-	switch {
-	case err == nil:
-		return nil, s.ack(ctx, msg, queue) // taken before: the desk died before acknowledging
-	case !errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, fmt.Errorf("take next of %s: look up %s: %w", queue, t.ID, err)
-	}
-	n, err := s.nextNumber(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("take next of %s: %w", queue, err)
+	if t != nil {
+		rec.Colour = t.Colour
+		if validID.MatchString(t.ID) {
+			rec.ID = t.ID
+		} // else not a ticket of ours (a dead letter's record): named by its place
 	}
 	now := s.opts.Now().UTC()
-	rec := Record{
-		Number: FormatNumber(n), ID: t.ID, Queue: queue, Colour: t.Colour, State: StateOwned, Owner: a.Agent,
-		TakenAt: now, UpdatedAt: now, Published: meta.Timestamp.UTC(), StreamSeq: meta.Sequence.Stream,
-	}
-	// The number's key first: a lookup checks that the record it leads
-	// to has that number, so a key left by a claim that failed is harmless.
-	rctx, cancel = ctxReq(ctx)
-	_, err = s.numbers.Create(rctx, "n."+strconv.FormatUint(n, 10), []byte(t.ID))
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("take next of %s: record number %s: %w", queue, rec.Number, err)
-	}
+	rec.TakenAt, rec.UpdatedAt = now, now
 	data, err := json.Marshal(&rec)
 	if err != nil {
-		return nil, fmt.Errorf("take next of %s: %w", queue, err)
+		return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
 	}
-	rctx, cancel = ctxReq(ctx)
-	rev, err := s.tickets.Create(rctx, t.ID, data)
+	rctx, cancel := ctxReq(ctx)
+	rev, err := s.tickets.Create(rctx, rec.ID, data)
 	cancel()
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
-		return nil, s.ack(ctx, msg, queue) // another taker won it
+		// Taken before (the desk died before acknowledging), or by
+		// another taker just now.
+		return nil, nil, s.ack(ctx, msg, queue)
 	case err != nil:
-		return nil, fmt.Errorf("take next of %s: record %s: %w", queue, t.ID, err)
+		return nil, nil, fmt.Errorf("take next of %s: record %s: %w", queue, rec.ID, err)
 	}
 	s.remember(rec, rev)
 	if s.afterRecord != nil {
 		if err := s.afterRecord(msg); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// The record is the truth now: a failed acknowledgement only means the
 	// message comes again, and is then skipped.
 	_ = s.ack(ctx, msg, queue)
-	return &rec, nil
+	return &rec, t, nil
 }
 
 // ack acknowledges msg and waits for the server's confirmation.
@@ -293,20 +234,27 @@ func (s *Store) ack(ctx context.Context, msg jetstream.Msg, queue string) error 
 // ticketAt reads the ticket at seq in the tickets stream; nil when the
 // message there is not a ticket document.
 func (s *Store) ticketAt(ctx context.Context, seq uint64) (*ticket.Ticket, error) {
+	_, t, err := s.messageAt(ctx, seq)
+	return t, err
+}
+
+// messageAt reads the message at seq in the tickets stream, and its ticket:
+// nil when the message is not a ticket document.
+func (s *Store) messageAt(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, *ticket.Ticket, error) {
 	rctx, cancel := ctxReq(ctx)
 	defer cancel()
 	m, err := s.js.Stream.GetMsg(rctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("ticket at %d: gone from the stream: %w", seq, ErrNotFound)
+		return nil, nil, fmt.Errorf("ticket %s: not in the stream: %w", ticket.Number(seq), ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ticket at %d: %w", seq, err)
+		return nil, nil, fmt.Errorf("ticket %s: %w", ticket.Number(seq), err)
 	}
 	var t ticket.Ticket
 	if json.Unmarshal(m.Data, &t) != nil || t.ID == "" {
-		return nil, nil
+		return m, nil, nil
 	}
-	return &t, nil
+	return m, &t, nil
 }
 
 // consumer returns the handle of queue's consumer, looked up once.
