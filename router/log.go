@@ -1,8 +1,10 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -59,3 +61,28 @@ type timestamp struct{}
 func (timestamp) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	e.Str(zerolog.TimestampFieldName, time.Now().Format(jsonTimeFormat))
 }
+
+// SlogLogger is log as a *slog.Logger, for the parts that log through the
+// standard library (the desk): their lines come out as the service's own,
+// with its format, level, time and fields.
+func SlogLogger(log zerolog.Logger) *slog.Logger {
+	return slog.New(untimed{zerolog.NewSlogHandler(log)})
+}
+
+// untimed drops a record's time, which the service's logger adds itself
+// (timestamp), so that a line has one.
+type untimed struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h untimed) Handle(ctx context.Context, r slog.Record) error {
+	r.Time = time.Time{}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs implements slog.Handler.
+func (h untimed) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return untimed{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup implements slog.Handler.
+func (h untimed) WithGroup(name string) slog.Handler { return untimed{h.Handler.WithGroup(name)} }

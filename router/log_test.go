@@ -83,3 +83,38 @@ func TestLoggerFormats(t *testing.T) {
 		})
 	}
 }
+
+// TestSlogLogger: what the desk logs through slog comes out as the
+// service's own JSON lines: one time (with milliseconds), the level, the
+// message and each attribute as a field, and lines below the service's
+// level dropped.
+func TestSlogLogger(t *testing.T) {
+	var buf bytes.Buffer
+	zl, err := NewLogger(config.Log{Format: "json", Level: "info"}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := SlogLogger(zl.With().Str("component", "desk").Logger())
+	log.Debug("not shown")
+	log.With("agent", "alice").Warn("take next failed", "queue", "red", "status", 503)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("got %d lines, want 1:\n%s", len(lines), buf.String())
+	}
+	if n := strings.Count(lines[0], `"time":`); n != 1 {
+		t.Errorf("%d time fields, want 1: %s", n, lines[0])
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, lines[0])
+	}
+	want := map[string]any{"level": "warn", "message": "take next failed", "component": "desk", "agent": "alice", "queue": "red", "status": float64(503)}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (line %s)", k, got[k], v, lines[0])
+		}
+	}
+	if tm, _ := got["time"].(string); !regexp.MustCompile(`\.\d{3}`).MatchString(tm) {
+		t.Errorf("time %q has no milliseconds", tm)
+	}
+}

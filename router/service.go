@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -277,8 +276,9 @@ func (s *Service) serveDesk(ctx context.Context) (stop func(), err error) {
 			cancel()
 		}
 	}()
-	report := func(err error) { s.log.Error().Err(err).Msg("desk") }
-	h, err := desk.Open(dctx, s.cfg, s.js, slog.New(slog.NewTextHandler(s.log, nil)), report)
+	log := s.log.With().Str("component", "desk").Logger()
+	report := func(err error) { log.Error().Err(err).Msg("desk") }
+	h, err := desk.Open(dctx, s.cfg, s.js, SlogLogger(log), report)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
+	"github.com/ticketrouter/ticketrouter/router"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/desk"
 )
@@ -46,7 +46,10 @@ func runDesk(ctx context.Context, configPath string, stdout, stderr io.Writer) e
 	if err := cfg.CheckDesk(); err != nil {
 		return err
 	}
-	report := func(err error) { fmt.Fprintf(stderr, "desk: %v\n", err) }
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	return desk.Run(ctx, cfg, log, report, func(url string) { fmt.Fprintf(stdout, "desk: serving %s\n", url) })
+	log, err := router.NewLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	report := func(err error) { log.Error().Err(err).Msg("desk") }
+	return desk.Run(ctx, cfg, router.SlogLogger(log), report, func(url string) { fmt.Fprintf(stdout, "desk: serving %s\n", url) })
 }
