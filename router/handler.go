@@ -45,7 +45,7 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	began := time.Now()
-	published, err := h.pub.Publish(pctx, t, broker.RawMail{
+	_, published, err := h.pub.Publish(pctx, t, broker.RawMail{
 		Reader: m.Raw.Reader(), Size: m.Raw.Size(), Bytes: m.Raw.Bytes(), Digest: t.RawDigest(),
 	})
 	if err != nil {

@@ -359,9 +359,9 @@ func TestPublish(t *testing.T) {
 	ctx := testContext(t)
 
 	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err := p.Publish(ctx, tk, rawOf(testRaw))
-	if err != nil || !published {
-		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
+	seq, published, err := p.Publish(ctx, tk, rawOf(testRaw))
+	if err != nil || !published || seq == 0 {
+		t.Fatalf("first Publish = %d, %v, %v; want a sequence, true, nil", seq, published, err)
 	}
 	wantRaw := ticket.RawRef{Bucket: "TICKETS-raw", Name: tk.ID}
 	if tk.Raw != nil {
@@ -371,6 +371,9 @@ func TestPublish(t *testing.T) {
 	msg, err := out.Stream.GetLastMsgForSubject(ctx, tk.Queue)
 	if err != nil {
 		t.Fatalf("no message on %s: %v", tk.Queue, err)
+	}
+	if msg.Sequence != seq {
+		t.Fatalf("Publish gave sequence %d, the stream holds the ticket at %d", seq, msg.Sequence)
 	}
 	if id := msg.Header.Get(jetstream.MsgIDHeader); id != tk.ID {
 		t.Fatalf("message on %s has %s %q, want the ticket id %q", tk.Queue, jetstream.MsgIDHeader, id, tk.ID)
@@ -391,9 +394,9 @@ func TestPublish(t *testing.T) {
 	}
 
 	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err = p.Publish(ctx, again, rawOf(testRaw))
-	if err != nil || published {
-		t.Fatalf("second Publish of the same ticket = %v, %v; want false, nil", published, err)
+	again1, published, err := p.Publish(ctx, again, rawOf(testRaw))
+	if err != nil || published || again1 != seq {
+		t.Fatalf("second Publish of the same ticket = %d, %v, %v; want %d, false, nil", again1, published, err, seq)
 	}
 	if n := subjectCount(t, out, tk.Queue); n != 1 {
 		t.Fatalf("%d messages on %s after publishing the same ticket twice, want 1", n, tk.Queue)
@@ -403,9 +406,9 @@ func TestPublish(t *testing.T) {
 	if err := out.Published.Delete(ctx, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	published, err = p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
-	if err != nil || published {
-		t.Fatalf("Publish within the duplicate window, without the published mark = %v, %v; want false, nil", published, err)
+	again2, published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
+	if err != nil || published || again2 != seq {
+		t.Fatalf("Publish within the duplicate window, without the published mark = %d, %v, %v; want %d, false, nil", again2, published, err, seq)
 	}
 	if _, err := out.Published.Get(ctx, tk.ID); err != nil {
 		t.Fatalf("published mark of %s after publishing again: %v; want it set again", tk.ID, err)
@@ -416,6 +419,14 @@ func TestPublish(t *testing.T) {
 	}
 	if info.State.Msgs != 1 {
 		t.Fatalf("stream holds %d messages after three publishes of one ticket, want 1", info.State.Msgs)
+	}
+	// A mark written before sequences were recorded (a bare time) still
+	// stops a second publication; the sequence is unknown.
+	if _, err := out.Published.Put(ctx, tk.ID, []byte("2026-11-01T10:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	if old, published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw)); err != nil || published || old != 0 {
+		t.Fatalf("Publish with an old mark = %d, %v, %v; want 0, false, nil", old, published, err)
 	}
 }
 
@@ -431,7 +442,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
+	if _, published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
 		t.Fatalf("Publish with the raw mail already stored = %v, %v; want true, nil", published, err)
 	}
 	after, err := out.Raw.GetInfo(ctx, tk.ID)
@@ -450,7 +461,7 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	if err := out.Raw.Delete(ctx, tk2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if published, err := p.Publish(ctx, tk2, rawOf(other)); err != nil || !published {
+	if _, published, err := p.Publish(ctx, tk2, rawOf(other)); err != nil || !published {
 		t.Fatalf("Publish with the raw mail deleted = %v, %v; want true, nil", published, err)
 	}
 	if raw, err := out.Raw.GetBytes(ctx, tk2.ID); err != nil || string(raw) != other {
@@ -476,7 +487,7 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 	ctx := testContext(t)
 
 	tk := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	if published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
+	if _, published, err := p.Publish(ctx, tk, rawOf(testRaw)); err != nil || !published {
 		t.Fatalf("first Publish = %v, %v; want true, nil", published, err)
 	}
 	probe := ticket.DefaultPrefix + ".probe"
@@ -499,9 +510,9 @@ func TestPublishAfterDuplicateWindow(t *testing.T) {
 	}
 
 	again := testTicket(ticket.DefaultPrefix, []byte(testRaw))
-	published, err := p.Publish(ctx, again, rawOf(testRaw))
-	if err != nil || published {
-		t.Fatalf("Publish after the duplicate window = %v, %v; want false, nil", published, err)
+	seq, published, err := p.Publish(ctx, again, rawOf(testRaw))
+	if err != nil || published || seq != 1 {
+		t.Fatalf("Publish after the duplicate window = %d, %v, %v; want 1 (the first's), false, nil", seq, published, err)
 	}
 	if n := subjectCount(t, out, tk.Queue); n != 1 {
 		t.Fatalf("%d messages on %s after publishing the same ticket after the duplicate window, want 1", n, tk.Queue)
@@ -547,7 +558,7 @@ func checkPublishRaw(t *testing.T, ctx context.Context, out *JetStream, p *Publi
 	t.Helper()
 	size := int64(len(raw))
 	tk := testTicket(ticket.DefaultPrefix, raw)
-	if published, err := p.Publish(ctx, tk, r); err != nil || !published {
+	if _, published, err := p.Publish(ctx, tk, r); err != nil || !published {
 		t.Fatalf("Publish of a %d-byte mail = %v, %v; want true, nil", size, published, err)
 	}
 	obj, err := out.Raw.Get(ctx, tk.ID)
@@ -583,7 +594,7 @@ func TestPublishServerDown(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
+		_, published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
 		done <- result{published, err}
 	}()
 	select {

@@ -50,10 +50,13 @@ type RawMail struct {
 // Publish stores the raw mail in the object store under the ticket id,
 // then publishes the ticket, with a reference to the stored mail and the
 // ticket id as its message id, and returns once the stream acknowledged
-// it. t itself is not changed. A ticket published before (within the
+// it, with the ticket's sequence in the stream (its number: ticket.Number).
+// t itself is not changed. A ticket published before (within the
 // duplicate window by the stream, or later by the published bucket) is
-// not published again: published reports false for it.
-func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) (published bool, err error) {
+// not published again: published reports false for it, and seq is the
+// first publication's (0 when a version that did not record it published
+// it).
+func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) (seq uint64, published bool, err error) {
 	// The raw mail is stored before its ticket is published, so a mail
 	// whose raw mail is not stored was never published: only for one that
 	// is does the published bucket need asking. Each request has its own
@@ -67,15 +70,17 @@ func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) 
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
 	case err != nil:
-		return false, fmt.Errorf("look up raw mail %s: %w", t.ID, err)
+		return 0, false, fmt.Errorf("look up raw mail %s: %w", t.ID, err)
 	default:
 		gctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		_, err = p.JS.Published.Get(gctx, t.ID)
+		e, err := p.JS.Published.Get(gctx, t.ID)
 		cancel()
 		if err == nil {
-			return false, nil
+			var mark publishedMark
+			_ = json.Unmarshal(e.Value(), &mark) // a bare time, before sequences were recorded: 0
+			return mark.Seq, false, nil
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
+			return 0, false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
 		}
 		// Stored by an attempt that did not publish: the same bytes,
 		// for the name is their SHA-256.
@@ -83,29 +88,40 @@ func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) 
 	}
 	if !stored {
 		if err := p.putRaw(ctx, t.ID, raw); err != nil {
-			return false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
+			return 0, false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
 		}
 	}
 	doc := *t
 	doc.Raw = &ticket.RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
 	data, err := json.Marshal(&doc)
 	if err != nil {
-		return false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
+		return 0, false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
 	}
 	actx, cancel := context.WithTimeout(ctx, ackTimeout)
 	ack, err := p.publish(actx, t.Queue, t.ID, data)
 	cancel()
 	if err != nil {
-		return false, err
+		return 0, false, err
+	}
+	mark, err := json.Marshal(publishedMark{Seq: ack.Sequence, At: time.Now().UTC()})
+	if err != nil {
+		return 0, false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
 	}
 	mctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if _, err := p.JS.Published.Put(mctx, t.ID, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	if _, err := p.JS.Published.Put(mctx, t.ID, mark); err != nil {
 		// The stream has the ticket; the duplicate window still guards a
 		// retry. Report it, for the mail must not be moved on a doubt.
-		return false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
+		return 0, false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
 	}
-	return !ack.Duplicate, nil
+	return ack.Sequence, !ack.Duplicate, nil
+}
+
+// publishedMark is the published bucket's value of a ticket id: where the
+// ticket is in the stream, and when it was published.
+type publishedMark struct {
+	Seq uint64    `json:"seq"`
+	At  time.Time `json:"at"`
 }
 
 // A raw mail is stored in chunks of the object store's default size, a

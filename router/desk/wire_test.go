@@ -57,7 +57,7 @@ func TestWired(t *testing.T) {
 		tk := &ticket.Ticket{Version: 1, ID: req.ID, MessageID: req.MessageID, From: ticket.From{Address: req.From.Address}, EmailSubject: req.Subject,
 			Colour: colour, Disposition: "verified", Queue: ticket.Subject(ticket.DefaultPrefix, colour, "verified"), Body: req.Text,
 			Guidance: []string{"Never do X.", "Do Y."}, GuidanceNever: []int{0}, Attachments: req.Attachments}
-		if ok, err := pub.Publish(ctx, tk, broker.RawMail{Reader: strings.NewReader(raw), Size: int64(len(raw))}); err != nil || !ok {
+		if _, ok, err := pub.Publish(ctx, tk, broker.RawMail{Reader: strings.NewReader(raw), Size: int64(len(raw))}); err != nil || !ok {
 			t.Fatal(i, ok, err)
 		}
 	}

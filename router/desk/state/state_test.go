@@ -113,7 +113,7 @@ func (d *desk) publishRaw(colour, raw string, edit func(*ticket.Ticket)) *ticket
 		ReplyTo: []string{}, Candidates: []string{}, Guidance: []string{}, Attachments: req.Attachments, ParseProblems: []string{},
 	}
 	edit(tk)
-	if ok, err := d.pub.Publish(testContext(d.t), tk, broker.RawMail{Reader: strings.NewReader(raw), Size: int64(len(raw))}); err != nil || !ok {
+	if _, ok, err := d.pub.Publish(testContext(d.t), tk, broker.RawMail{Reader: strings.NewReader(raw), Size: int64(len(raw))}); err != nil || !ok {
 		d.t.Fatalf("Publish: %v, %v", ok, err)
 	}
 	return tk
