@@ -10,6 +10,9 @@ import (
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/ingest/mail"
 	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/thread"
+	"github.com/ticketrouter/ticketrouter/router/ticket"
+	"github.com/ticketrouter/ticketrouter/rules"
 )
 
 // publishTimeout bounds one ticket's publication; past it the mail is
@@ -23,6 +26,7 @@ const publishTimeout = 30 * time.Second
 type mailHandler struct {
 	pipeline *Pipeline
 	pub      *broker.Publisher
+	threads  *thread.Store
 	metrics  *metrics
 	log      zerolog.Logger
 	parsers  sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
@@ -44,17 +48,61 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
+	parent, err := h.thread(pctx, t)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
+	}
 	began := time.Now()
-	_, published, err := h.pub.Publish(pctx, t, broker.RawMail{
+	seq, published, err := h.pub.Publish(pctx, t, broker.RawMail{
 		Reader: m.Raw.Reader(), Size: m.Raw.Size(), Bytes: m.Raw.Bytes(), Digest: t.RawDigest(),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
 	h.metrics.published(t, time.Since(began), published)
-	h.log.Info().Str("mailbox", m.Mailbox).Uint32("uid", uint32(m.UID)).Str("ticket", t.ID).
-		Str("queue", t.Queue).Bool("duplicate", !published).Msg("ticket published")
+	if err := h.register(pctx, t, d, seq, parent); err != nil {
+		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
+	}
+	ev := h.log.Info().Str("mailbox", m.Mailbox).Uint32("uid", uint32(m.UID)).Str("ticket", t.ID).
+		Str("number", ticket.Number(seq)).Str("queue", t.Queue).Bool("duplicate", !published)
+	if c := t.Conversation; c != nil {
+		ev = ev.Str("conversation", c.RootNumber).Bool("joined", c.Joined)
+	}
+	ev.Msg("ticket published")
 	return nil
+}
+
+// thread finds the conversation t names, if any, and records on t whether
+// it joined it; it returns the conversation's entry when it did. An
+// ignored mail (a bounce, an auto-reply) is not threaded: it joins no one's
+// conversation.
+func (h *mailHandler) thread(ctx context.Context, t *ticket.Ticket) (*thread.Entry, error) {
+	if h.threads == nil || t.Disposition == rules.DispositionIgnored {
+		return nil, nil
+	}
+	n, err := h.threads.Find(ctx, t)
+	if err != nil || n == nil {
+		return nil, err
+	}
+	t.Conversation = thread.Decide(t, n)
+	if !t.Conversation.Joined {
+		return nil, nil
+	}
+	return n.Entry, nil
+}
+
+// register records t's Message-ID (seq is its place in the stream) in the
+// threads bucket, in the conversation it joined (parent) or its own, so
+// that replies to it find it.
+func (h *mailHandler) register(ctx context.Context, t *ticket.Ticket, d *rules.Decision, seq uint64, parent *thread.Entry) error {
+	if h.threads == nil || t.MessageID == "" || seq == 0 || t.Disposition == rules.DispositionIgnored {
+		return nil
+	}
+	var domains []string
+	if d.Account != nil {
+		domains = d.Account.Domains
+	}
+	return h.threads.Register(ctx, t.MessageID, thread.Start(t, seq, parent, domains...))
 }
 
 // Quarantine implements ingest.Handler: the dead-letter record.

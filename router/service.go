@@ -16,6 +16,7 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/desk"
+	"github.com/ticketrouter/ticketrouter/router/thread"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
@@ -153,7 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 	leases.Run(ctx, s.cfg.IMAP.Mailboxes, func(wctx context.Context, mailbox string) {
 		s.metrics.working(mailbox, true)
 		defer s.metrics.working(mailbox, false)
-		h := &mailHandler{pipeline: s.pipeline, pub: pub, metrics: s.metrics, log: s.log}
+		h := &mailHandler{pipeline: s.pipeline, pub: pub, threads: thread.New(s.js.Threads, s.js.Stream), metrics: s.metrics, log: s.log}
 		wc, err := s.cfg.IMAP.WatcherConfig(mailbox)
 		if err != nil { // checked at start; the file changed since
 			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")

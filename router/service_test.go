@@ -337,3 +337,81 @@ func TestRunReadyzNamesCause(t *testing.T) {
 		t.Errorf("/readyz: %d %q, want 503 naming %q", code, body, want)
 	}
 }
+
+// TestRunThreads: a reply to a ticket's mail joins its conversation when
+// it comes from the same sender or the account's domain; a forged
+// In-Reply-To from another sender, and a tag of a ticket that does not
+// exist, leave a signal on the ticket and join nothing.
+func TestRunThreads(t *testing.T) {
+	srv := imaptest.StartDovecot(t, imaptest.Options{})
+	mail := func(from, msgID, subject, headers string) []byte {
+		return []byte("From: " + from + "\r\nTo: support@ca.example\r\nSubject: " + subject +
+			"\r\nDate: Fri, 27 Nov 2026 09:00:00 +0000\r\nMessage-ID: <" + msgID + ">\r\n" + headers +
+			"Content-Type: text/plain; charset=utf-8\r\n\r\nplease reset my password\r\n")
+	}
+	mails := [][]byte{
+		mail("Acme Admin <admin@acmecorp.example>", "root@acmecorp.example", "Password reset", ""),
+		mail("Acme Admin <admin@acmecorp.example>", "again@acmecorp.example", "Re: Password reset", "In-Reply-To: <root@acmecorp.example>\r\n"),
+		mail("Bob <bob@acmecorp.example>", "bob@acmecorp.example", "Re: Password reset", "References: <x@y.example> <root@acmecorp.example>\r\n"),
+		mail("Eve <eve@evil.example>", "forged@evil.example", "Re: Password reset", "In-Reply-To: <root@acmecorp.example>\r\n"),
+		mail("Acme Admin <admin@acmecorp.example>", "tag@acmecorp.example", "Re: Password reset [TR-999999]", ""),
+	}
+	s, _ := startService(t, srv, "", nil)
+	// One at a time, so that each reply finds the mail before it.
+	for i, raw := range mails {
+		srv.Append(t, "INBOX", raw)
+		deadline := time.Now().Add(30 * time.Second)
+		for len(srv.UIDs(t, "Processed")) < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("mail %d not processed", i+1)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	byMsgID := map[string]ticket.Ticket{}
+	for _, list := range streamTickets(t, s.js.JS, "TICKETS") {
+		for _, tk := range list {
+			byMsgID[tk.MessageID] = tk
+		}
+	}
+	root := byMsgID["root@acmecorp.example"]
+	if root.Conversation != nil {
+		t.Errorf("the first mail names a conversation: %+v", root.Conversation)
+	}
+	for _, c := range []struct {
+		msgID  string
+		joined bool
+		reason string
+	}{
+		{"again@acmecorp.example", true, "the same sender"},
+		{"bob@acmecorp.example", true, "an address at the account's domain acmecorp.example"},
+		{"forged@evil.example", false, "names TR-100001 (in-reply-to), a conversation of another sender: not joined"},
+		{"tag@acmecorp.example", false, "the subject names TR-999999, which does not exist"},
+	} {
+		conv := byMsgID[c.msgID].Conversation
+		if conv == nil || conv.Joined != c.joined || conv.Reason != c.reason {
+			t.Errorf("%s: conversation %+v; want joined %v, %q", c.msgID, conv, c.joined, c.reason)
+			continue
+		}
+		if c.joined && (conv.Root != root.ID || conv.RootNumber != "TR-100001") {
+			t.Errorf("%s: joined %s %s, want %s TR-100001", c.msgID, conv.Root, conv.RootNumber, root.ID)
+		}
+	}
+	// A reply to the forged mail joins the forger's own conversation, not
+	// the first one.
+	srv.Append(t, "INBOX", mail("Eve <eve@evil.example>", "eve2@evil.example", "Re: Re", "In-Reply-To: <forged@evil.example>\r\n"))
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.UIDs(t, "Processed")) < len(mails)+1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the last mail was not processed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, list := range streamTickets(t, s.js.JS, "TICKETS") {
+		for _, tk := range list {
+			if tk.MessageID == "eve2@evil.example" && (tk.Conversation == nil || !tk.Conversation.Joined || tk.Conversation.Root != byMsgID["forged@evil.example"].ID) {
+				t.Errorf("a reply to the forged mail: conversation %+v, want the forger's own", tk.Conversation)
+			}
+		}
+	}
+}

@@ -248,6 +248,8 @@ func (p *parser) header() {
 	if v := h("Message-Id"); v != "" {
 		req.MessageID = p.headerText("Message-ID", messageID(v))
 	}
+	req.InReplyTo = p.messageIDs("In-Reply-To", h("In-Reply-To"))
+	req.References = p.messageIDs("References", h("References"))
 	if v := h("Date"); v != "" {
 		if t, err := parseDate(v); err != nil {
 			p.problem("Date: unparsable %q", clip(v, 60))
@@ -398,6 +400,41 @@ func messageID(v string) string {
 		}
 	}
 	return strings.Trim(v, "<>")
+}
+
+// maxReferences bounds the Message-IDs kept of one In-Reply-To or
+// References field, and maxMessageID the length of one.
+const (
+	maxReferences = 20
+	maxMessageID  = 250
+)
+
+// messageIDs reads the <id> tokens of a threading field (name), the last
+// maxReferences of them: a long References list keeps its newest. An id
+// longer than maxMessageID, or holding a space or a control, is not one
+// that this service or a sane mailer wrote, and is skipped.
+func (p *parser) messageIDs(name, v string) []string {
+	var ids []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			break
+		}
+		id := v[i+1 : i+j]
+		v = v[i+j+1:]
+		if id == "" || len(id) > maxMessageID || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			continue
+		}
+		ids = append(ids, p.headerText(name, id))
+	}
+	if len(ids) > maxReferences {
+		ids = ids[len(ids)-maxReferences:]
+	}
+	return ids
 }
 
 // parseDate parses a Date value: the common RFC 5322 form directly, the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1255,5 +1256,50 @@ func TestParseDoesNotKeepAttachmentBytes(t *testing.T) {
 	want := []Attachment{{Name: "big.zip", ContentType: "application/zip", Size: int64(len(payload)), SHA256: sum(string(payload))}}
 	if !reflect.DeepEqual(req.Attachments, want) || req.Text != "see file" || len(req.Problems) != 0 {
 		t.Errorf("Attachments %+v Text %q Problems %q", req.Attachments, req.Text, req.Problems)
+	}
+}
+
+// TestThreadingFields: In-Reply-To and References give their Message-IDs
+// without brackets, in order, folded lines and comments around them
+// ignored; ids with spaces or controls, or too long, are skipped; a long
+// References list keeps its newest maxReferences.
+func TestThreadingFields(t *testing.T) {
+	var many strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&many, " <r%d@x.example>", i)
+	}
+	tests := []struct {
+		name       string
+		header     string
+		inReplyTo  []string
+		references []string
+	}{
+		{"none", "", nil, nil},
+		{"plain", "In-Reply-To: <a@x.example>\r\nReferences: <r1@x.example> <a@x.example>\r\n",
+			[]string{"a@x.example"}, []string{"r1@x.example", "a@x.example"}},
+		{"folded with comments", "In-Reply-To: (see) <a@x.example>\r\n (your mail)\r\nReferences: <r1@x.example>\r\n\t<r2@x.example>\r\n",
+			[]string{"a@x.example"}, []string{"r1@x.example", "r2@x.example"}},
+		{"hostile ids skipped", "In-Reply-To: <a b@x.example> <> <" + strings.Repeat("y", 300) + "@x.example> <ok@x.example>\r\n",
+			[]string{"ok@x.example"}, nil},
+		{"unclosed", "In-Reply-To: <a@x.example\r\n", nil, nil},
+		{"long list keeps the newest", "References:" + many.String() + "\r\n", nil, func() []string {
+			var want []string
+			for i := 30 - maxReferences; i < 30; i++ {
+				want = append(want, fmt.Sprintf("r%d@x.example", i))
+			}
+			return want
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := "From: a@x.example\r\nSubject: s\r\n" + tt.header + "\r\nbody\r\n"
+			req, err := Parse(strings.NewReader(raw), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(req.InReplyTo, tt.inReplyTo) || !slices.Equal(req.References, tt.references) {
+				t.Errorf("In-Reply-To %q, References %q; want %q, %q", req.InReplyTo, req.References, tt.inReplyTo, tt.references)
+			}
+		})
 	}
 }

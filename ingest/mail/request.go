@@ -37,6 +37,13 @@ type Request struct {
 
 	Subject   string
 	MessageID string
+	// InReplyTo and References name the mails this one answers, as
+	// Message-IDs without angle brackets, in the order written; of a long
+	// list only the last maxReferences (the newest) are kept. Both are the
+	// sender's to write: they say what a mail claims to continue, nothing
+	// more.
+	InReplyTo  []string
+	References []string
 	// Date is the Date header; zero when missing or unparsable.
 	Date time.Time
 

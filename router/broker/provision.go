@@ -51,6 +51,9 @@ type JetStream struct {
 	// Published marks ticket ids already published, for longer than the
 	// stream's duplicate window.
 	Published jetstream.KeyValue
+	// Threads maps the Message-IDs of tickets and of the mail the service
+	// sent to their conversations (router/thread).
+	Threads jetstream.KeyValue
 }
 
 // Provision creates the stream, its consumers, the object store and the
@@ -151,6 +154,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		{&out.Leases, "leases", leaseTTL, "which replica works which mailbox"},
 		{&out.Replicas, "replicas", leaseTTL, "live replicas"},
 		{&out.Published, "published", cfg.MaxAge, "ticket ids already published"},
+		{&out.Threads, "threads", cfg.MaxAge, "Message-IDs to their conversations"},
 	} {
 		bucket := cfg.Stream + "-" + b.name
 		err := attempt(ctx, "bucket "+bucket, func(ctx context.Context) error {

@@ -39,7 +39,13 @@ type Ticket struct {
 	From         From       `json:"from"`
 	ReplyTo      []string   `json:"reply_to"`
 	EmailSubject string     `json:"email_subject"`
-	Size         int64      `json:"size"`
+	// InReplyTo and References are the mail's threading fields, as the
+	// sender wrote them (Message-IDs without brackets); Conversation says
+	// what came of them.
+	InReplyTo    []string      `json:"in_reply_to,omitempty"`
+	References   []string      `json:"references,omitempty"`
+	Conversation *Conversation `json:"conversation,omitempty"`
+	Size         int64         `json:"size"`
 
 	Intent       string `json:"intent"`
 	IntentReason string `json:"intent_reason"`
@@ -69,6 +75,24 @@ type Ticket struct {
 	ParseProblems []string          `json:"parse_problems"`
 	// Raw names the raw mail in the object store; null in a dry run.
 	Raw *RawRef `json:"raw"`
+}
+
+// Conversation is the conversation a mail names, by its threading fields
+// or a ticket tag in its subject (router/thread), and whether it joined
+// it. A mail that names none has no Conversation: it starts its own.
+type Conversation struct {
+	// Root is the id of the named conversation's first ticket, and
+	// RootNumber its number; Root is empty when the tag names a ticket
+	// that does not exist.
+	Root       string `json:"root,omitempty"`
+	RootNumber string `json:"root_number"`
+	// Via is what named it: in-reply-to, references or subject tag.
+	Via string `json:"via"`
+	// Joined is whether the mail joined the conversation: only when its
+	// own sender belongs to it. A mail that names a conversation it may
+	// not join starts its own, and Reason is then a signal for the agent.
+	Joined bool   `json:"joined"`
+	Reason string `json:"reason"`
 }
 
 // RawRef names a raw mail kept in a JetStream object store.
@@ -107,6 +131,8 @@ func New(prefix string, req *mail.Request, d *rules.Decision) *Ticket {
 		From:          From{Address: req.From.Address, Name: req.From.Name, Problem: req.FromProblem},
 		ReplyTo:       []string{},
 		EmailSubject:  d.Subject,
+		InReplyTo:     req.InReplyTo,
+		References:    req.References,
 		Size:          req.Size,
 		Intent:        d.Intent,
 		IntentReason:  d.IntentReason,
@@ -163,6 +189,10 @@ func (t *Ticket) dropControls() {
 	}
 	t.Body = printable(t.Body, true)
 	lines(t.ReplyTo)
+	// The request's own lists stay as parsed.
+	t.InReplyTo, t.References = slices.Clone(t.InReplyTo), slices.Clone(t.References)
+	lines(t.InReplyTo)
+	lines(t.References)
 	lines(t.Candidates)
 	lines(t.Guidance)
 	lines(t.ParseProblems)
