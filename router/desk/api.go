@@ -70,6 +70,9 @@ type Store interface {
 	Search(ctx context.Context, q string) ([]Record, error)
 	// Related finds the other tickets of the same sender or account.
 	Related(ctx context.Context, id string) ([]Record, error)
+	// Conversation lists the tickets of the ticket's conversation, oldest
+	// first, the ticket among them.
+	Conversation(ctx context.Context, id string) ([]Record, error)
 	Raw(ctx context.Context, a Actor, id string) (io.ReadCloser, int64, error)
 	Attachment(ctx context.Context, a Actor, id string, index int) (name, contentType string, body io.ReadCloser, err error)
 }

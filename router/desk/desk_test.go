@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
 
 // harness is a desk over the fakes.
@@ -514,5 +516,34 @@ func TestReassign(t *testing.T) {
 	h.auth.agents["alice"].Colours = []string{"blue"} // so that only ownership could show it
 	if w := h.get("alice", "/t/TR-100002"); w.Code != http.StatusForbidden {
 		t.Errorf("the last owner still sees it: %d", w.Code)
+	}
+}
+
+// TestConversationOnPage: a ticket that joined a conversation shows it,
+// oldest first, and says its checks are its own; one that named a
+// conversation it could not join shows the signal and no conversation.
+func TestConversationOnPage(t *testing.T) {
+	h := newHarness(t)
+	h.store.put(Record{Number: "TR-100005", ID: "b2", Queue: "blue", Colour: "blue", State: "owned", Owner: "alice"},
+		&ticket.Ticket{Colour: "blue", From: ticket.From{Address: "a@cust.test"}, EmailSubject: "Re: Reset please",
+			Conversation: &ticket.Conversation{Root: "b1", RootNumber: "TR-100001", Via: "in-reply-to", Joined: true, Reason: "the same sender"}}, "")
+	h.store.put(Record{Number: "TR-100006", ID: "b3", Queue: "blue", Colour: "blue", State: "owned", Owner: "alice"},
+		&ticket.Ticket{Colour: "blue", From: ticket.From{Address: "eve@evil.test"}, EmailSubject: "Re: Reset please",
+			Conversation: &ticket.Conversation{Root: "b1", RootNumber: "TR-100001", Via: "in-reply-to", Reason: "names TR-100001 (in-reply-to), a conversation of another sender: not joined"}}, "")
+	page := h.get("alice", "/t/TR-100005").Body.String()
+	sec := strings.Index(page, `<section aria-label="Conversation">`)
+	first, second := strings.Index(page, `href="/t/TR-100001"`), strings.Index(page, `href="/t/TR-100005"`)
+	if sec < 0 || first < sec || second < first {
+		t.Errorf("conversation section at %d, TR-100001 at %d, TR-100005 at %d; want the section listing both, oldest first", sec, first, second)
+	}
+	if !strings.Contains(page, "This mail continues TR-100001 (in-reply-to; the same sender). It was decided on its own evidence") {
+		t.Error("the joined ticket does not say what it continues")
+	}
+	page = h.get("alice", "/t/TR-100006").Body.String()
+	if strings.Contains(page, `aria-label="Conversation"`) {
+		t.Error("a ticket that did not join shows a conversation")
+	}
+	if !strings.Contains(page, "<li>Threading: names TR-100001 (in-reply-to), a conversation of another sender: not joined.</li>") {
+		t.Error("the ticket that did not join shows no threading signal")
 	}
 }

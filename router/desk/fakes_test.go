@@ -263,6 +263,18 @@ func (s *fakeStore) Related(ctx context.Context, id string) ([]Record, error) {
 	return s.records(func(r *Record) bool { return s.tickets[r.ID].From.Address == from }), nil
 }
 
+func (s *fakeStore) Conversation(ctx context.Context, id string) ([]Record, error) {
+	root := id
+	if c := s.tickets[id].Conversation; c != nil && c.Joined {
+		root = c.Root
+	}
+	// Oldest (lowest number) first.
+	return s.records(func(r *Record) bool {
+		c := s.tickets[r.ID].Conversation
+		return r.ID == root || c != nil && c.Joined && c.Root == root
+	}), nil
+}
+
 func (s *fakeStore) Raw(ctx context.Context, a Actor, id string) (io.ReadCloser, int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -193,11 +193,14 @@ type ticketData struct {
 	Checks   []checkRow
 	Spoof    []string
 	Related  []Record
-	History  []Event
-	Owner    bool // the agent owns the ticket and may act on it
-	Outcomes []string
-	Colours  []string // where it may be transferred
-	Agents   []string // whom a supervisor may reassign it to
+	// Conversation is the ticket's conversation, oldest first, when it
+	// has more than this ticket.
+	Conversation []Record
+	History      []Event
+	Owner        bool // the agent owns the ticket and may act on it
+	Outcomes     []string
+	Colours      []string // where it may be transferred
+	Agents       []string // whom a supervisor may reassign it to
 }
 
 type checkRow struct {
@@ -220,7 +223,15 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 		s.fail(w, r, "related", err)
 		return
 	}
-	d := ticketData{Rec: rec, T: t, History: hist, Outcomes: outcomes,
+	conv, err := s.store.Conversation(r.Context(), rec.ID)
+	if err != nil {
+		s.fail(w, r, "conversation", err)
+		return
+	}
+	if len(conv) < 2 {
+		conv = nil
+	}
+	d := ticketData{Rec: rec, T: t, History: hist, Outcomes: outcomes, Conversation: s.visible(q.agent, conv),
 		Related: slices.DeleteFunc(s.visible(q.agent, rel), func(o Record) bool { return o.ID == rec.ID }),
 		Owner:   rec.Owner == q.agent.Name && rec.State == "owned" || q.agent.Supervisor && rec.Queue == s.opts.EscalationQueue && rec.State != "resolved"}
 	for i, g := range t.Guidance {
@@ -268,6 +279,9 @@ func spoofSignals(t *ticket.Ticket) []string {
 	}
 	if !t.Checks.SenderAuthenticated.OK {
 		out = append(out, "The sender is not authenticated.")
+	}
+	if c := t.Conversation; c != nil && !c.Joined {
+		out = append(out, "Threading: "+c.Reason+".")
 	}
 	if t.KeyExposed {
 		out = append(out, "A private key or PFX was sent by mail.")

@@ -78,7 +78,7 @@ func normalize(kind, value string) string {
 var orderReason = regexp.MustCompile(`^order (\S+) exists`)
 
 // indexTicket adds ticket t (id, at seq in the tickets stream) to the keys
-// of its Message-ID, sender, account and order number.
+// of its Message-ID, sender, account, order number and conversation.
 func (s *Store) indexTicket(ctx context.Context, id string, seq uint64, t *ticket.Ticket) error {
 	keys := []string{indexKey(byID, id)}
 	add := func(kind, value string) {
@@ -97,6 +97,9 @@ func (s *Store) indexTicket(ctx context.Context, id string, seq uint64, t *ticke
 		if m := orderReason.FindStringSubmatch(c.Reason); m != nil {
 			add(byOrder, m[1])
 		}
+	}
+	if c := joined(t); c != nil {
+		add(byConversation, c.Root)
 	}
 	for _, key := range keys {
 		if err := s.appendIndex(ctx, key, indexEntry{ID: id, Seq: seq}); err != nil {
@@ -265,12 +268,18 @@ func (s *Store) recordOrQueued(ctx context.Context, e indexEntry) (Record, error
 // ticket document) that the desk has not taken: StateQueued, its number,
 // queue and colour, no owner.
 func (s *Store) queuedRecord(id string, m *jetstream.RawStreamMsg, t *ticket.Ticket) Record {
-	queue, _, _ := strings.Cut(strings.TrimPrefix(m.Subject, s.prefix+"."), ".")
-	rec := Record{Number: ticket.Number(m.Sequence), ID: id, Queue: queue, State: StateQueued, Published: m.Time.UTC(), StreamSeq: m.Sequence}
+	rec := Record{Number: ticket.Number(m.Sequence), ID: id, Queue: s.queueOf(m.Subject), State: StateQueued, Published: m.Time.UTC(), StreamSeq: m.Sequence}
 	if t != nil {
 		rec.Colour = t.Colour
 	}
 	return rec
+}
+
+// queueOf is the queue of a ticket published on subject: the token after
+// the prefix (a colour, rate-limited, ignored, deadletter).
+func (s *Store) queueOf(subject string) string {
+	queue, _, _ := strings.Cut(strings.TrimPrefix(subject, s.prefix+"."), ".")
+	return queue
 }
 
 // queued returns the queued record and ticket of a ticket id the desk has
@@ -352,6 +361,9 @@ func (s *Store) Index(ctx context.Context) (int, error) {
 			if json.Unmarshal(msg.Data(), &t) == nil && validID.MatchString(t.ID) {
 				if err := s.indexTicket(ctx, t.ID, meta.Sequence.Stream, &t); err != nil {
 					return n, err
+				}
+				if _, err := s.followUp(ctx, &t, meta.Sequence.Stream, meta.Timestamp, s.queueOf(msg.Subject()), ""); err != nil {
+					return n, fmt.Errorf("index: %w", err)
 				}
 				n++
 			}

@@ -182,18 +182,17 @@ func (s *Store) claim(ctx context.Context, a Actor, queue string, msg jetstream.
 	if json.Unmarshal(msg.Data(), t) != nil || t.ID == "" {
 		t = nil
 	}
-	rec := Record{
-		Number: ticket.Number(seq), ID: "s" + strconv.FormatUint(seq, 10), Queue: queue, State: StateOwned, Owner: a.Agent,
-		Published: meta.Timestamp.UTC(), StreamSeq: seq,
+	id := "s" + strconv.FormatUint(seq, 10) // not a ticket of ours (a dead letter's record): named by its place
+	if t != nil && validID.MatchString(t.ID) {
+		id = t.ID
 	}
-	if t != nil {
-		rec.Colour = t.Colour
-		if validID.MatchString(t.ID) {
-			rec.ID = t.ID
-		} // else not a ticket of ours (a dead letter's record): named by its place
+	// A ticket that joined a conversation goes to its owner.
+	if given, err := s.followUp(ctx, t, seq, meta.Timestamp, queue, a.Agent); err != nil {
+		return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
+	} else if given {
+		return nil, nil, s.ack(ctx, msg, queue)
 	}
-	now := s.opts.Now().UTC()
-	rec.TakenAt, rec.UpdatedAt = now, now
+	rec := s.newRecord(id, t, seq, meta.Timestamp, queue, a.Agent)
 	data, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("take next of %s: %w", queue, err)
