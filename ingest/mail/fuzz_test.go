@@ -52,6 +52,9 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse is not deterministic:\n%+v\n%+v", req, again)
 			}
 		}
+		if b, ok := ReadBounce(bytes.NewReader(data)); ok && b.MessageID == "" {
+			t.Fatalf("ReadBounce = %+v, true with no Message-ID", b)
+		}
 	})
 }
 
