@@ -34,7 +34,8 @@ func (c *Config) CheckNATS() error {
 // running as the operator means it to: Check and CheckNATS, the
 // accounts, the mailbox and its secret, the files named, the HTTP
 // listener, logging and the replica, the desk when desk.listen is set,
-// and the example's placeholders that were not replaced.
+// the smtp section when it is written, and the example's placeholders
+// that were not replaced.
 func (c *Config) CheckService() error {
 	k := c.checker()
 	k.routing()
@@ -163,6 +164,7 @@ func (k *checker) service() {
 		k.fail("replica.lease_ttl", nil, "%s is too short (want at least 3s)", c.Replica.LeaseTTL)
 	}
 	k.desk()
+	k.smtp()
 }
 
 // imap checks the mailbox's settings as the watcher will, and the secret

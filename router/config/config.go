@@ -51,6 +51,8 @@ type Config struct {
 	Replica Replica `yaml:"replica"`
 	// Desk is the agents' web desk (desk, and run when desk.listen is set).
 	Desk Desk `yaml:"desk"`
+	// SMTP is where outgoing mail is submitted; nothing is sent without it.
+	SMTP SMTP `yaml:"smtp"`
 
 	// src says where each value came from, for the checks' errors; nil
 	// for a Config built in code.
@@ -212,8 +214,8 @@ func (c *Config) applyDefaults(dir string) {
 // paths lists the file paths of the configuration, to resolve relative ones.
 func (c *Config) paths() []*string {
 	ps := []*string{&c.Accounts, &c.Policy, &c.IMAP.CAFile, &c.NATS.Credentials, &c.NATS.CAFile,
-		&c.NATS.CertFile, &c.NATS.KeyFile, &c.NATS.Embedded.StoreDir, &c.Desk.TLSCert, &c.Desk.TLSKey, &c.Desk.Agents}
-	for _, s := range []*ingest.Secret{c.IMAP.Secret, c.NATS.Password, c.NATS.NKeySeed} {
+		&c.NATS.CertFile, &c.NATS.KeyFile, &c.NATS.Embedded.StoreDir, &c.Desk.TLSCert, &c.Desk.TLSKey, &c.Desk.Agents, &c.SMTP.CAFile}
+	for _, s := range []*ingest.Secret{c.IMAP.Secret, c.NATS.Password, c.NATS.NKeySeed, c.SMTP.Secret} {
 		if s != nil {
 			ps = append(ps, &s.File)
 		}

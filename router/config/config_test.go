@@ -189,7 +189,8 @@ func TestSuggest(t *testing.T) {
 		{"ca_file: x.pem\n", "ca_file: unknown field"}, // imap's or nats'?
 		{"nats:\n  embedded:\n    stor_dir: x\n", "nats.embedded.stor_dir: unknown field (did you mean store_dir?)"},
 		{"imap:\n  secret: {envv: X}\n", "imap.secret.envv: unknown field (did you mean env?)"},
-		{"nats:\n  addr: x:1\n", "nats.addr: unknown field (did you mean imap.addr?)"},
+		{"nats:\n  addr: x:1\n", "nats.addr: unknown field"}, // imap's or smtp's?
+		{"nats:\n  mailboxes: [x]\n", "nats.mailboxes: unknown field (did you mean imap.mailboxes?)"},
 	} {
 		_, err := loadText(t, tt.text, nil)
 		field, _, _ := strings.Cut(tt.want, ":")

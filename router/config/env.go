@@ -26,8 +26,8 @@ const EnvPrefix = "TICKETROUTER_"
 // A variable set to the empty string counts as unset. A list is written
 // comma-separated (TICKETROUTER_IMAP_MAILBOXES=INBOX,Support), a duration
 // as in the file (30s), true or false as true, false, 1 or 0. A secret's
-// variable (imap.secret, nats.password, nats.nkey_seed) holds the secret
-// itself: setting it is {env: ITS NAME} in the file.
+// variable (imap.secret, smtp.secret, nats.password, nats.nkey_seed)
+// holds the secret itself: setting it is {env: ITS NAME} in the file.
 func EnvName(path string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
