@@ -114,11 +114,18 @@ func saslClient(mechanism, username, secret string) (sasl.Client, error) {
 	case AuthPlain:
 		return sasl.NewPlainClient("", username, secret), nil
 	case AuthXOAuth2:
-		return &xoauth2Client{username: username, token: secret}, nil
+		return NewXOAuth2Client(username, secret), nil
 	case AuthOAuthBearer:
 		return sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: username, Token: secret}), nil
 	}
 	return nil, fmt.Errorf("unknown authentication mechanism %q (want %s, %s, %s or %s)", mechanism, AuthLogin, AuthPlain, AuthXOAuth2, AuthOAuthBearer)
+}
+
+// NewXOAuth2Client returns the client side of XOAUTH2, the SASL mechanism
+// of Google and Microsoft for OAuth2 access tokens, which go-sasl does not
+// have: the outgoing side (SMTP) authenticates with it as IMAP does.
+func NewXOAuth2Client(username, token string) sasl.Client {
+	return &xoauth2Client{username: username, token: token}
 }
 
 // xoauth2Client is the XOAUTH2 SASL mechanism of Google and Microsoft,
