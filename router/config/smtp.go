@@ -39,7 +39,9 @@ type SMTP struct {
 	// its domain names the outgoing Message-IDs, and bounces come back to
 	// its address (the envelope sender).
 	From string `yaml:"from"`
-	// Helo is the name given in EHLO; "localhost" when empty.
+	// Helo is the name given in EHLO; "localhost" when empty. With
+	// starttls, the EHLO before TLS says "localhost" whatever this is
+	// (go-smtp's client fixes it); the one after TLS says Helo.
 	Helo string `yaml:"helo"`
 	// Timeout bounds each exchange with the server (connecting, a command,
 	// the answer to the mail's data); 1m.
