@@ -21,6 +21,7 @@ import (
 
 	"github.com/ticketrouter/ticketrouter/internal/yamlerr"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/answer"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -47,6 +48,8 @@ type Policy struct {
 	// harmless words written in a script without spaces, folded: they
 	// are matched at the start of what follows, not as whole words.
 	gluedConnectors, harmlessPrefixes []string
+	// answers are the compiled answer templates.
+	answers *answer.Set
 }
 
 // policyFile is the YAML form of a policy.
@@ -62,6 +65,9 @@ type policyFile struct {
 	Notes         notesDef      `yaml:"notes"`
 	// Dispositions in which the customer counts as identified.
 	IdentifiedDispositions []string `yaml:"identified_dispositions"`
+	// Answers: the acknowledgement, the self-service answer and the
+	// desk's reply templates.
+	Answers answer.Config `yaml:"answers"`
 }
 
 type intentDef struct {
@@ -223,10 +229,12 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 	}
 	v := validator{name: name, root: root}
 	v.policy(&f)
+	answers := v.answers(&f)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	return &Policy{
+		answers:          answers,
 		file:             f,
 		matcher:          newMatcher(&f),
 		connectors:       foldedSet(f.Redaction.Connectors),
@@ -426,6 +434,28 @@ func (v *validator) policy(f *policyFile) {
 		v.templates([]any{"notes", key}, lines)
 	}
 }
+
+// answers compiles the answers section against the decision table,
+// recording its problems at their lines.
+func (v *validator) answers(f *policyFile) *answer.Set {
+	table := answer.Table{Dispositions: []string{DispositionIgnored, DispositionDeadletter, DispositionUnmatched}, Rows: map[int]string{}}
+	for _, r := range f.Rows {
+		table.Rows[r.ID] = r.Disposition
+		if !slices.Contains(table.Dispositions, r.Disposition) {
+			table.Dispositions = append(table.Dispositions, r.Disposition)
+		}
+	}
+	set, problems := answer.Compile(&f.Answers, table)
+	for _, p := range problems {
+		v.fail(append([]any{"answers"}, p.Path...), "%s", p.Msg)
+	}
+	return set
+}
+
+// Answers returns the policy's compiled answers: what is sent
+// automatically, in which languages, and the reply templates of the desk.
+// A policy without an answers section sends nothing and offers none.
+func (p *Policy) Answers() *answer.Set { return p.answers }
 
 func (v *validator) keywords(at []any, byLang map[string][]string) {
 	for lang, words := range byLang {

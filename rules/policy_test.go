@@ -297,27 +297,35 @@ func TestParsePolicyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !strings.Contains(polTestBase, tt.old) {
-				t.Fatalf("base has no %q", tt.old)
-			}
-			data := strings.Replace(polTestBase, tt.old, tt.new, 1)
-			i := strings.Index(data, tt.line)
-			if i < 0 {
-				t.Fatalf("changed policy has no %q", tt.line)
-			}
-			line := strings.Count(data[:i], "\n") + 1
-			_, err := ParsePolicy("p.yaml", []byte(data))
-			if err == nil {
-				t.Fatalf("ParsePolicy = nil error; want p.yaml:%d: %s: %s", line, tt.field, tt.problem)
-			}
-			want := fmt.Sprintf("p.yaml:%d: %s: ", line, tt.field)
-			lines := strings.Split(err.Error(), "\n")
-			if !slices.ContainsFunc(lines, func(l string) bool {
-				return strings.HasPrefix(l, want) && strings.Contains(l[len(want):], tt.problem)
-			}) {
-				t.Errorf("error\n%s\nhas no line %q...%q", err, want, tt.problem)
-			}
+			polTestCheckError(t, polTestBase, tt.old, tt.new, tt.line, tt.field, tt.problem)
 		})
+	}
+}
+
+// polTestCheckError changes the first old in base to new, parses it, and
+// checks that the error has a line "p.yaml:LINE: field: ...problem...",
+// LINE being the first line of the changed policy that contains at.
+func polTestCheckError(t *testing.T, base, old, new, at, field, problem string) {
+	t.Helper()
+	if !strings.Contains(base, old) {
+		t.Fatalf("base has no %q", old)
+	}
+	data := strings.Replace(base, old, new, 1)
+	i := strings.Index(data, at)
+	if i < 0 {
+		t.Fatalf("changed policy has no %q", at)
+	}
+	line := strings.Count(data[:i], "\n") + 1
+	_, err := ParsePolicy("p.yaml", []byte(data))
+	if err == nil {
+		t.Fatalf("ParsePolicy = nil error; want p.yaml:%d: %s: %s", line, field, problem)
+	}
+	want := fmt.Sprintf("p.yaml:%d: %s: ", line, field)
+	lines := strings.Split(err.Error(), "\n")
+	if !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, want) && strings.Contains(l[len(want):], problem)
+	}) {
+		t.Errorf("error\n%s\nhas no line %q...%q", err, want, problem)
 	}
 }
 
