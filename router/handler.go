@@ -6,10 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest"
 	"github.com/ticketrouter/ticketrouter/ingest/mail"
 	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/thread"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
@@ -27,6 +29,9 @@ type mailHandler struct {
 	pipeline *Pipeline
 	pub      *broker.Publisher
 	threads  *thread.Store
+	// outbox and answered are nil when the service sends no mail.
+	outbox   *outbox.Outbox
+	answered jetstream.KeyValue
 	metrics  *metrics
 	log      zerolog.Logger
 	parsers  sync.Pool // of *mail.Parser: a parser reuses its buffers, one mail at a time
@@ -49,6 +54,12 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	parent, err := h.thread(pctx, t)
+	if err == nil {
+		err = h.reserveAnswer(pctx, t)
+	}
+	if err == nil {
+		err = h.markBounce(pctx, t, m.Raw)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
@@ -60,13 +71,20 @@ func (h *mailHandler) HandleMail(ctx context.Context, m *ingest.Mail) error {
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
 	h.metrics.published(t, time.Since(began), published)
-	if err := h.register(pctx, t, d, seq, parent); err != nil {
+	entry, err := h.register(pctx, t, d, seq, parent)
+	if err == nil {
+		err = h.sendAnswer(pctx, t, seq, entry)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ingest.ErrUnavailable, err)
 	}
 	ev := h.log.Info().Str("mailbox", m.Mailbox).Uint32("uid", uint32(m.UID)).Str("ticket", t.ID).
 		Str("number", ticket.Number(seq)).Str("queue", t.Queue).Bool("duplicate", !published)
 	if c := t.Conversation; c != nil {
 		ev = ev.Str("conversation", c.RootNumber).Bool("joined", c.Joined)
+	}
+	if a := t.Answer; a != nil {
+		ev = ev.Str("answer", a.Kind)
 	}
 	ev.Msg("ticket published")
 	return nil
@@ -93,16 +111,21 @@ func (h *mailHandler) thread(ctx context.Context, t *ticket.Ticket) (*thread.Ent
 
 // register records t's Message-ID (seq is its place in the stream) in the
 // threads bucket, in the conversation it joined (parent) or its own, so
-// that replies to it find it.
-func (h *mailHandler) register(ctx context.Context, t *ticket.Ticket, d *rules.Decision, seq uint64, parent *thread.Entry) error {
-	if h.threads == nil || t.MessageID == "" || seq == 0 || t.Disposition == rules.DispositionIgnored {
-		return nil
+// that replies to it find it, and returns its entry (nil when t is not
+// threaded).
+func (h *mailHandler) register(ctx context.Context, t *ticket.Ticket, d *rules.Decision, seq uint64, parent *thread.Entry) (*thread.Entry, error) {
+	if h.threads == nil || seq == 0 || t.Disposition == rules.DispositionIgnored {
+		return nil, nil
 	}
 	var domains []string
 	if d.Account != nil {
 		domains = d.Account.Domains
 	}
-	return h.threads.Register(ctx, t.MessageID, thread.Start(t, seq, parent, domains...))
+	e := thread.Start(t, seq, parent, domains...)
+	if t.MessageID == "" {
+		return &e, nil
+	}
+	return &e, h.threads.Register(ctx, t.MessageID, e)
 }
 
 // Quarantine implements ingest.Handler: the dead-letter record.

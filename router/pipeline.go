@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
+	"github.com/ticketrouter/ticketrouter/rules/answer"
 	"github.com/ticketrouter/ticketrouter/rules/senderauth"
 )
 
@@ -28,6 +30,8 @@ type Pipeline struct {
 	auth    *senderauth.Checker
 	limiter rules.RateLimiter
 	prefix  string
+	// answers: the service sends automatic answers (an smtp section).
+	answers bool
 }
 
 // NewPipeline loads the policy and the account directory that cfg names.
@@ -46,7 +50,7 @@ func NewPipeline(cfg *config.Config) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		policy: policy, auth: senderauth.NewChecker(cfg.SenderAuth, nil),
-		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.Prefix(),
+		limiter: &rules.MemoryRateLimiter{}, prefix: cfg.Prefix(), answers: cfg.SMTP.On(),
 	}
 	p.dir.Store(dir)
 	return p, nil
@@ -110,5 +114,41 @@ func (p *Pipeline) Ticket(ctx context.Context, ps *mail.Parser, sp *ingest.Spool
 	}
 	d := rules.Decide(p.policy, p.dir.Load(), v, req)
 	p.policy.RateLimit(req, d, p.limiter, time.Now())
-	return ticket.New(p.prefix, req, d), d, nil
+	t := ticket.New(p.prefix, req, d)
+	if p.answers {
+		t.Answer = p.answer(req, d)
+	}
+	return t, d, nil
+}
+
+// Policy returns the policy in use.
+func (p *Pipeline) Policy() *rules.Policy { return p.policy }
+
+// answer is the automatic answer the policy gives req, decided as d: the
+// self-service answer when the row offers it, else an acknowledgement
+// when the disposition has one, in the customer's language; none for a
+// mail that must not be answered (RFC 3834), a rate-limited one, or one
+// without a clear sender. The period per sender is the caller's to check.
+func (p *Pipeline) answer(req *mail.Request, d *rules.Decision) *ticket.Answer {
+	set := p.policy.Answers()
+	lang := answer.Language(req.Subject, req.Text, strings.Join(req.HeaderValues("Content-Language"), ","), set.Languages())
+	a := &ticket.Answer{Kind: ticket.AnswerNone, Lang: lang}
+	if ok, why := answer.AutoReplyAllowed(req); !ok {
+		a.Reason = why
+		return a
+	}
+	switch {
+	case d.RateLimited:
+		a.Reason = "rate limited: no automatic answer"
+	case set.OffersSelfService(d.Row):
+		a.Kind = ticket.AnswerSelfService
+	case set.Acknowledges(d.Disposition):
+		a.Kind = ticket.AnswerAcknowledgement
+	default:
+		a.Reason = "the policy acknowledges no " + d.Disposition + " mail"
+	}
+	if a.Kind != ticket.AnswerNone {
+		a.To = req.From.Address
+	}
+	return a
 }

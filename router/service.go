@@ -16,6 +16,7 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/desk"
+	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/thread"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
@@ -46,6 +47,8 @@ type Service struct {
 	limitMemory bool
 	// notifier tells the service manager how the service is doing.
 	notifier *Notifier
+	// outbox sends the service's mail; nil without an smtp section.
+	outbox *outbox.Outbox
 }
 
 // Options are the choices of the process that runs a Service.
@@ -138,6 +141,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if s.cfg.SMTP.On() {
+		stop, err := s.sendMail(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if s.cfg.Desk.On() {
 		stop, err := s.serveDesk(ctx)
 		if err != nil {
@@ -155,6 +165,9 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metrics.working(mailbox, true)
 		defer s.metrics.working(mailbox, false)
 		h := &mailHandler{pipeline: s.pipeline, pub: pub, threads: thread.New(s.js.Threads, s.js.Stream), metrics: s.metrics, log: s.log}
+		if s.outbox != nil {
+			h.outbox, h.answered = s.outbox, s.js.Answered
+		}
 		wc, err := s.cfg.IMAP.WatcherConfig(mailbox)
 		if err != nil { // checked at start; the file changed since
 			s.log.Error().Err(err).Str("mailbox", mailbox).Msg("watcher not started")
@@ -265,6 +278,28 @@ func (s *Service) serveHTTP() (srv *http.Server, err error) {
 		s.log.Info().Str("addr", s.httpAddr).Msg("HTTP listening: /healthz /readyz /metrics")
 	}
 	return srv, err
+}
+
+// sendMail opens the outbox and sends its mail through the smtp section's
+// server until ctx ends; stop waits for the mail in hand.
+func (s *Service) sendMail(ctx context.Context) (stop func(), err error) {
+	opts := outbox.OptionsFrom(s.cfg.SMTP, s.cfg.NATS)
+	opts.Log = s.log.With().Str("component", "outbox").Logger()
+	if s.outbox, err = outbox.Open(ctx, s.js, opts); err != nil {
+		return nil, err
+	}
+	sender, err := outbox.NewSMTPSender(s.cfg.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.outbox.Run(ctx, sender); err != nil {
+			s.log.Error().Err(err).Msg("outbox stopped: no mail is sent")
+		}
+	}()
+	return func() { <-done }, nil
 }
 
 // serveDesk serves the agents' desk on desk.listen over the service's

@@ -138,7 +138,7 @@ func TestProvision(t *testing.T) {
 				tt.stream: true, "OBJ_" + tt.stream + "-raw": true,
 				"KV_" + tt.stream + "-checkpoints": true, "KV_" + tt.stream + "-leases": true,
 				"KV_" + tt.stream + "-replicas": true, "KV_" + tt.stream + "-published": true,
-				"KV_" + tt.stream + "-threads": true,
+				"KV_" + tt.stream + "-threads": true, "KV_" + tt.stream + "-answered": true,
 			}
 			if !maps.Equal(names, wantNames) {
 				t.Fatalf("after provisioning twice, streams are %v, want %v", names, wantNames)

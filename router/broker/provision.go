@@ -54,6 +54,9 @@ type JetStream struct {
 	// Threads maps the Message-IDs of tickets and of the mail the service
 	// sent to their conversations (router/thread).
 	Threads jetstream.KeyValue
+	// Answered holds, per sender, the last automatic answer sent, for the
+	// policy's period.
+	Answered jetstream.KeyValue
 }
 
 // Provision creates the stream, its consumers, the object store and the
@@ -155,6 +158,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		{&out.Replicas, "replicas", leaseTTL, "live replicas"},
 		{&out.Published, "published", cfg.MaxAge, "ticket ids already published"},
 		{&out.Threads, "threads", cfg.MaxAge, "Message-IDs to their conversations"},
+		{&out.Answered, "answered", cfg.MaxAge, "the last automatic answer to each sender"},
 	} {
 		bucket := cfg.Stream + "-" + b.name
 		err := attempt(ctx, "bucket "+bucket, func(ctx context.Context) error {

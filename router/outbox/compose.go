@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/ticketrouter/ticketrouter/rules/answer"
 	"golang.org/x/net/idna"
 )
 
@@ -218,6 +219,9 @@ func compose(m *Mail, from *mail.Address, date time.Time) ([]byte, error) {
 		h.Set("Auto-Submitted", "auto-replied")
 		h.Set("X-Auto-Response-Suppress", "All")
 	}
+	// Every mail of ours says so, so that one that comes back (sent to
+	// the support mailbox itself, or returned whole) is never answered.
+	h.Set(answer.OwnMailHeader, m.Ticket)
 	var buf bytes.Buffer
 	w, err := mail.CreateSingleInlineWriter(&buf, h)
 	if err != nil {

@@ -85,6 +85,7 @@ func TestDeliveredOnceWithHeaders(t *testing.T) {
 		{"mime-version", h.Get("Mime-Version"), "1.0"},
 		{"content-language", h.Get("Content-Language"), "de"},
 		{"auto-submitted", h.Get("Auto-Submitted"), "auto-replied"},
+		{"our own", h.Get("X-Ticketrouter-Ticket"), ackMail().Ticket},
 		{"x-auto-response-suppress", h.Get("X-Auto-Response-Suppress"), "All"},
 		{"date", date.UTC().Format(time.RFC3339), st.Enqueued.Format(time.RFC3339)},
 	} {

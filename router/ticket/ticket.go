@@ -68,6 +68,11 @@ type Ticket struct {
 	// field has none marked.
 	GuidanceNever []int `json:"guidance_never"`
 
+	// Answer is the automatic answer the sender gets (an acknowledgement
+	// or the self-service answer), or why none; nil when the service
+	// sends no mail (no smtp section).
+	Answer *Answer `json:"answer,omitempty"`
+
 	IgnoredReason string            `json:"ignored_reason,omitempty"`
 	Body          string            `json:"body"`
 	Attachments   []mail.Attachment `json:"attachments"`
@@ -93,6 +98,27 @@ type Conversation struct {
 	// not join starts its own, and Reason is then a signal for the agent.
 	Joined bool   `json:"joined"`
 	Reason string `json:"reason"`
+}
+
+// Answer kinds.
+const (
+	AnswerAcknowledgement = "acknowledgement"
+	AnswerSelfService     = "self-service"
+	AnswerNone            = "none"
+)
+
+// Answer is what the service answers a mail by itself.
+type Answer struct {
+	// Kind is AnswerAcknowledgement, AnswerSelfService or AnswerNone.
+	Kind string `json:"kind"`
+	// Lang is the language the customer wrote in, as the answer uses it.
+	Lang string `json:"lang"`
+	// To is where the answer goes: the From address.
+	To string `json:"to,omitempty"`
+	// Reason says why none is sent (RFC 3834, the policy, the period).
+	Reason string `json:"reason,omitempty"`
+	// MailID is the outgoing mail's id in the outbox.
+	MailID string `json:"mail_id,omitempty"`
 }
 
 // RawRef names a raw mail kept in a JetStream object store.
