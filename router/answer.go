@@ -28,9 +28,6 @@ type answered struct {
 	At     time.Time `json:"at"`
 }
 
-// maxReferences bounds the References of an answer.
-const maxReferences = 10
-
 // reserveAnswer keeps the policy's period: an automatic answer goes to a
 // sender at most once per period. It records t's answer as the sender's
 // last, or turns t's answer into none with the reason. Handling the same
@@ -103,7 +100,7 @@ func (h *mailHandler) sendAnswer(ctx context.Context, t *ticket.Ticket, seq uint
 	}
 	m := outbox.Mail{
 		ID: a.MailID, Ticket: t.ID, Kind: kind, To: a.To, Subject: text.Subject, Text: text.Body, Lang: text.Lang,
-		InReplyTo: t.MessageID, References: references(t), AutoReplied: true,
+		InReplyTo: t.MessageID, References: thread.References(t), AutoReplied: true,
 	}
 	if err := h.outbox.Enqueue(ctx, m); err != nil {
 		if errors.Is(err, outbox.ErrInvalid) {
@@ -119,16 +116,6 @@ func (h *mailHandler) sendAnswer(ctx context.Context, t *ticket.Ticket, seq uint
 		}
 	}
 	return nil
-}
-
-// references is the References of an answer to t: its own, bounded, and
-// its Message-ID.
-func references(t *ticket.Ticket) []string {
-	refs := append([]string(nil), t.References...)
-	if t.MessageID != "" {
-		refs = append(refs, t.MessageID)
-	}
-	return refs[max(0, len(refs)-maxReferences):]
 }
 
 // markBounce marks the outgoing mail a bounce returns (an ignored mail

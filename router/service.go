@@ -314,7 +314,7 @@ func (s *Service) serveDesk(ctx context.Context) (stop func(), err error) {
 	}()
 	log := s.log.With().Str("component", "desk").Logger()
 	report := func(err error) { log.Error().Err(err).Msg("desk") }
-	h, err := desk.Open(dctx, s.cfg, s.js, SlogLogger(log), report)
+	h, err := desk.Open(dctx, s.cfg, s.js, SlogLogger(log), report, desk.Sources{Policy: s.pipeline.Policy(), Directory: s.pipeline.Directory})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ type Store interface {
 	Escalate(ctx context.Context, a Actor, id, reason string) error
 	Transfer(ctx context.Context, a Actor, id, colour string) error
 	Note(ctx context.Context, a Actor, id, text string) error
+	// Reply runs send when a may act on the ticket, and records the reply
+	// (detail, text) in its history once send succeeded.
+	Reply(ctx context.Context, a Actor, id, detail, text string, send func(context.Context) error) error
 	// Reassign makes agent to the ticket's owner; supervisors only.
 	Reassign(ctx context.Context, a Actor, id, to string) error
 	History(ctx context.Context, id string) ([]Event, error)

@@ -263,6 +263,25 @@ func (s *fakeStore) Related(ctx context.Context, id string) ([]Record, error) {
 	return s.records(func(r *Record) bool { return s.tickets[r.ID].From.Address == from }), nil
 }
 
+func (s *fakeStore) Reply(ctx context.Context, a Actor, id, detail, text string, send func(context.Context) error) error {
+	s.mu.Lock()
+	rec, ok := s.recs[id]
+	s.mu.Unlock()
+	if !ok {
+		return ErrNotFound
+	}
+	if rec.Owner != a.Agent || rec.State != "owned" {
+		return ErrNotOwner
+	}
+	if err := send(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.event(a, id, "replied", func(e *Event) { e.Detail, e.Note = detail, text })
+	return nil
+}
+
 func (s *fakeStore) Conversation(ctx context.Context, id string) ([]Record, error) {
 	root := id
 	if c := s.tickets[id].Conversation; c != nil && c.Joined {

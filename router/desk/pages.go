@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
@@ -201,6 +202,10 @@ type ticketData struct {
 	Outcomes     []string
 	Colours      []string // where it may be transferred
 	Agents       []string // whom a supervisor may reassign it to
+	// Drafts are the replies the owner may send; Sent the mail sent on
+	// the conversation's tickets (nil without replies).
+	Drafts []draft
+	Sent   []outbox.Status
 }
 
 type checkRow struct {
@@ -250,6 +255,19 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 		{"Order matched", c.OrderMatched.Reason, c.OrderMatched.OK},
 		{"Username named", c.UsernameNamed.Reason, c.UsernameNamed.OK},
 	}
+	if rp := s.opts.Replies; rp != nil {
+		if d.Owner && len(t.ID) == 64 {
+			d.Drafts = rp.drafts(rec, t, q.agent.Name)
+		}
+		mails := conv
+		if mails == nil {
+			mails = []Record{*rec}
+		}
+		if d.Sent, err = rp.sent(r.Context(), mails); err != nil {
+			s.fail(w, r, "sent mail", err)
+			return
+		}
+	}
 	d.Spoof = spoofSignals(t)
 	d.Colours = slices.DeleteFunc(transferColours(), func(c string) bool { return c == rec.Queue })
 	if q.agent.Supervisor && rec.State != "resolved" {
@@ -291,7 +309,7 @@ func spoofSignals(t *ticket.Ticket) []string {
 
 // act runs an action on a ticket the agent may see.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, q *request) {
-	rec, _, ok := s.load(w, r, q)
+	rec, t, ok := s.load(w, r, q)
 	if !ok {
 		return
 	}
@@ -332,6 +350,12 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, q *request) {
 		default:
 			err = s.store.Reassign(ctx, q.actor, id, to)
 		}
+	case "reply":
+		var refused *errReply
+		if err = s.reply(ctx, r, q, rec, t); errors.As(err, &refused) {
+			bad, err = refused.msg, nil
+		}
+		back = "/t/" + url.PathEscape(cmp.Or(rec.Number, rec.ID))
 	case "note":
 		if text := form("note"); text == "" {
 			bad = "The note is empty."

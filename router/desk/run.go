@@ -14,6 +14,10 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/config"
 	"github.com/ticketrouter/ticketrouter/router/desk/agents"
 	"github.com/ticketrouter/ticketrouter/router/desk/state"
+	"github.com/ticketrouter/ticketrouter/router/outbox"
+	"github.com/ticketrouter/ticketrouter/router/thread"
+	"github.com/ticketrouter/ticketrouter/rules"
+	"github.com/ticketrouter/ticketrouter/rules/accounts"
 )
 
 // Open builds the desk's handler as the desk section of cfg says, over a
@@ -22,7 +26,7 @@ import (
 // the start (the indexer, a bad edit of the agents file) go to report.
 // Everything it starts stops when ctx ends. Both `ticketrouter desk` (Run)
 // and the service (`run` with desk.listen set) call it.
-func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *slog.Logger, report func(error)) (*Server, error) {
+func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *slog.Logger, report func(error), src Sources) (*Server, error) {
 	d := cfg.Desk.WithDefaults()
 	n := cfg.NATS.WithDefaults()
 	st, err := state.Open(ctx, js, cfg.Prefix(), state.Options{Replicas: n.Replicas, Escalated: d.EscalationQueue, BoardMaxAge: time.Second})
@@ -42,8 +46,49 @@ func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("desk: open sessions: %w", err)
 	}
-	return New(st, FromSessions(sess, dir), Options{SLAAmber: d.SLAAmber, SLARed: d.SLARed,
-		EscalationQueue: d.EscalationQueue, Logger: log})
+	opts := Options{SLAAmber: d.SLAAmber, SLARed: d.SLARed, EscalationQueue: d.EscalationQueue, Logger: log}
+	if cfg.SMTP.On() {
+		if opts.Replies, err = openReplies(ctx, cfg, js, src); err != nil {
+			return nil, fmt.Errorf("desk: %w", err)
+		}
+	}
+	return New(st, FromSessions(sess, dir), opts)
+}
+
+// Sources are the policy and the account directory a desk in the service
+// shares with it; the zero value: the desk loads them from the files the
+// configuration names.
+type Sources struct {
+	Policy    *rules.Policy
+	Directory func() *accounts.Directory
+}
+
+// openReplies opens the outbox and the threads for agents' replies, with
+// src's policy and directory, or those cfg names (read once: a desk of its
+// own reads a changed account directory when it starts again).
+func openReplies(ctx context.Context, cfg *config.Config, js *broker.JetStream, src Sources) (*Replies, error) {
+	if src.Policy == nil {
+		src.Policy = rules.DefaultPolicy()
+		if cfg.Policy != "" {
+			p, err := rules.LoadPolicy(cfg.Policy)
+			if err != nil {
+				return nil, err
+			}
+			src.Policy = p
+		}
+	}
+	if src.Directory == nil {
+		dir, err := accounts.LoadDirectory(cfg.Accounts)
+		if err != nil {
+			return nil, err
+		}
+		src.Directory = func() *accounts.Directory { return dir }
+	}
+	ob, err := outbox.Open(ctx, js, outbox.OptionsFrom(cfg.SMTP, cfg.NATS))
+	if err != nil {
+		return nil, err
+	}
+	return &Replies{Policy: src.Policy, Account: DirectoryAccount(src.Directory), Outbox: ob, Threads: thread.New(js.Threads, js.Stream)}, nil
 }
 
 // Listener is the desk's listener on desk.listen, and its address as a
@@ -92,7 +137,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, report func(
 	}
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h, err := Open(octx, cfg, bjs, log, report)
+	h, err := Open(octx, cfg, bjs, log, report, Sources{})
 	if err != nil {
 		return err
 	}

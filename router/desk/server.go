@@ -40,6 +40,8 @@ type Options struct {
 	// EventInterval is how often the board's live counts are sent; 5s
 	// when zero.
 	EventInterval time.Duration
+	// Replies lets agents answer customers; nil: no replies.
+	Replies *Replies
 	// Logger logs failures of the store; slog.Default() when nil. It
 	// never sees a session id or a password.
 	Logger *slog.Logger

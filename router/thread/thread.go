@@ -94,6 +94,19 @@ func Refs(t *ticket.Ticket) (ids []string, vias []string, tags []uint64) {
 // tagPattern finds a ticket tag in a subject: [TR-104233], any case.
 var tagPattern = regexp.MustCompile(`(?i)\[(TR-\d{6,12})\]`)
 
+// maxReferences bounds the References of a mail the service sends.
+const maxReferences = 10
+
+// References is the References field of a mail answering t: t's own
+// References, then its Message-ID, the newest maxReferences.
+func References(t *ticket.Ticket) []string {
+	refs := append([]string(nil), t.References...)
+	if t.MessageID != "" {
+		refs = append(refs, t.MessageID)
+	}
+	return refs[max(0, len(refs)-maxReferences):]
+}
+
 // Tag is the subject tag of a ticket number: "[TR-104233]".
 func Tag(number string) string { return "[" + number + "]" }
 
@@ -123,7 +136,7 @@ func (s *Store) Find(ctx context.Context, t *ticket.Ticket) (*Named, error) {
 		if id == t.MessageID {
 			continue // a mail naming itself
 		}
-		e, err := s.lookup(ctx, id)
+		e, err := s.Lookup(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -143,8 +156,8 @@ func (s *Store) Find(ctx context.Context, t *ticket.Ticket) (*Named, error) {
 	return nil, nil
 }
 
-// lookup returns the entry of a Message-ID; nil when there is none.
-func (s *Store) lookup(ctx context.Context, msgID string) (*Entry, error) {
+// Lookup returns the entry of a Message-ID; nil when there is none.
+func (s *Store) Lookup(ctx context.Context, msgID string) (*Entry, error) {
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	kv, err := s.kv.Get(rctx, key(msgID))
@@ -179,7 +192,7 @@ func (s *Store) atSeq(ctx context.Context, seq uint64) (*Entry, error) {
 		return nil, nil // a dead letter's record, not a ticket
 	}
 	if t.MessageID != "" {
-		e, err := s.lookup(ctx, t.MessageID)
+		e, err := s.Lookup(ctx, t.MessageID)
 		if err != nil || e != nil && e.Ticket == t.ID {
 			return e, err
 		}

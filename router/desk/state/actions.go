@@ -193,6 +193,32 @@ func (s *Store) Note(ctx context.Context, a Actor, id, text string) error {
 	return s.appendEvent(ctx, a, &rec, Event{Kind: KindNote, Note: text})
 }
 
+// Reply sends an agent's reply on ticket id and records it: send runs
+// once a may act on the ticket (its owner, or a supervisor on an
+// escalated ticket), and only when it succeeded is the event appended,
+// with detail (to whom, which mail) and the text sent as its note. send
+// must be idempotent: a failed append is answered by the agent sending
+// again.
+func (s *Store) Reply(ctx context.Context, a Actor, id, detail, text string, send func(context.Context) error) error {
+	if !validID.MatchString(id) {
+		return fmt.Errorf("reply: ticket %q: %w", id, ErrNotFound)
+	}
+	if len(text) > 4*maxText {
+		return fmt.Errorf("reply: %d bytes: %w", len(text), ErrInvalid)
+	}
+	rec, _, err := s.record(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	if err := s.mayAct(a, &rec); err != nil {
+		return fmt.Errorf("reply: %s: %w", rec.Number, err)
+	}
+	if err := send(ctx); err != nil {
+		return fmt.Errorf("reply: %s: %w", rec.Number, err)
+	}
+	return s.appendEvent(ctx, a, &rec, Event{Kind: KindReplied, Detail: detail, Note: text})
+}
+
 // appendEvent appends ev, about rec, by a, to the audit stream, and
 // returns once the stream has it.
 func (s *Store) appendEvent(ctx context.Context, a Actor, rec *Record, ev Event) error {

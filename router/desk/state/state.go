@@ -71,6 +71,7 @@ const (
 	KindRawViewed            = "raw_viewed"
 	KindAttachmentDownloaded = "attachment_downloaded"
 	KindReassigned           = "reassigned"
+	KindReplied              = "replied"
 )
 
 // Actor is who acts and from where, as the audit records it. Supervisor
