@@ -35,6 +35,8 @@ type Dovecot struct {
 	pid     int // the master's
 
 	tlsPort   int
+	lmtpPort  int               // with Options.LMTP
+	authPort  int               // with Options.LMTP
 	clientTLS *tls.Config       // trusts the server's certificate
 	proc      *testproc.Process // the master, in a process group with its children
 	delivered atomic.Int64      // names files Deliver writes
@@ -138,6 +140,13 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	passwd := fmt.Sprintf("%s:{PLAIN}%s:%d:%d::%s::%s\n%s:{PLAIN}%s:%d:%d::%s::\n",
 		imapTestUser, imapTestPassword, uid, gid, home, userExtra,
 		imapHarnessUser, imapHarnessPass, uid, gid, home)
+	if opts.LMTP {
+		accounts, err := s.mailAccounts(uid, gid)
+		if err != nil {
+			return nil, err
+		}
+		passwd += accounts
+	}
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd), 0o644); err != nil {
 		return nil, err
 	}
@@ -168,13 +177,16 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		ports, err := testproc.FreePorts(2)
+		ports, err := testproc.FreePorts(4)
 		if err != nil {
 			return nil, err
 		}
 		s.port = ports[0]
 		if opts.TLS {
 			s.tlsPort = ports[1]
+		}
+		if opts.LMTP {
+			s.lmtpPort, s.authPort = ports[2], ports[3]
 		}
 		if err := s.writeConfig(imapCapability); err != nil {
 			return nil, err

@@ -159,9 +159,13 @@ func (s *Dovecot) writeConfig(imapCapability string) error {
 	if s.opts.TLS {
 		ssl = fmt.Sprintf("ssl = yes\nssl_cert = <%[1]s/cert.pem\nssl_key = <%[1]s/key.pem", d)
 	}
+	protocols := "imap"
+	if s.opts.LMTP {
+		protocols = "imap lmtp"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# ticketrouter test Dovecot (generated)
-protocols = imap
+protocols = %[6]s
 listen = 127.0.0.1
 base_dir = %[1]s/base
 state_dir = %[1]s/state
@@ -214,7 +218,10 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, d, s.groupName(), s.port, ssl, s.tlsPort)
+`, d, s.groupName(), s.port, ssl, s.tlsPort, protocols)
+	if s.opts.LMTP {
+		s.writeLMTPConfig(&b)
+	}
 	if imapCapability != "" {
 		fmt.Fprintf(&b, "imap_capability = %s\n", imapCapability)
 	}

@@ -14,7 +14,9 @@
 // capabilities from the memserver's clients; dovecot.go, starting a Dovecot
 // daemon (its directory, users and capabilities) and delivering to it;
 // dovecot_config.go, its configuration and certificate; dovecot_proc.go,
-// its processes (started with internal/testproc) and what tests do to them.
+// its processes (started with internal/testproc) and what tests do to them;
+// dovecot_lmtp.go, Dovecot as the mail host behind an MTA (Options.LMTP:
+// mail accounts, LMTP and SASL listeners; internal/mtatest starts the MTA).
 package imaptest
 
 import (
@@ -66,7 +68,29 @@ type Options struct {
 	// TLS (Dovecot only) adds STARTTLS on Addr and an implicit-TLS listener
 	// on TLSAddr, with a self-signed certificate for 127.0.0.1.
 	TLS bool
+	// LMTP (Dovecot only) makes the server a mail host for an MTA: an LMTP
+	// listener (LMTPAddr) delivering into the INBOX of the mail accounts,
+	// and Dovecot's SASL service on AuthAddr for the MTA's AUTH. The
+	// accounts are the worker's own address (Address: its INBOX is the
+	// one Username reads) and each of Accounts; LMTP refuses any other
+	// recipient (550 5.1.1), so that the MTA bounces mail to it.
+	LMTP bool
+	// Address is the worker's mailbox's mail address (with LMTP);
+	// DefaultAddress when empty.
+	Address string
+	// Accounts are the other mail addresses (with LMTP), each an account
+	// of its own with its own mailboxes, logging in with the address and
+	// AccountPassword. Lower case: Dovecot looks users up in lower case.
+	Accounts []string
 }
+
+// DefaultAddress is the worker's mailbox's address when Options.Address is empty.
+const DefaultAddress = "support@ca.example"
+
+// AccountPassword is the password of every one of Options.Accounts (IMAP
+// and SASL): the accounts stand for mail users outside the worker, whose
+// passwords tests need not tell apart.
+const AccountPassword = "account-pw-1"
 
 const (
 	imapTestUser     = "support"
