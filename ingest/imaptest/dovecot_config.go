@@ -6,25 +6,19 @@ package imaptest
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ticketrouter/ticketrouter/internal/testproc"
 )
 
 // TLSAddr is the implicit-TLS listener (with Options.TLS).
@@ -35,40 +29,15 @@ func (s *Dovecot) TLSAddr() string {
 // ClientTLS returns a client configuration that trusts the server's certificate.
 func (s *Dovecot) ClientTLS() *tls.Config { return s.clientTLS.Clone() }
 
-// writeCertificate makes a self-signed certificate for 127.0.0.1 and
-// localhost, writes it and its key for Dovecot, and keeps a client
-// configuration that trusts it.
+// writeCertificate writes a self-signed certificate for 127.0.0.1 and
+// localhost for Dovecot, and keeps a client configuration that trusts it.
 func (s *Dovecot) writeCertificate() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := testproc.WriteCertificate(s.dir, "imaptest")
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imaptest"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(filepath.Join(s.dir, "cert.pem"), certPEM, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return err
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(certPEM)
-	s.clientTLS = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
-	return nil
+	s.clientTLS, err = cert.ClientTLS()
+	return err
 }
 
 func imaptestFindBinary(name string, fallbacks ...string) string {
