@@ -47,6 +47,7 @@ type Dovecot struct {
 var (
 	ErrNoDovecot = errors.New("Dovecot is not installed (no dovecot/doveadm binary; Debian: apt-get install dovecot-imapd)")
 	ErrNotRoot   = errors.New("the Dovecot harness must run as root (it runs the daemon with mail_uid=nobody)")
+	ErrNoLMTP    = errors.New("Dovecot's LMTP server is not installed (no /usr/lib/dovecot/lmtp; Debian: apt-get install dovecot-lmtpd)")
 )
 
 // StartDovecot starts a real Dovecot daemon (NewDovecot) and stops it
@@ -56,7 +57,7 @@ func StartDovecot(t *testing.T, opts Options) Server {
 	t.Helper()
 	began := time.Now()
 	s, err := NewDovecot(opts)
-	if errors.Is(err, ErrNoDovecot) || errors.Is(err, ErrNotRoot) {
+	if errors.Is(err, ErrNoDovecot) || errors.Is(err, ErrNotRoot) || errors.Is(err, ErrNoLMTP) {
 		t.Skipf("%v: skipping the Dovecot IMAP test", err)
 	}
 	if err != nil {
@@ -79,6 +80,9 @@ func NewDovecot(opts Options) (_ *Dovecot, err error) {
 	}
 	if os.Geteuid() != 0 {
 		return nil, ErrNotRoot
+	}
+	if opts.LMTP && imaptestFindBinary("", "/usr/lib/dovecot/lmtp", "/usr/libexec/dovecot/lmtp") == "" {
+		return nil, ErrNoLMTP
 	}
 	// A short directory of our own: Dovecot's unix sockets live in base_dir and
 	// their paths must stay under 108 bytes, which a test's TempDir does not promise.
