@@ -172,7 +172,13 @@ func TestSubmissionRefuses(t *testing.T) {
 		t.Error("submission offers AUTH before STARTTLS")
 	}
 	if ok, _ := c.Extension("STARTTLS"); !ok {
-		t.Error("submission offers no STARTTLS")
+		t.Fatal("submission offers no STARTTLS")
+	}
+	if err := c.StartTLS(m.ClientTLS()); err != nil {
+		t.Fatalf("STARTTLS with the MTA's certificate: %v", err)
+	}
+	if ok, mechs := c.Extension("AUTH"); !ok || !strings.Contains(mechs, "PLAIN") || !strings.Contains(mechs, "LOGIN") {
+		t.Errorf("after STARTTLS: AUTH %v %q, want PLAIN and LOGIN", ok, mechs)
 	}
 }
 
