@@ -74,3 +74,79 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("%d JavaScript dialogs opened", n)
 	}
 }
+
+// TestBrowserReply: in Chromium, the owner opens the reset-done draft,
+// sees its fixed recipient, rewrites the text and sends it; the mail goes
+// to the admin address on file with the agent's text, and a text with a
+// password is refused with the reason shown.
+func TestBrowserReply(t *testing.T) {
+	b := browsertest.Start(t, 90*time.Second)
+	ctx := b.Ctx
+	h, ob := replyHarness(t)
+	ts := httptest.NewServer(h.srv)
+	defer ts.Close()
+	const draft = `details.draft:first-of-type`
+	open := func() error {
+		return chromedp.Do(ctx,
+			chromedp.Navigate(ts.URL+"/t/TR-100007"),
+			chromedp.WaitVisible(draft+` summary`),
+			chromedp.Click(draft+` summary`),
+			chromedp.WaitVisible(draft+` textarea`),
+		)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(`input[name=name]`),
+		chromedp.SendKeys(`input[name=name]`, "alice"),
+		chromedp.SendKeys(`input[name=password]`, "pw-a"),
+		chromedp.Submit(`form.login`),
+		chromedp.WaitVisible(`#board`),
+	)
+	if err == nil {
+		err = open()
+	}
+	if err != nil {
+		t.Fatalf("open the reply: %v", err)
+	}
+	to, err := chromedp.Run(ctx, chromedp.Text(draft+` p.to`))
+	if err != nil || !strings.Contains(to, "admin@acme.test") || !strings.Contains(to, "cannot be changed") {
+		t.Errorf("recipient shown: %q, %v", to, err)
+	}
+	b.Shot("reply")
+	send := func(text string) error {
+		return chromedp.Do(ctx,
+			chromedp.SetValue(draft+` textarea`, text),
+			chromedp.Click(draft+` button`),
+			chromedp.WaitVisible(`body`),
+		)
+	}
+	if err := send("Your new password: Winter2026!x"); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := chromedp.Run(ctx, chromedp.Text(`main`))
+	if err != nil || !strings.Contains(msg, "The reply was not sent") || strings.Contains(msg, "Winter2026") {
+		t.Errorf("a reply with a password: page %q, %v; want it refused without the secret", msg, err)
+	}
+	if err := open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send("Done: the reset link is on its way to you."); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`ul.sent`)); err != nil {
+		t.Fatalf("no mail sent listed: %v", err)
+	}
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if len(ob.sent) != 1 {
+		t.Fatalf("%d mails enqueued, want 1", len(ob.sent))
+	}
+	for _, m := range ob.sent {
+		if m.To != "admin@acme.test" || m.Text != "Done: the reset link is on its way to you." {
+			t.Errorf("enqueued to %s: %q", m.To, m.Text)
+		}
+	}
+	if n := b.Dialogs(); n != 0 {
+		t.Errorf("%d JavaScript dialogs opened", n)
+	}
+}
