@@ -85,3 +85,53 @@ func FuzzRoute(f *testing.F) {
 		}
 	})
 }
+
+// TestPipelineAnswer: with mail out configured, each example mail's
+// ticket says which automatic answer it gets: self-service on the rows
+// that offer it, an acknowledgement on the others, none for automatic mail
+// or a dead letter, in the language the mail was written in; without mail
+// out, no answer at all.
+func TestPipelineAnswer(t *testing.T) {
+	on, err := NewPipeline(&config.Config{Accounts: "../deploy/examples/accounts.yaml", SMTP: config.SMTP{Addr: "127.0.0.1:587", From: "support@ca.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := NewPipeline(&config.Config{Accounts: "../deploy/examples/accounts.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		file, kind, reason, lang string
+	}{
+		{"row08-pink-self-service.eml", ticket.AnswerSelfService, "", "en"},
+		{"row11-green-self-service.eml", ticket.AnswerSelfService, "", "es"}, // "Hola, olvidé mi contraseña"
+		{"row12-green-verified.eml", ticket.AnswerAcknowledgement, "", "en"},
+		{"row14-unmatched.eml", ticket.AnswerAcknowledgement, "", "nl"}, // "Hallo, ik ben mijn wachtwoord vergeten"
+		{"row01-ignored-auto-reply.eml", ticket.AnswerNone, "Auto-Submitted", "en"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("../deploy/examples/mail", tt.file)
+			tk, _, err := on.File(context.Background(), path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := tk.Answer
+			if a == nil || a.Kind != tt.kind || !strings.Contains(a.Reason, tt.reason) || a.Lang != tt.lang {
+				t.Fatalf("answer %+v; want %s (%q), %s", a, tt.kind, tt.reason, tt.lang)
+			}
+			if tt.kind != ticket.AnswerNone && a.To != tk.From.Address {
+				t.Errorf("answer to %q, want the sender %q", a.To, tk.From.Address)
+			}
+			if tk, _, _ := off.File(context.Background(), path, nil); tk.Answer != nil {
+				t.Errorf("without mail out: answer %+v", tk.Answer)
+			}
+		})
+	}
+	// A German mail is answered in German.
+	de := "From: a@acmecorp.example\r\nSubject: Passwort\r\nMessage-ID: <de@x.example>\r\n\r\nHallo, ich habe mein Passwort vergessen. Bitte helfen Sie mir. Danke\r\n"
+	tk, _, err := on.Read(context.Background(), strings.NewReader(de))
+	if err != nil || tk.Answer == nil || tk.Answer.Lang != "de" {
+		t.Errorf("a German mail's answer: %+v, %v; want de", tk.Answer, err)
+	}
+}
