@@ -8,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/smtp"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/ticketrouter/ticketrouter/ingest/imaptest"
 	"github.com/ticketrouter/ticketrouter/internal/mtatest"
 	"github.com/ticketrouter/ticketrouter/router/config"
-	"github.com/ticketrouter/ticketrouter/router/desk/agents"
 	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
@@ -83,18 +81,7 @@ func TestConversation(t *testing.T) {
 	dc := srv.(*imaptest.Dovecot)
 	mta := mtatest.Start(t, mtatest.Options{LMTP: dc.LMTPAddr(), SASL: dc.AuthAddr()})
 
-	file := filepath.Join(t.TempDir(), "agents.yaml")
-	f, err := agents.OpenFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const password = "a long test password"
-	if err := f.Add(agents.Agent{Name: "alice", Roles: []string{agents.RoleAgent}, Colours: []string{"green"}}, password); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Save(); err != nil {
-		t.Fatal(err)
-	}
+	file := agentsFile(t)
 	s, _ := startService(t, srv, "", func(c *config.Config) {
 		c.Desk = config.Desk{Listen: "127.0.0.1:0", Agents: file}
 		c.SMTP = config.SMTP{Addr: mta.SubmissionAddr(), Security: "starttls", CAFile: mta.CAFile(),

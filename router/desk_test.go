@@ -12,23 +12,33 @@ import (
 	"github.com/ticketrouter/ticketrouter/router/desk/agents"
 )
 
-// TestRunServesDesk: with desk.listen set the service serves the desk too,
-// over its own JetStream, on a listener of its own: /readyz answers ready,
-// the login page is served with the desk's CSP, and an agent signs in.
-func TestRunServesDesk(t *testing.T) {
-	srv := imaptest.StartMemServer(t, imaptest.Options{})
+// password is the password of the agent alice in the tests' agents files.
+const password = "a long test password"
+
+// agentsFile writes an agents file with alice, an agent of the green
+// queue, and returns its path.
+func agentsFile(t *testing.T) string {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "agents.yaml")
 	f, err := agents.OpenFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const password = "a long test password"
 	if err := f.Add(agents.Agent{Name: "alice", Roles: []string{agents.RoleAgent}, Colours: []string{"green"}}, password); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Save(); err != nil {
 		t.Fatal(err)
 	}
+	return file
+}
+
+// TestRunServesDesk: with desk.listen set the service serves the desk too,
+// over its own JetStream, on a listener of its own: /readyz answers ready,
+// the login page is served with the desk's CSP, and an agent signs in.
+func TestRunServesDesk(t *testing.T) {
+	srv := imaptest.StartMemServer(t, imaptest.Options{})
+	file := agentsFile(t)
 	s, _ := startService(t, srv, "", func(c *config.Config) {
 		c.Desk = config.Desk{Listen: "127.0.0.1:0", Agents: file}
 	})
