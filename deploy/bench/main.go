@@ -40,9 +40,16 @@
 // /debug/pprof/: CPU profiles of 5 s back to back, heap profiles at the
 // RSS peak and after the drain, and allocs, with the binary, into DIR.
 //
+// With -runs N, the mailbox is drained N times with every selected tool,
+// paired (one drain per tool per run) and in alternating order (reversed
+// in every second run), and a summary gives the median and range of each
+// tool's figures and of ticketrouter's ratios to it.
+//
 // Reading the table (stdout; progress goes to stderr): MB are 10^6 bytes
-// of mail as the server hands it out; "tr÷tool" is ticketrouter's drain
-// time divided by that tool's (2.0: ticketrouter takes twice as long);
+// of mail as the server hands it out; "wall tr÷tool" is ticketrouter's
+// drain time divided by that tool's, "CPU tr÷tool" its CPU seconds
+// divided by that tool's (2.0: ticketrouter takes twice as long, or burns
+// twice the CPU);
 // peak RSS is the process's own maximum resident set (ticketrouter's
 // includes its embedded NATS server), in MiB; CPU s is the process's user
 // plus system time (Dovecot's is in no row). The PASS/MISS lines under it
@@ -103,6 +110,9 @@ type options struct {
 	keep     bool
 	binary   string
 	pprofDir string
+	// runs is -runs: how many times each drain runs, paired and in
+	// alternating order, for the median and range of the ratios.
+	runs int
 }
 
 // bench is one run of the benchmark.
@@ -148,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (mails, configurations, logs, Maildirs) and print its path")
 	fs.StringVar(&o.binary, "binary", "", "use this ticketrouter binary instead of building ./cmd/ticketrouter")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write CPU and heap profiles of the ticketrouter drain, and the binary, into `DIR`")
+	fs.IntVar(&o.runs, "runs", 1, "run the drains `N` times, paired, in alternating order, and summarize: median and range of each figure and ratio")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sudo deploy/bench/run [flags]   (or, as root from the repository: go run ./deploy/bench [flags])")
 		fs.PrintDefaults()
@@ -161,6 +172,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.n < 1 {
 		return o, fmt.Errorf("-n %d: want at least 1", o.n)
+	}
+	if o.runs < 1 {
+		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
 	}
 	if o.latency < 0 {
 		return o, fmt.Errorf("-latency %d: must not be negative", o.latency)
@@ -203,6 +217,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.pprofDir != "" && !slices.Contains(o.tools, toolTicketrouter) {
 		return o, errors.New("-pprof profiles the ticketrouter drain: -tools must include ticketrouter")
+	}
+	if o.runs > 1 && len(o.tools) == 0 {
+		return o, errors.New("-runs repeats the drains: -tools must name at least one")
+	}
+	if o.runs > 1 && o.pprofDir != "" {
+		// Profiling costs CPU, which the runs compare, and each run's
+		// profiles would replace the last one's.
+		return o, errors.New("-pprof profiles one drain: use it with -runs 1")
 	}
 	return o, nil
 }
@@ -323,28 +345,20 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	}
 
 	rep := &report{Info: info, Mailbox: b.mailboxSummary()}
-	for _, tool := range b.opts.tools {
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+	for i := 0; i < b.opts.runs && len(b.opts.tools) > 0 && ctx.Err() == nil; i++ {
+		order := runOrder(b.opts.tools, i)
+		if b.opts.runs == 1 {
+			rep.Results = b.drainEach(ctx, order, b.work)
+			break
 		}
-		var res result
-		switch tool {
-		case toolTicketrouter:
-			res = b.runTicketrouter(ctx)
-		case toolMbsync:
-			res = b.runMbsync(ctx, true)
-		case toolMbsyncNoFsync:
-			res = b.runMbsync(ctx, false)
-		case toolRaw:
-			res = b.runRaw(ctx)
-		}
-		if res.Error != "" {
-			b.logf("%s: FAILED: %s", tool, res.Error)
-		}
-		rep.Results = append(rep.Results, res)
-		if !b.opts.keep { // its NATS store or Maildir: as large as the mailbox
-			os.RemoveAll(filepath.Join(b.work, tool))
-		}
+		b.logf("run %d of %d: %s", i+1, b.opts.runs, strings.Join(order, ", "))
+		run := pairedRun{Run: i + 1, Order: order, LoadStart: loadavg()}
+		run.Results = b.drainEach(ctx, order, filepath.Join(b.work, fmt.Sprintf("run-%d", i+1)))
+		rep.Runs = append(rep.Runs, run)
+	}
+	if ctx.Err() != nil {
+		rep.compute()
+		return rep, ctx.Err()
 	}
 	// The latency runs: the default (IDLE), then polling every 50 ms.
 	for _, mode := range latencyModes() {
@@ -356,6 +370,43 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	rep.Info.LoadEnd = loadavg()
 	rep.compute()
 	return rep, ctx.Err()
+}
+
+// drainEach drains the mailbox with each tool, in order, each on a fresh
+// Dovecot with its own directory under dir, and returns the results in the
+// fixed order of the tools (not the order they ran in). A tool that fails
+// is reported in its result; the others still run. It stops early when
+// ctx ends.
+func (b *bench) drainEach(ctx context.Context, order []string, dir string) []result {
+	var results []result
+	for _, tool := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		toolDir := filepath.Join(dir, tool)
+		var res result
+		switch tool {
+		case toolTicketrouter:
+			res = b.runTicketrouter(ctx, toolDir)
+		case toolMbsync:
+			res = b.runMbsync(ctx, true, toolDir)
+		case toolMbsyncNoFsync:
+			res = b.runMbsync(ctx, false, toolDir)
+		case toolRaw:
+			res = b.runRaw(ctx, toolDir)
+		}
+		if res.Error != "" {
+			b.logf("%s: FAILED: %s", tool, res.Error)
+		}
+		results = append(results, res)
+		if !b.opts.keep { // its NATS store or Maildir: as large as the mailbox
+			os.RemoveAll(toolDir)
+		}
+	}
+	slices.SortStableFunc(results, func(x, y result) int {
+		return slices.Index(b.opts.tools, x.Tool) - slices.Index(b.opts.tools, y.Tool)
+	})
+	return results
 }
 
 // buildTicketrouter builds ./cmd/ticketrouter from the working tree,

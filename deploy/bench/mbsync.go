@@ -10,7 +10,7 @@ import (
 
 // runMbsync drains a fresh copy of the mailbox into a local Maildir with
 // mbsync (isync), with its default fsync of every mail or with FSync no.
-func (b *bench) runMbsync(ctx context.Context, fsync bool) (res result) {
+func (b *bench) runMbsync(ctx context.Context, fsync bool, dir string) (res result) {
 	tool := toolMbsync
 	if !fsync {
 		tool = toolMbsyncNoFsync
@@ -26,7 +26,6 @@ func (b *bench) runMbsync(ctx context.Context, fsync bool) (res result) {
 	}
 	defer d.Close()
 
-	dir := filepath.Join(b.work, tool)
 	maildir := filepath.Join(dir, "Maildir")
 	if err := os.MkdirAll(maildir, 0o700); err != nil {
 		return res.fail(fmt.Errorf("%s: %w", tool, err))

@@ -187,7 +187,7 @@ func literalSize(line []byte) (int64, bool) {
 }
 
 // runRaw drains a fresh copy of the mailbox with the raw fetch child.
-func (b *bench) runRaw(ctx context.Context) (res result) {
+func (b *bench) runRaw(ctx context.Context, dir string) (res result) {
 	res = result{Tool: toolRaw, Mails: len(b.mb.files), Bytes: b.mb.bytes}
 	self, err := os.Executable()
 	if err != nil {
@@ -198,7 +198,6 @@ func (b *bench) runRaw(ctx context.Context) (res result) {
 		return res.fail(err)
 	}
 	defer d.Close()
-	dir := filepath.Join(b.work, toolRaw)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res.fail(fmt.Errorf("raw fetch: %w", err))
 	}

@@ -22,9 +22,11 @@ type result struct {
 	Seconds     float64 `json:"seconds"`
 	MailsPerSec float64 `json:"mails_per_second"`
 	MBPerSec    float64 `json:"mb_per_second"`
-	// Ratio is ticketrouter's drain time divided by this tool's (0: not
-	// known).
+	// Ratio is ticketrouter's drain time divided by this tool's, and
+	// CPURatio its CPU seconds divided by this tool's, in the same run: the
+	// tool is the reference (0: not known).
 	Ratio      float64 `json:"ticketrouter_time_ratio"`
+	CPURatio   float64 `json:"ticketrouter_cpu_ratio"`
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	RSSSource  string  `json:"peak_rss_source"` // ru_maxrss, or VmHWM sampled (see child.usage)
 	CPUSeconds float64 `json:"cpu_seconds"`
@@ -92,13 +94,22 @@ type target struct {
 	Pass          bool   `json:"pass"`
 	Informational bool   `json:"informational,omitempty"` // not a target: no PASS or MISS
 	Value         string `json:"value"`
+	// Got and Limit are the figure judged (a ratio: the median with
+	// -runs; MiB: the highest) and the target's bound, where the target
+	// is a number and was measured.
+	Got   float64 `json:"got,omitempty"`
+	Limit float64 `json:"limit,omitempty"`
 }
 
 // report is everything the run found.
 type report struct {
 	Info    sysInfo     `json:"system"`
 	Mailbox mailboxInfo `json:"mailbox"`
-	Results []result    `json:"results"`
+	// Results are the drains of the one run (-runs 1); with -runs N,
+	// Runs holds each run's, and Summary their medians and ranges.
+	Results []result      `json:"results,omitempty"`
+	Runs    []pairedRun   `json:"runs,omitempty"`
+	Summary []toolSummary `json:"summary,omitempty"`
 	// Latency are the latency runs: mode "idle" (the default), then
 	// "poll" (imap.idle: false).
 	Latency []latencyResult `json:"latency,omitempty"`
@@ -116,19 +127,28 @@ func (b *bench) mailboxSummary() mailboxInfo {
 	}
 }
 
-func (r *report) find(tool string) *result {
-	for i := range r.Results {
-		if r.Results[i].Tool == tool && r.Results[i].Error == "" && r.Results[i].Seconds > 0 {
-			return &r.Results[i]
+// resultSets returns the results of each run: the one run's, or those of
+// each run of -runs.
+func (r *report) resultSets() [][]result {
+	if len(r.Runs) == 0 {
+		if len(r.Results) == 0 {
+			return nil
 		}
+		return [][]result{r.Results}
 	}
-	return nil
+	sets := make([][]result, 0, len(r.Runs))
+	for _, run := range r.Runs {
+		sets = append(sets, run.Results)
+	}
+	return sets
 }
 
 func (r *report) failed() bool {
-	for _, res := range r.Results {
-		if res.Error != "" {
-			return true
+	for _, rs := range r.resultSets() {
+		for _, res := range rs {
+			if res.Error != "" {
+				return true
+			}
 		}
 	}
 	for _, l := range r.Latency {
@@ -149,31 +169,27 @@ func (r *report) latency(mode string) *latencyResult {
 	return nil
 }
 
-// compute fills in the ratios and the targets.
+// compute fills in the ratios, the summary of -runs and the targets.
 func (r *report) compute() {
-	tr := r.find(toolTicketrouter)
-	for i := range r.Results {
-		if res := &r.Results[i]; tr != nil && res.Error == "" && res.Seconds > 0 {
-			res.Ratio = tr.Seconds / res.Seconds
-		}
+	sets := r.resultSets()
+	for _, rs := range sets {
+		fillRatios(rs)
 	}
-	r.Targets = nil
+	r.Summary = nil
+	if len(r.Runs) > 0 {
+		var tools []string // in the fixed order; only the last run may lack some (stopped early)
+		for _, rs := range sets {
+			for _, res := range rs {
+				if !slices.Contains(tools, res.Tool) {
+					tools = append(tools, res.Tool)
+				}
+			}
+		}
+		r.Summary = summarizeRuns(tools, sets)
+	}
+	r.Targets = drainTargets(sets)
 	add := func(name string, measured, pass bool, value string) {
 		r.Targets = append(r.Targets, target{Name: name, Measured: measured, Pass: pass, Value: value})
-	}
-	if nf := r.find(toolMbsyncNoFsync); tr != nil && nf != nil {
-		ratio := tr.Seconds / nf.Seconds
-		add("ticketrouter drain time ≤ 1.0× mbsync FSync no", true, ratio <= 1.0,
-			fmt.Sprintf("%.2f× (%.1f s vs %.1f s)", ratio, tr.Seconds, nf.Seconds))
-	} else {
-		add("ticketrouter drain time ≤ 1.0× mbsync FSync no", false, false, "not measured (needs ticketrouter and mbsync-nofsync)")
-	}
-	if raw := r.find(toolRaw); tr != nil && raw != nil {
-		ratio := tr.MailsPerSec / raw.MailsPerSec
-		add("ticketrouter throughput ≥ 0.5× raw fetch", true, ratio >= 0.5,
-			fmt.Sprintf("%.3f× (%.0f vs %.0f mails/s)", ratio, tr.MailsPerSec, raw.MailsPerSec))
-	} else {
-		add("ticketrouter throughput ≥ 0.5× raw fetch", false, false, "not measured (needs ticketrouter and raw)")
 	}
 	// The target judges the polling run: with IDLE, Dovecot 2.3 alone
 	// takes 500 ms to notify.
@@ -192,15 +208,7 @@ func (r *report) compute() {
 		r.Targets = append(r.Targets, target{Name: "new-mail latency with IDLE (default)", Measured: true,
 			Informational: true, Value: value})
 	}
-	if tr != nil {
-		what := "draining the backlog"
-		if r.Mailbox.BigBytes > 0 {
-			what = fmt.Sprintf("draining the backlog with its %.0f MiB mail", float64(r.Mailbox.BigBytes)/(1<<20))
-		}
-		add("ticketrouter peak RSS < 150 MiB", true, tr.PeakRSSMiB < 150, fmt.Sprintf("%.1f MiB %s", tr.PeakRSSMiB, what))
-	} else {
-		add("ticketrouter peak RSS < 150 MiB", false, false, "not measured (needs ticketrouter)")
-	}
+	r.Targets = append(r.Targets, rssTarget(sets, r.Mailbox))
 }
 
 // print writes the header, the table, the latency and the targets.
@@ -227,52 +235,22 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintln(w, "setup:    a fresh Dovecot on 127.0.0.1 per tool (imaptest: mail_fsync=never), the same mailbox delivered and its index")
 	fmt.Fprintln(w, "          warmed before each clock starts; page cache warm for all tools. ticketrouter: embedded NATS, sender_auth off")
 	fmt.Fprintln(w, "          (no DNS in a benchmark), log level warn; its clock runs from process start to the last mail moved.")
-	if len(r.Results) > 0 {
+	if len(r.Runs) == 0 {
+		if len(r.Results) > 0 {
+			fmt.Fprintln(w)
+			printTable(w, r.Results)
+			printLegend(w)
+		}
+		printDetails(w, r.Results, r.Info.CPUs)
+	} else {
+		for _, run := range r.Runs {
+			fmt.Fprintf(w, "\nrun %d, drained in the order %s (load %s at its start):\n", run.Run, strings.Join(run.Order, ", "), run.LoadStart)
+			printTable(w, run.Results)
+			printDetails(w, run.Results, r.Info.CPUs)
+		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%-15s %7s %9s %9s %9s %8s %8s %13s %8s\n", "tool", "mails", "MB", "seconds", "mails/s", "MB/s", "tr÷tool", "peak RSS MiB", "CPU s")
-		fmt.Fprintln(w, strings.Repeat("-", 95))
-		for _, res := range r.Results {
-			if res.Error != "" {
-				fmt.Fprintf(w, "%-15s FAILED: %s\n", res.Tool, firstLine(res.Error))
-				continue
-			}
-			ratio := "—"
-			if res.Ratio > 0 {
-				ratio = fmt.Sprintf("%.2f", res.Ratio)
-			}
-			fmt.Fprintf(w, "%-15s %7d %9.1f %9.2f %9.1f %8.2f %8s %13.1f %8.2f\n", res.Tool, res.Mails, float64(res.Bytes)/1e6,
-				res.Seconds, res.MailsPerSec, res.MBPerSec, ratio, res.PeakRSSMiB, res.CPUSeconds)
-		}
-		fmt.Fprintln(w, strings.Repeat("-", 95))
-		fmt.Fprintln(w, "tr÷tool: ticketrouter's drain time divided by the tool's. MB: 10^6 bytes. raw: one UID FETCH 1:* BODY.PEEK[],")
-		fmt.Fprintln(w, "bytes counted (the ceiling). mbsync copies into a Maildir (default: fsync per mail) and leaves the server alone;")
-		fmt.Fprintln(w, "ticketrouter parses, decides, stores the raw mail, publishes with acks and moves every mail. RSS and CPU are the")
-		fmt.Fprintln(w, "process's own (ticketrouter's include its embedded NATS); Dovecot's are in no row.")
-	}
-	var busy []string
-	for _, res := range r.Results {
-		if res.Error == "" && res.MachineBusy > 0 {
-			busy = append(busy, fmt.Sprintf("%s %.0f%%", res.Tool, 100*res.MachineBusy))
-		}
-	}
-	if len(busy) > 0 {
-		fmt.Fprintf(w, "machine CPU busy while the clock ran (all %d cores, Dovecot included): %s\n", r.Info.CPUs, strings.Join(busy, ", "))
-	}
-	for _, res := range r.Results {
-		if res.Error != "" {
-			fmt.Fprintf(w, "\n%s failed:\n%s\n", res.Tool, res.Error)
-			continue
-		}
-		if res.Tool == toolTicketrouter {
-			fmt.Fprintf(w, "\nticketrouter: %d tickets in the stream, %d mails quarantined (a dead-letter record each)\n", res.Tickets, res.Quarantined)
-			fmt.Fprintf(w, "  by subject: %s\n", bySubject(res.Subjects))
-		}
-		for _, n := range res.Notes {
-			fmt.Fprintf(w, "%s: %s\n", res.Tool, n)
-		}
-		if res.Profiles != nil {
-			res.Profiles.print(w, res.Seconds)
-		}
+		printLegend(w)
+		printSummary(w, r.Summary, len(r.Runs))
 	}
 	if len(r.Latency) > 0 {
 		fmt.Fprintln(w)
@@ -305,16 +283,72 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	for _, t := range r.Targets {
-		verdict := "MISS"
-		switch {
-		case t.Informational:
-			verdict = "INFO"
-		case !t.Measured:
-			verdict = "----"
-		case t.Pass:
-			verdict = "PASS"
+		fmt.Fprintf(w, "%s  %-50s %s\n", verdict(t), t.Name, t.Value)
+	}
+}
+
+// tableWidth is the width of the drains' table.
+const tableWidth = 111
+
+// printTable writes the drains' table of one run: a row per tool, with
+// ticketrouter's wall and CPU ratios to the tool side by side.
+func printTable(w io.Writer, results []result) {
+	fmt.Fprintf(w, "%-15s %7s %9s %9s %9s %8s %12s %12s %13s %8s\n", "tool", "mails", "MB", "seconds", "mails/s", "MB/s",
+		"wall tr÷tool", "CPU tr÷tool", "peak RSS MiB", "CPU s")
+	fmt.Fprintln(w, strings.Repeat("-", tableWidth))
+	for _, res := range results {
+		if res.Error != "" {
+			fmt.Fprintf(w, "%-15s FAILED: %s\n", res.Tool, firstLine(res.Error))
+			continue
 		}
-		fmt.Fprintf(w, "%s  %-50s %s\n", verdict, t.Name, t.Value)
+		ratio := func(v float64) string {
+			if v > 0 {
+				return fmt.Sprintf("%.2f", v)
+			}
+			return "—"
+		}
+		fmt.Fprintf(w, "%-15s %7d %9.1f %9.2f %9.1f %8.2f %12s %12s %13.1f %8.2f\n", res.Tool, res.Mails, float64(res.Bytes)/1e6,
+			res.Seconds, res.MailsPerSec, res.MBPerSec, ratio(res.Ratio), ratio(res.CPURatio), res.PeakRSSMiB, res.CPUSeconds)
+	}
+	fmt.Fprintln(w, strings.Repeat("-", tableWidth))
+}
+
+// printLegend explains the table's columns and rows.
+func printLegend(w io.Writer) {
+	fmt.Fprintln(w, "wall tr÷tool, CPU tr÷tool: ticketrouter's drain time, and its CPU s, divided by the tool's in the same run (the tool")
+	fmt.Fprintln(w, "is the reference: 2.00 is twice as long, or twice the CPU). MB: 10^6 bytes. raw: one UID FETCH 1:* BODY.PEEK[],")
+	fmt.Fprintln(w, "bytes counted (the ceiling). mbsync copies into a Maildir (default: fsync per mail) and leaves the server alone;")
+	fmt.Fprintln(w, "ticketrouter parses, decides, stores the raw mail, publishes with acks and moves every mail. RSS and CPU are the")
+	fmt.Fprintln(w, "process's own (ticketrouter's include its embedded NATS); Dovecot's are in no row.")
+}
+
+// printDetails writes, under a run's table, how busy the machine was and
+// each drain's failure or details.
+func printDetails(w io.Writer, results []result, cpus int) {
+	var busy []string
+	for _, res := range results {
+		if res.Error == "" && res.MachineBusy > 0 {
+			busy = append(busy, fmt.Sprintf("%s %.0f%%", res.Tool, 100*res.MachineBusy))
+		}
+	}
+	if len(busy) > 0 {
+		fmt.Fprintf(w, "machine CPU busy while the clock ran (all %d cores, Dovecot included): %s\n", cpus, strings.Join(busy, ", "))
+	}
+	for _, res := range results {
+		if res.Error != "" {
+			fmt.Fprintf(w, "\n%s failed:\n%s\n", res.Tool, res.Error)
+			continue
+		}
+		if res.Tool == toolTicketrouter {
+			fmt.Fprintf(w, "\nticketrouter: %d tickets in the stream, %d mails quarantined (a dead-letter record each)\n", res.Tickets, res.Quarantined)
+			fmt.Fprintf(w, "  by subject: %s\n", bySubject(res.Subjects))
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintf(w, "%s: %s\n", res.Tool, n)
+		}
+		if res.Profiles != nil {
+			res.Profiles.print(w, res.Seconds)
+		}
 	}
 }
 
@@ -392,6 +426,9 @@ func gatherSysInfo(ctx context.Context, b *bench) sysInfo {
 	}
 	if b.opts.pprofDir != "" {
 		info.Flags += " -pprof " + b.opts.pprofDir
+	}
+	if b.opts.runs > 1 {
+		info.Flags += fmt.Sprintf(" -runs %d", b.opts.runs)
 	}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {

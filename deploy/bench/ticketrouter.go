@@ -214,7 +214,7 @@ type progress struct {
 }
 
 // runTicketrouter drains the mailbox with `ticketrouter run`.
-func (b *bench) runTicketrouter(ctx context.Context) (res result) {
+func (b *bench) runTicketrouter(ctx context.Context, dir string) (res result) {
 	res = result{Tool: toolTicketrouter, Mails: len(b.mb.files), Bytes: b.mb.bytes}
 	d, err := b.seedDovecot(ctx, b.mb)
 	if err != nil {
@@ -230,7 +230,7 @@ func (b *bench) runTicketrouter(ctx context.Context) (res result) {
 
 	b.logf("ticketrouter: draining %d mails (sender_auth off: no DNS)", n)
 	cpu := readCPU()
-	tr, err := b.startTicketrouter(ctx, filepath.Join(b.work, "ticketrouter"), d, trSettings{})
+	tr, err := b.startTicketrouter(ctx, dir, d, trSettings{})
 	if err != nil {
 		return res.fail(err)
 	}
