@@ -21,8 +21,11 @@ type multipartReader struct {
 	br   *bufio.Reader
 	dash []byte // "--" + boundary
 
-	buf       []byte // bytes of the current part ready for Read
-	scratch   []byte
+	// pre and then buf are the bytes of the current part ready for Read:
+	// pre a line end held back before, buf what follows it. buf may be a
+	// slice of br's buffer, valid until br is read again.
+	pre       []byte
+	buf       []byte
 	eol       []byte // line end held back: it belongs to a delimiter if one follows
 	lineStart bool   // the next fragment starts a line
 	partEnd   bool   // a delimiter line ended the current part
@@ -53,17 +56,19 @@ func (r *multipartReader) next() bool {
 	for !r.partEnd && r.err == nil {
 		r.fill()
 		if r.parts == 0 {
-			if room := r.preambleMax - len(r.preamble); room > 0 {
-				r.preamble = append(r.preamble, r.buf[:min(room, len(r.buf))]...)
+			for _, b := range [][]byte{r.pre, r.buf} {
+				if room := r.preambleMax - len(r.preamble); room > 0 {
+					r.preamble = append(r.preamble, b[:min(room, len(b))]...)
+				}
 			}
 		}
-		r.buf = r.buf[:0]
+		r.pre, r.buf = nil, nil
 	}
 	if !r.partEnd || r.final {
 		return false
 	}
 	r.parts++
-	r.partEnd, r.eol, r.buf, r.lineStart = false, nil, r.buf[:0], true
+	r.partEnd, r.eol, r.pre, r.buf, r.lineStart = false, nil, nil, nil, true
 	return true
 }
 
@@ -85,6 +90,12 @@ func (r *multipartReader) readErr() error {
 func (r *multipartReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) { // as many lines as fit: decoders above read in bulk
+		if len(r.pre) > 0 {
+			c := copy(p[n:], r.pre)
+			r.pre = r.pre[c:]
+			n += c
+			continue
+		}
 		if len(r.buf) == 0 {
 			switch {
 			case n > 0 && (r.partEnd || r.err != nil):
@@ -104,9 +115,12 @@ func (r *multipartReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill reads the next line or line fragment into buf, or notes the
-// delimiter line that ends the current part.
+// fill reads the next lines, or the next line or line fragment, into pre
+// and buf, or notes the delimiter line that ends the current part.
 func (r *multipartReader) fill() {
+	if r.fillLines() {
+		return
+	}
 	line, err := r.br.ReadSlice('\n')
 	full := errors.Is(err, bufio.ErrBufferFull)
 	if err != nil && !full {
@@ -135,13 +149,47 @@ func (r *multipartReader) fill() {
 			eol = lineCRLF
 		}
 	}
-	r.scratch = append(append(r.scratch[:0], r.eol...), content...)
-	r.buf = r.scratch
+	r.pre, r.buf = r.eol, content
 	r.eol = eol
 	if r.err != nil { // the last line of the input keeps its line end
-		r.buf = append(r.buf, eol...)
+		r.buf = line
 		r.eol = nil
 	}
+}
+
+// fillLines takes, at the start of a line, the whole lines buffered in br
+// up to the first one that starts with a dash (a delimiter or not), as
+// fill would one by one but without looking at each: the part's bytes,
+// the line end before them held back as fill holds it, the last one's
+// held back now. It reports false, having read nothing, when there is no
+// such line: the first buffered line starts with a dash or has no end
+// yet.
+func (r *multipartReader) fillLines() bool {
+	if !r.lineStart {
+		return false
+	}
+	data, _ := r.br.Peek(r.br.Buffered())
+	if len(data) == 0 {
+		data, _ = r.br.Peek(1) // fills the buffer, or finds nothing
+		data, _ = r.br.Peek(r.br.Buffered())
+	}
+	if len(data) == 0 || data[0] == '-' {
+		return false
+	}
+	end := bytes.LastIndexByte(data, '\n') + 1
+	if end == 0 {
+		return false
+	}
+	if i := bytes.Index(data[:end], lineDash); i >= 0 {
+		end = i + 1 // up to the line that starts with a dash
+	}
+	content, eol := data[:end-1], lineLF
+	if bytes.HasSuffix(content, lineCR) {
+		content, eol = content[:len(content)-1], lineCRLF
+	}
+	r.pre, r.buf, r.eol = r.eol, content, eol
+	r.br.Discard(end)
+	return true
 }
 
 // Line ends, shared and never written to.
@@ -149,6 +197,7 @@ var (
 	lineCR   = []byte("\r")
 	lineLF   = []byte("\n")
 	lineCRLF = []byte("\r\n")
+	lineDash = []byte("\n-")
 )
 
 // isDelimiter reports whether line is a delimiter line: "--boundary",
