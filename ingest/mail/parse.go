@@ -77,6 +77,7 @@ type Parser struct {
 	raw      keyScanner
 	pipes    []*keyPipe
 	copyBuf  []byte
+	b64      *base64Reader // of the attachment being read
 	textKeys keyScanner
 	textBuf  []byte
 }

@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/quotedprintable"
@@ -79,6 +80,7 @@ func TestDecodeBase64(t *testing.T) {
 // stops at bad input with its offset.
 func TestBase64Reader(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	var ps Parser
 	for _, size := range []int{0, 1, 2, 3, 4, 57, 100, 24 << 10, 24<<10 + 1, 100 << 10} {
 		data := make([]byte, size)
 		for i := range data {
@@ -91,10 +93,13 @@ func TestBase64Reader(t *testing.T) {
 			wrapped.WriteString("\r\n")
 		}
 		for name, in := range map[string]string{
-			"wrapped":    wrapped.String(),
-			"one line":   enc,
-			"no padding": strings.TrimRight(enc, "="),
-			"spaces":     strings.ReplaceAll(wrapped.String(), "\r\n", " \t\n"),
+			"wrapped":     wrapped.String(),
+			"one line":    enc,
+			"no padding":  strings.TrimRight(enc, "="),
+			"spaces":      strings.ReplaceAll(wrapped.String(), "\r\n", " \t\n"),
+			"LF":          strings.ReplaceAll(wrapped.String(), "\r\n", "\n"),
+			"lone CR":     strings.ReplaceAll(wrapped.String(), "\r\n", "\r"),
+			"blank lines": strings.ReplaceAll(wrapped.String(), "\r\n", "\r\n\r\n"),
 		} {
 			for rname, r := range map[string]io.Reader{
 				"whole":    strings.NewReader(in),
@@ -106,10 +111,29 @@ func TestBase64Reader(t *testing.T) {
 					t.Errorf("%d bytes, %s, read %s: %d bytes back, %v", size, name, rname, len(got), err)
 				}
 			}
+			// io.Copy takes WriteTo, with a reader reused as Parse does.
+			var out bytes.Buffer
+			if _, err := io.Copy(&out, ps.base64Reader(strings.NewReader(in))); err != nil || !bytes.Equal(out.Bytes(), data) {
+				t.Errorf("%d bytes, %s, copied: %d bytes back, %v", size, name, out.Len(), err)
+			}
 		}
 	}
 	got, err := io.ReadAll(&base64Reader{r: strings.NewReader("QUJD\r\nRE!G\r\n")})
 	if string(got) != "ABC" || err == nil || !strings.Contains(err.Error(), "input byte 6") {
 		t.Errorf("bad input: %q, %v; want \"ABC\" and an error at input byte 6", got, err)
+	}
+	// Bad input past what the quick way decoded: the offset counts every
+	// character before it, line ends not.
+	line := strings.Repeat("QUJD", 19) + "\r\n"
+	in := strings.Repeat(line, 2000) + "RE!G\r\n"
+	for name, copyAll := range map[string]func(io.Reader) ([]byte, error){
+		"read": io.ReadAll,
+		"copy": func(r io.Reader) ([]byte, error) { var b bytes.Buffer; _, err := io.Copy(&b, r); return b.Bytes(), err },
+	} {
+		got, err := copyAll(ps.base64Reader(strings.NewReader(in)))
+		want := fmt.Sprintf("input byte %d", 2000*76+2)
+		if len(got) != 2000*57 || err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: bad input after 2,000 lines: %d bytes, %v; want %d bytes and an error at %s", name, len(got), err, 2000*57, want)
+		}
 	}
 }
