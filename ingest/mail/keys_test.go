@@ -407,6 +407,8 @@ func TestKeyScanner(t *testing.T) {
 		{"pem in base64", "data:;base64," + base64.StdEncoding.EncodeToString(k.pkcs1), SecretPrivateKey},
 		{"pfx in base64", "the pfx:\n" + pfx, SecretPKCS12},
 		{"der key in base64", "key=" + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		{"der key after words of base64 with M and L", "QUxMTUxN+/LM,LMLMab=" + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		{"der key after lines of base64", strings.Repeat("TUxNTExNTUxM\r\n", 3) + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
 
 		{"empty", "", ""},
 		{"certificate", string(k.cert), ""},
@@ -601,4 +603,14 @@ func FuzzKeyScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBase64Set checks the table of base64 characters against
+// isBase64Char, byte by byte.
+func TestBase64Set(t *testing.T) {
+	for c := range 256 {
+		if got, want := base64Set[c] == '1', isBase64Char(byte(c)); got != want {
+			t.Errorf("byte %#x: in base64Set %v, isBase64Char %v", c, got, want)
+		}
+	}
 }

@@ -265,6 +265,13 @@ func (t *base64Scan) scan(b []byte, pos int64, s *keyScanner) {
 			if !isBase64Char(prev) {
 				t.on, t.start, t.span, t.piece, t.n = true, pos+int64(j), 0, 1, 1
 				t.buf[0] = b[j]
+				continue
+			}
+			// Inside a word of base64: no run starts before the next byte
+			// that is not base64 (in base64 text, the line end), which
+			// itself starts none.
+			for i < len(b) && base64Set[b[i]] == '1' {
+				i++
 			}
 			continue
 		}
@@ -332,6 +339,13 @@ func indexFrom(b []byte, i int, c byte) int {
 	}
 	return -1
 }
+
+// base64Set marks, by byte value, the characters isBase64Char accepts:
+// a table, for the loops that skip words of base64.
+const base64Set = "0000000000000000000000000000000000000000000100011111111111000000" +
+	"0111111111111111111111111110000001111111111111111111111111100000" +
+	"0000000000000000000000000000000000000000000000000000000000000000" +
+	"0000000000000000000000000000000000000000000000000000000000000000"
 
 func isBase64Char(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/'
