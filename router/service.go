@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -218,34 +217,12 @@ func (s *Service) provision(ctx context.Context) error {
 // written is not loaded half-way; a file that does not load is reported
 // and the directory in use kept.
 func (s *Service) reloadAccounts(ctx context.Context) {
-	stamp := func() string {
-		fi, err := os.Stat(s.cfg.Accounts)
-		if err != nil {
-			return ""
-		}
-		return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
-	}
-	loaded, seen := stamp(), ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(accountsPoll):
-		}
-		now := stamp()
-		if now == loaded || now == "" {
-			continue
-		}
-		if now != seen { // changed since the last poll: let it settle
-			seen = now
-			continue
-		}
-		loaded = now
+	config.WatchFile(ctx, s.cfg.Accounts, accountsPoll, func() {
 		dir, err := accounts.LoadDirectory(s.cfg.Accounts)
 		if err != nil {
 			s.metrics.reloadFails.Inc()
 			s.log.Error().Err(err).Msg("accounts file changed but does not load: keeping the accounts in use")
-			continue
+			return
 		}
 		s.pipeline.SetDirectory(dir)
 		s.metrics.accounts.Set(float64(dir.Len()))
@@ -254,7 +231,7 @@ func (s *Service) reloadAccounts(ctx context.Context) {
 		if s.limitMemory {
 			setMemoryLimit(s.log)
 		}
-	}
+	})
 }
 
 // drain closes nc after its publishes in flight are acknowledged, waiting

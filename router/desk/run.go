@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,7 +49,7 @@ func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *sl
 	}
 	opts := Options{SLAAmber: d.SLAAmber, SLARed: d.SLARed, EscalationQueue: d.EscalationQueue, Logger: log}
 	if cfg.SMTP.On() {
-		if opts.Replies, err = openReplies(ctx, cfg, js, src); err != nil {
+		if opts.Replies, err = openReplies(ctx, cfg, js, src, report); err != nil {
 			return nil, fmt.Errorf("desk: %w", err)
 		}
 	}
@@ -64,9 +65,9 @@ type Sources struct {
 }
 
 // openReplies opens the outbox and the threads for agents' replies, with
-// src's policy and directory, or those cfg names (read once: a desk of its
-// own reads a changed account directory when it starts again).
-func openReplies(ctx context.Context, cfg *config.Config, js *broker.JetStream, src Sources) (*Replies, error) {
+// src's policy and directory, or those cfg names (the directory read again
+// when its file changes; a file that does not load is reported).
+func openReplies(ctx context.Context, cfg *config.Config, js *broker.JetStream, src Sources, report func(error)) (*Replies, error) {
 	if src.Policy == nil {
 		src.Policy = rules.DefaultPolicy()
 		if cfg.Policy != "" {
@@ -82,7 +83,18 @@ func openReplies(ctx context.Context, cfg *config.Config, js *broker.JetStream, 
 		if err != nil {
 			return nil, err
 		}
-		src.Directory = func() *accounts.Directory { return dir }
+		var current atomic.Pointer[accounts.Directory]
+		current.Store(dir)
+		// A reset goes to the admin address on file now: read the file
+		// again when it changes, as the service does.
+		go config.WatchFile(ctx, cfg.Accounts, time.Second, func() {
+			if dir, err := accounts.LoadDirectory(cfg.Accounts); err == nil {
+				current.Store(dir)
+			} else if report != nil {
+				report(fmt.Errorf("accounts file changed but does not load: keeping the accounts in use: %w", err))
+			}
+		})
+		src.Directory = current.Load
 	}
 	ob, err := outbox.Open(ctx, js, outbox.OptionsFrom(cfg.SMTP, cfg.NATS))
 	if err != nil {
