@@ -30,17 +30,22 @@ import (
 func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *slog.Logger, report func(error), src Sources) (*Server, error) {
 	d := cfg.Desk.WithDefaults()
 	n := cfg.NATS.WithDefaults()
-	st, err := state.Open(ctx, js, cfg.Prefix(), state.Options{Replicas: n.Replicas, Escalated: d.EscalationQueue, BoardMaxAge: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("desk: open state: %w", err)
-	}
-	context.AfterFunc(ctx, st.Close)
-	go st.RunIndexer(ctx, 5*time.Second, report)
 	dir, err := agents.LoadDirectory(d.Agents)
 	if err != nil {
 		return nil, fmt.Errorf("desk: %w", err)
 	}
 	go dir.Watch(ctx, 5*time.Second, report)
+	active := func(name string) bool {
+		a, ok := dir.Lookup(name)
+		return ok && !a.Disabled
+	}
+	st, err := state.Open(ctx, js, cfg.Prefix(), state.Options{Replicas: n.Replicas, Escalated: d.EscalationQueue,
+		BoardMaxAge: time.Second, Active: active})
+	if err != nil {
+		return nil, fmt.Errorf("desk: open state: %w", err)
+	}
+	context.AfterFunc(ctx, st.Close)
+	go st.RunIndexer(ctx, 5*time.Second, report)
 	plain := d.TLSCert == "" && len(d.TrustedProxies) == 0 // plain http on loopback (CheckDesk)
 	sess, err := agents.OpenSessions(ctx, js.JS, dir, agents.Options{Replicas: n.Replicas, IdleTimeout: d.SessionIdle,
 		TrustedProxies: d.TrustedProxies, UserHeader: d.UserHeader, InsecureCookie: plain})

@@ -59,8 +59,9 @@ func joined(t *ticket.Ticket) *ticket.Conversation {
 }
 
 // conversationOwner is the agent a ticket that joined the conversation of
-// root goes to: whoever owns root's record, or resolved it; "" when nobody
-// has it (never taken, returned, escalated).
+// root goes to: whoever owns root's record, or resolved it, while that
+// agent is active; "" when nobody has it (never taken, returned,
+// escalated, its agent disabled).
 func (s *Store) conversationOwner(ctx context.Context, root string) (string, error) {
 	rec, _, err := s.record(ctx, root)
 	switch {
@@ -68,10 +69,12 @@ func (s *Store) conversationOwner(ctx context.Context, root string) (string, err
 		return "", nil
 	case err != nil:
 		return "", err
-	case rec.State == StateOwned || rec.State == StateResolved:
-		return rec.Owner, nil
+	case rec.State != StateOwned && rec.State != StateResolved:
+		return "", nil
+	case s.opts.Active != nil && !s.opts.Active(rec.Owner):
+		return "", nil // gone or disabled: the queue's
 	}
-	return "", nil
+	return rec.Owner, nil
 }
 
 // followUp gives t, a ticket that joined a conversation (at seq in the

@@ -81,3 +81,27 @@ func TestFollowUp(t *testing.T) {
 		t.Errorf("a follow-up of a resolved conversation: %+v, %v; want alice's", rec, err)
 	}
 }
+
+// TestFollowUpOwnerInactive: a follow-up whose conversation's owner is no
+// longer an active agent (disabled, or gone from the agents file) stays
+// in the queue for anyone.
+func TestFollowUpOwnerInactive(t *testing.T) {
+	t.Parallel()
+	d := startDesk(t)
+	s, err := Open(testContext(t), d.connect("desk"), ticket.DefaultPrefix, Options{Active: func(agent string) bool { return agent != "alice" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	d.publish("blue", "jane@acme.example", "A1")
+	root, _ := take(t, s, alice, "blue")
+	f := d.publishRaw("blue", "From: <jane@acme.example>\r\nSubject: Re: Reset\r\nMessage-ID: <f@test.example>\r\n\r\nHere it is.\r\n", func(tk *ticket.Ticket) {
+		tk.Conversation = &ticket.Conversation{Root: root.ID, RootNumber: root.Number, Via: "in-reply-to", Joined: true, Reason: "the same sender"}
+	})
+	if _, err := s.Index(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, tk := take(t, s, bob, "blue"); tk == nil || tk.ID != f.ID || rec.Owner != "bob" {
+		t.Errorf("bob took %+v, want the follow-up of a disabled owner", rec)
+	}
+}

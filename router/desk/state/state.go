@@ -151,6 +151,10 @@ type Options struct {
 	// Board reads the consumers. The tickets the desk holds are always
 	// counted as they are.
 	BoardMaxAge time.Duration
+	// Active says whether an agent may still be given tickets (exists and
+	// is not disabled); nil: every agent may. A ticket that joined a
+	// conversation whose owner is not active stays in the queue.
+	Active func(agent string) bool
 	// Now is the clock; time.Now.
 	Now func() time.Time
 }
