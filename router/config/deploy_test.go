@@ -77,7 +77,7 @@ func TestDeployConfigs(t *testing.T) {
 func TestEnvNamesInDeploy(t *testing.T) {
 	known := slices.Collect(maps.Values(config.EnvNames()))
 	// Knobs of the tests, which the README documents too.
-	known = append(known, "TICKETROUTER_CORPUS", "TICKETROUTER_TEST_DEBUG", "TICKETROUTER_E2E_SEED")
+	known = append(known, "TICKETROUTER_CORPUS", "TICKETROUTER_TEST_DEBUG", "TICKETROUTER_E2E_SEED", "TICKETROUTER_BENCH_MAILS")
 	secret := config.EnvName("imap.secret")
 	name := regexp.MustCompile(`\bTICKETROUTER_[A-Z0-9_]*[A-Z0-9]`)
 	files := []string{"../../README.md"}
