@@ -164,6 +164,11 @@ func (p *Policy) afterPhrase(spans []span, text string, pos, firstLine int) ([]s
 		if w != strings.TrimRight(w, ":=：＝") { // "jsmith: x"
 			return p.valueSpans(spans, text, pos, false, firstLine)
 		}
+		if endsClause(w) {
+			// "the password of x; the form is attached": what follows
+			// is another clause, not the value.
+			break
+		}
 		if start, connector, ok := p.valueStart(text, pos); ok {
 			return p.valueSpans(spans, text, start, connector, firstLine)
 		}
@@ -173,6 +178,14 @@ func (p *Policy) afterPhrase(spans []span, text string, pos, firstLine int) ([]s
 		}
 	}
 	return spans, false
+}
+
+// endsClause reports whether word w ends a clause or a sentence: it ends
+// in ',', ';', '.', '!' or '?' (ASCII or fullwidth, or the ideographic
+// stops).
+func endsClause(w string) bool {
+	r, _ := utf8.DecodeLastRuneInString(w)
+	return strings.ContainsRune(",;.!?，；．！？。、", r)
 }
 
 // valueSpans appends the spans of a value that starts at start: the rest

@@ -204,6 +204,9 @@ func TestRedactKeepsOrdinaryText(t *testing.T) {
 		keep("dash please", "S\nPassword - please help, I cannot log in"),
 		keep("has been", "S\nyour password has been reset"),
 		keep("account reset", "S\nPlease reset the password for acmecorp.example, order 5400001"),
+		keep("clause after the phrase", "S\nPlease reset the password of admin@acmecorp.example; the order form is attached."),
+		keep("sentence after the phrase", "S\nI need the password for the portal. It is urgent, thanks"),
+		keep("comma after the phrase", "S\nthe password for my account, which is old, stopped working"),
 	})
 }
 
