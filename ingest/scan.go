@@ -283,6 +283,7 @@ func (sc *scanner) fetch(ctx context.Context) error {
 	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	var unspooled []meta
 	var lastSpoolErr error
+	var empty []meta // mails the server sent no bytes of
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 		progress()
 		uid, sp, spoolErr, err := readMessage(msg, &s.w.buffers, progress)
@@ -307,10 +308,25 @@ func (sc *scanner) fetch(ctx context.Context) error {
 			lastSpoolErr = spoolErr
 			continue
 		}
+		if sp.Size() == 0 {
+			// No bytes: nothing to route, and every empty mail would get
+			// the same ticket id (its raw mail's hash), so the second would
+			// pass as the first's duplicate. Quarantined, after the FETCH.
+			sp.Close()
+			empty = append(empty, m)
+			continue
+		}
 		sc.start(ctx, m, sp, sizeProblem(m.size, sp.Size()))
 	}
 	fetchErr := cmd.Close()
 	// Only now, with the FETCH over, may other commands be sent.
+	for _, m := range empty {
+		done, err := s.quarantine(ctx, m, 0, fmt.Sprintf("the server sent no bytes of this mail (its size given as %d)", m.size))
+		if err != nil {
+			return err
+		}
+		sc.settle(m.uid, done)
+	}
 	for _, m := range unspooled { // this machine's trouble (a full disk), not the mail's
 		done, err := s.failed(ctx, m, failureKey{s.cp.UIDValidity, m.uid}, fmt.Errorf("%w: %w", ErrUnavailable, lastSpoolErr))
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,10 +297,10 @@ func TestRunReloadsAccounts(t *testing.T) {
 	waitMetric(t, s, "ticketrouter_accounts 10")
 }
 
-// TestRunSizeMismatchReachesTicket: a mail whose bytes the server sends
-// short of its RFC822.SIZE (imapmemserver sends nothing of a mail it
-// cannot parse) becomes a ticket that names the problem.
-func TestRunSizeMismatchReachesTicket(t *testing.T) {
+// TestRunEmptyMailDeadLetter: a mail the server sends no bytes of
+// (imapmemserver sends nothing of a mail it cannot parse) is quarantined,
+// and its dead-letter record says why.
+func TestRunEmptyMailDeadLetter(t *testing.T) {
 	srv := imaptest.StartMemServer(t, imaptest.Options{})
 	raw, err := os.ReadFile("../deploy/examples/mail/row00-deadletter.eml")
 	if err != nil {
@@ -309,20 +308,23 @@ func TestRunSizeMismatchReachesTicket(t *testing.T) {
 	}
 	srv.Append(t, "INBOX", raw)
 	s, _ := startService(t, srv, "", nil)
-	for deadline := time.Now().Add(30 * time.Second); len(srv.UIDs(t, "Processed")) < 1; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(srv.UIDs(t, "Quarantine")) < 1; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the mail was not processed within 30 s")
+			t.Fatal("the mail was not quarantined within 30 s")
 		}
 	}
-	want := fmt.Sprintf("IMAP: the server sent 0 bytes of this mail but gave its size as %d (RFC822.SIZE)", len(raw))
-	var problems []string
-	for _, list := range streamTickets(t, s.js.JS, "TICKETS") {
-		for _, tk := range list {
-			problems = append(problems, tk.ParseProblems...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var msg *jetstream.RawStreamMsg
+	for deadline := time.Now().Add(10 * time.Second); msg == nil; time.Sleep(50 * time.Millisecond) {
+		msg, _ = s.js.Stream.GetLastMsgForSubject(ctx, "helpdesk.tickets.deadletter")
+		if msg == nil && time.Now().After(deadline) {
+			t.Fatal("no dead-letter record")
 		}
 	}
-	if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, want) }) {
-		t.Errorf("the ticket's problems %q lack %q", problems, want)
+	want := fmt.Sprintf("the server sent no bytes of this mail (its size given as %d)", len(raw))
+	if !strings.Contains(string(msg.Data), want) {
+		t.Errorf("dead-letter record %s lacks %q", msg.Data, want)
 	}
 }
 
