@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -269,15 +270,21 @@ func (s *Service) sendMail(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := s.outbox.Run(ctx, sender); err != nil {
-			s.log.Error().Err(err).Msg("outbox stopped: no mail is sent")
-		}
-	}()
-	return func() { <-done }, nil
+	var wg sync.WaitGroup
+	for range outboxSenders {
+		wg.Go(func() {
+			if err := s.outbox.Run(ctx, sender); err != nil {
+				s.log.Error().Err(err).Msg("outbox stopped: no mail is sent")
+			}
+		})
+	}
+	return wg.Wait, nil
 }
+
+// outboxSenders is how many mails a replica submits at once: a backlog
+// drained with answers on queues one per mail, and one SMTP transaction
+// at a time is slow beside the drain.
+const outboxSenders = 4
 
 // serveDesk serves the agents' desk on desk.listen over the service's
 // JetStream. The desk outlives ctx, so that agents are served while the
