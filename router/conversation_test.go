@@ -211,6 +211,28 @@ func TestConversation(t *testing.T) {
 		t.Fatalf("reply: status %d", resp.StatusCode)
 	}
 	bodies := dc.WaitBodies(t, admin, "INBOX", 2, 60*time.Second)
+	// The ticket page tells the conversation in order: the first mail, our
+	// acknowledgement, the customer's reply, the agent's reply.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		page = get("/t/TR-100001")
+		tl := page[max(0, strings.Index(page, `<ol class="timeline">`)):]
+		order := []string{"(this ticket)", "→ acknowledgement to " + admin, "came in", "→ reply to " + admin}
+		at, ok := 0, true
+		for _, o := range order {
+			i := strings.Index(tl[at:], o)
+			if i < 0 {
+				ok = false
+				break
+			}
+			at += i
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the conversation on the ticket page is not %q in order:\n%s", order, tl)
+		}
+	}
 	r := header(t, bodies[1])
 	if subj, _ := r.Subject(); subj != "Ihr Zugang [TR-100001]" || r.Get("Auto-Submitted") != "" {
 		t.Errorf("the agent's reply: subject %q, Auto-Submitted %q", subj, r.Get("Auto-Submitted"))

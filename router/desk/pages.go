@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 	"github.com/ticketrouter/ticketrouter/rules/accounts"
@@ -203,9 +202,11 @@ type ticketData struct {
 	Colours      []string // where it may be transferred
 	Agents       []string // whom a supervisor may reassign it to
 	// Drafts are the replies the owner may send; Sent the mail sent on
-	// the conversation's tickets (nil without replies).
-	Drafts []draft
-	Sent   []outbox.Status
+	// the conversation's tickets (nil without replies); Timeline the
+	// conversation's mails in and out, in order.
+	Drafts   []draft
+	Sent     []sentMail
+	Timeline []turn
 }
 
 type checkRow struct {
@@ -267,6 +268,9 @@ func (s *Server) ticketPage(w http.ResponseWriter, r *http.Request, q *request) 
 			s.fail(w, r, "sent mail", err)
 			return
 		}
+	}
+	if len(d.Conversation) > 0 || len(d.Sent) > 0 {
+		d.Timeline = timeline(d.Conversation, d.Sent, rec.ID)
 	}
 	d.Spoof = spoofSignals(t)
 	d.Colours = slices.DeleteFunc(transferColours(), func(c string) bool { return c == rec.Queue })

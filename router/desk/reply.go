@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/thread"
@@ -22,6 +24,8 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, m outbox.Mail) error
 	Statuses(ctx context.Context, ticket string) ([]outbox.Status, error)
+	// Mail is a mail as it was enqueued.
+	Mail(ctx context.Context, id string) (outbox.Mail, error)
 	Domain() string
 }
 
@@ -228,15 +232,66 @@ func (rp *Replies) thread(ctx context.Context, t *ticket.Ticket, rec *Record, ma
 	return rp.Threads.Register(ctx, outbox.MessageID(mailID, rp.Outbox.Domain()), thread.Sent(*e, addr))
 }
 
-// sent lists the mail sent on the tickets recs: the outbox's statuses.
-func (rp *Replies) sent(ctx context.Context, recs []Record) ([]outbox.Status, error) {
-	var out []outbox.Status
+// sentMail is a mail sent on a ticket, as the conversation shows it.
+type sentMail struct {
+	outbox.Status
+	To, Subject string
+}
+
+// sent lists the mail sent on the tickets recs, oldest first: the
+// outbox's statuses, with each mail's recipient and subject.
+func (rp *Replies) sent(ctx context.Context, recs []Record) ([]sentMail, error) {
+	var out []sentMail
 	for _, r := range recs {
-		st, err := rp.Outbox.Statuses(ctx, r.ID)
+		list, err := rp.Outbox.Statuses(ctx, r.ID)
 		if err != nil && !errors.Is(err, outbox.ErrNotFound) {
 			return nil, err
 		}
-		out = append(out, st...)
+		for _, st := range list {
+			sm := sentMail{Status: st}
+			if m, err := rp.Outbox.Mail(ctx, st.ID); err == nil {
+				sm.To, sm.Subject = m.To, m.Subject
+			}
+			out = append(out, sm)
+		}
 	}
+	slices.SortFunc(out, func(a, b sentMail) int { return a.Enqueued.Compare(b.Enqueued) })
 	return out, nil
+}
+
+// turn is one mail of a conversation: a ticket that came in, or a mail
+// that went out.
+type turn struct {
+	At       time.Time
+	In       *Record
+	Out      *sentMail
+	Current  bool // the ticket the page shows
+	Incoming bool
+}
+
+// timeline merges the conversation's tickets and the mail sent on them,
+// in the order they happened; current is the page's ticket.
+func timeline(conv []Record, sent []sentMail, current string) []turn {
+	var out []turn
+	for i := range conv {
+		out = append(out, turn{At: conv[i].Published, In: &conv[i], Current: conv[i].ID == current, Incoming: true})
+	}
+	for i := range sent {
+		out = append(out, turn{At: sent[i].Enqueued, Out: &sent[i]})
+	}
+	// Sent mail is dated to the second (its Date header): within one
+	// second, what came in goes first, for the service answers mail.
+	slices.SortStableFunc(out, func(a, b turn) int {
+		if c := a.At.Truncate(time.Second).Compare(b.At.Truncate(time.Second)); c != 0 {
+			return c
+		}
+		if a.Incoming != b.Incoming {
+			if a.Incoming {
+				return -1
+			}
+			return 1
+		}
+		return a.At.Compare(b.At)
+	})
+	return out
 }

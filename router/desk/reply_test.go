@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ticketrouter/ticketrouter/router/outbox"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
@@ -41,6 +42,16 @@ func (o *fakeOutbox) Statuses(ctx context.Context, id string) ([]outbox.Status, 
 		}
 	}
 	return out, nil
+}
+
+func (o *fakeOutbox) Mail(ctx context.Context, id string) (outbox.Mail, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m, ok := o.sent[id]
+	if !ok {
+		return outbox.Mail{}, outbox.ErrNotFound
+	}
+	return m, nil
 }
 
 func (o *fakeOutbox) Domain() string { return "ca.test" }
@@ -144,7 +155,39 @@ func TestReplies(t *testing.T) {
 	if !strings.Contains(page, "<h2>Mail sent</h2>") || strings.Count(page, "<b>reply</b>") != 2 {
 		t.Error("the page does not list the two replies sent")
 	}
+	if !strings.Contains(page, `<ol class="timeline">`) || !strings.Contains(page, "→ reply to admin@acme.test: <span class=\"subject\">Re: Reset please [TR-100007]</span>") {
+		t.Error("the conversation does not show the reply that went out")
+	}
 	if !strings.Contains(page, "<b>replied</b> by alice") {
 		t.Error("the history has no replied event")
+	}
+}
+
+// TestTimeline: a conversation's mails in and out come in the order they
+// happened, the page's ticket marked.
+func TestTimeline(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 12, 4, 10, m, 0, 0, time.UTC) }
+	conv := []Record{{ID: "a", Number: "TR-100001", Published: at(0)}, {ID: "b", Number: "TR-100003", Published: at(20)}}
+	sent := []sentMail{{Status: outbox.Status{ID: "ack.a", Enqueued: at(1)}}, {Status: outbox.Status{ID: "reply.a.1", Enqueued: at(30)}}}
+	var got []string
+	for _, tr := range timeline(conv, sent, "b") {
+		switch {
+		case tr.Incoming && tr.Current:
+			got = append(got, tr.In.Number+"*")
+		case tr.Incoming:
+			got = append(got, tr.In.Number)
+		default:
+			got = append(got, tr.Out.ID)
+		}
+	}
+	if want := "TR-100001 ack.a TR-100003* reply.a.1"; strings.Join(got, " ") != want {
+		t.Errorf("timeline %q, want %q", strings.Join(got, " "), want)
+	}
+	// Sent mail is dated to the second: an answer dated a moment before
+	// the mail it answers (within its second) still comes after it.
+	conv = []Record{{ID: "a", Number: "TR-100001", Published: at(0).Add(400 * time.Millisecond)}}
+	sent = []sentMail{{Status: outbox.Status{ID: "ack.a", Enqueued: at(0)}}}
+	if tl := timeline(conv, sent, "a"); len(tl) != 2 || !tl[0].Incoming {
+		t.Errorf("an answer within the second of its mail comes first: %+v", tl)
 	}
 }
