@@ -122,13 +122,13 @@ func (a *agentClient) work(ctx context.Context, first int, think time.Duration) 
 			}
 		}
 		queue := colourQueues[(first+round)%len(colourQueues)]
-		code, loc, _, d, err := a.do(ctx, http.MethodGet, "/", nil)
+		code, _, _, d, err := a.do(ctx, http.MethodGet, "/", nil)
 		if ctx.Err() != nil {
 			return
 		}
 		a.record(opBoard, err == nil && code == http.StatusOK, d, fmt.Sprint(code, " ", err))
 
-		code, loc, _, d, err = a.do(ctx, http.MethodPost, "/take/"+queue, url.Values{"csrf_token": {a.csrf}})
+		code, loc, _, d, err := a.do(ctx, http.MethodPost, "/take/"+queue, url.Values{"csrf_token": {a.csrf}})
 		if ctx.Err() != nil {
 			return
 		}

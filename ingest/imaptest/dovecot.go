@@ -47,7 +47,7 @@ type Dovecot struct {
 var (
 	ErrNoDovecot = errors.New("Dovecot is not installed (no dovecot/doveadm binary; Debian: apt-get install dovecot-imapd)")
 	ErrNotRoot   = errors.New("the Dovecot harness must run as root (it runs the daemon with mail_uid=nobody)")
-	ErrNoLMTP    = errors.New("Dovecot's LMTP server is not installed (no /usr/lib/dovecot/lmtp; Debian: apt-get install dovecot-lmtpd)")
+	ErrNoLMTP    = errors.New("the LMTP server of Dovecot is not installed (no /usr/lib/dovecot/lmtp; Debian: apt-get install dovecot-lmtpd)")
 )
 
 // StartDovecot starts a real Dovecot daemon (NewDovecot) and stops it

@@ -170,7 +170,7 @@ func (r *multipartReader) fillLines() bool {
 	}
 	data, _ := r.br.Peek(r.br.Buffered())
 	if len(data) == 0 {
-		data, _ = r.br.Peek(1) // fills the buffer, or finds nothing
+		_, _ = r.br.Peek(1) // fills the buffer, or finds nothing
 		data, _ = r.br.Peek(r.br.Buffered())
 	}
 	if len(data) == 0 || data[0] == '-' {

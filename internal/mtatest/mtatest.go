@@ -64,7 +64,7 @@ type Options struct {
 // Errors of New that say the machine cannot run Postfix, rather than that
 // it failed: Start skips the test on them.
 var (
-	ErrNoPostfix = errors.New("Postfix is not installed (no postfix or /usr/lib/postfix/sbin/master; Debian: apt-get install postfix)")
+	ErrNoPostfix = errors.New("the Postfix MTA is not installed (no postfix or /usr/lib/postfix/sbin/master; Debian: apt-get install postfix)")
 	ErrNotRoot   = errors.New("the MTA harness must run as root (Postfix's master runs as root and its daemons as the postfix user)")
 )
 

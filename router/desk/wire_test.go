@@ -144,7 +144,7 @@ func TestWired(t *testing.T) {
 		resp.Header.Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("attachment %d %q %q", code, resp.Header, att)
 	}
-	code, page = read(alice.Get(ts.URL + "/t/" + num))
+	_, page = read(alice.Get(ts.URL + "/t/" + num))
 	for _, k := range []string{"taken", "note", "raw_viewed", "attachment_downloaded"} {
 		if !strings.Contains(page, "<b>"+k+"</b>") {
 			t.Errorf("history lacks %s", k)
@@ -163,7 +163,7 @@ func TestWired(t *testing.T) {
 	if code != http.StatusOK {
 		t.Errorf("take blue %d", code)
 	}
-	code, page = read(alice.PostForm(ts.URL+"/t/"+regexp.MustCompile(`action="/t/([0-9a-f]+)/note"`).FindStringSubmatch(page)[1]+"/resolve", url.Values{"outcome": {"reset-done"}, "csrf_token": {csrf}}))
+	code, _ = read(alice.PostForm(ts.URL+"/t/"+regexp.MustCompile(`action="/t/([0-9a-f]+)/note"`).FindStringSubmatch(page)[1]+"/resolve", url.Values{"outcome": {"reset-done"}, "csrf_token": {csrf}}))
 	if code != http.StatusOK {
 		t.Errorf("resolve %d", code)
 	}
