@@ -279,19 +279,6 @@ func timeline(conv []Record, sent []sentMail, current string) []turn {
 	for i := range sent {
 		out = append(out, turn{At: sent[i].Enqueued, Out: &sent[i]})
 	}
-	// Sent mail is dated to the second (its Date header): within one
-	// second, what came in goes first, for the service answers mail.
-	slices.SortStableFunc(out, func(a, b turn) int {
-		if c := a.At.Truncate(time.Second).Compare(b.At.Truncate(time.Second)); c != 0 {
-			return c
-		}
-		if a.Incoming != b.Incoming {
-			if a.Incoming {
-				return -1
-			}
-			return 1
-		}
-		return a.At.Compare(b.At)
-	})
+	slices.SortStableFunc(out, func(a, b turn) int { return a.At.Compare(b.At) })
 	return out
 }

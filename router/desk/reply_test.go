@@ -183,11 +183,19 @@ func TestTimeline(t *testing.T) {
 	if want := "TR-100001 ack.a TR-100003* reply.a.1"; strings.Join(got, " ") != want {
 		t.Errorf("timeline %q, want %q", strings.Join(got, " "), want)
 	}
-	// Sent mail is dated to the second: an answer dated a moment before
-	// the mail it answers (within its second) still comes after it.
-	conv = []Record{{ID: "a", Number: "TR-100001", Published: at(0).Add(400 * time.Millisecond)}}
-	sent = []sentMail{{Status: outbox.Status{ID: "ack.a", Enqueued: at(0)}}}
-	if tl := timeline(conv, sent, "a"); len(tl) != 2 || !tl[0].Incoming {
-		t.Errorf("an answer within the second of its mail comes first: %+v", tl)
+	// Within a second, to the nanosecond: a reply 300 ms after the
+	// answer it replies to comes after it.
+	conv = []Record{{ID: "a", Number: "TR-100001", Published: at(0)}, {ID: "b", Number: "TR-100002", Published: at(0).Add(500 * time.Millisecond)}}
+	sent = []sentMail{{Status: outbox.Status{ID: "ack.a", Enqueued: at(0).Add(200 * time.Millisecond)}}}
+	got = got[:0]
+	for _, tr := range timeline(conv, sent, "a") {
+		if tr.Incoming {
+			got = append(got, tr.In.Number)
+		} else {
+			got = append(got, tr.Out.ID)
+		}
+	}
+	if want := "TR-100001 ack.a TR-100002"; strings.Join(got, " ") != want {
+		t.Errorf("timeline within a second %q, want %q", strings.Join(got, " "), want)
 	}
 }

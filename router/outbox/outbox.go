@@ -322,7 +322,9 @@ func (o *Outbox) Enqueue(ctx context.Context, m Mail) error {
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
-	env := envelope{Mail: m, Enqueued: o.opts.Now().UTC().Truncate(time.Second)}
+	// The Date header shows it to the second; the conversation orders by
+	// the full time.
+	env := envelope{Mail: m, Enqueued: o.opts.Now().UTC()}
 	data, err := json.Marshal(env)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
