@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 )
 
 // TestDeskCommand: desk needs --config; a configuration without a desk
@@ -50,11 +49,7 @@ func TestDeskCommand(t *testing.T) {
 // TestDeskServes: with a NATS to reach and an agents file, desk serves
 // the login page on desk.listen until its context ends.
 func TestDeskServes(t *testing.T) {
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	srv := natstest.Start(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "agents.yaml"), []byte("agents: []\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
@@ -29,14 +29,7 @@ type queueServer struct {
 func startQueueServer(t *testing.T, cfg broker.NATSConfig, prefix string) *queueServer {
 	t.Helper()
 	isolateNATSEnv(t)
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20,
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
-	return provisionQueueServer(t, s.ClientURL(), cfg, prefix)
+	return provisionQueueServer(t, natstest.Start(t).ClientURL(), cfg, prefix)
 }
 
 // provisionQueueServer provisions the service's stream and consumers on
@@ -364,11 +357,7 @@ func TestQueueErrors(t *testing.T) {
 		t.Errorf("exit %d, %q", code, errOut)
 	}
 	// A server without the stream.
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 16 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
+	s := natstest.Start(t)
 	for _, args := range [][]string{{"queue", "list"}, {"queue", "next", "green"}} {
 		code, _, errOut = runCmd(t, "", append(args, "--nats", s.ClientURL())...)
 		if code != exitError || !strings.HasPrefix(errOut, "ticketrouter: stream TICKETS not found") {

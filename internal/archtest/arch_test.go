@@ -63,7 +63,7 @@ var rules = []rule{
 		to: []string{"github.com/nats-io", "github.com/emersion/go-imap", "github.com/rs/zerolog", "./router/broker", "./ingest/imaptest"}},
 	{from: "", why: "nothing imports a command", to: []string{"./cmd"}},
 	{from: "", except: []string{"./internal/archtest", "./deploy/bench", "./deploy/deskbench"}, why: "test helpers stay out of the binary (the benchmarks, test tools, use them: deskbench for its child processes and free ports)",
-		to: []string{"./internal/testproc", "./internal/corpus", "./ingest/imaptest", "./internal/mtatest"}},
+		to: []string{"./internal/testproc", "./internal/corpus", "./ingest/imaptest", "./internal/mtatest", "./internal/natstest"}},
 }
 
 // TestLayering checks every rule against the module's import graph.

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/desk/agents"
 	"github.com/ticketrouter/ticketrouter/router/desk/state"
@@ -32,21 +31,7 @@ import (
 func TestWired(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srvN, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 256 << 20, MaxMemory: 16 << 20}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srvN.Shutdown()
-	nc, err := broker.Connect(ctx, broker.NATSConfig{}, srvN, "desk", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	bjs, err := broker.Provision(ctx, js, broker.NATSConfig{}, ticket.DefaultPrefix, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bjs := natstest.Connect(t, natstest.Start(t), "desk")
 	pub := &broker.Publisher{JS: bjs, Prefix: ticket.DefaultPrefix}
 	for i, colour := range []string{"blue", "red"} {
 		raw := "From: <c" + colour + "@cust.test>\r\nSubject: <script>alert(1)</script> " + colour + "\r\nMessage-ID: <m" + colour + "@t>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nplease reset " + colour + "\r\n--b\r\nContent-Type: text/html; name=\"x.html\"\r\nContent-Disposition: attachment; filename=\"../x.html\"\r\n\r\n<script>alert(2)</script>\r\n--b--\r\n"
@@ -80,7 +65,7 @@ func TestWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := agents.OpenSessions(ctx, js, dir, agents.Options{InsecureCookie: true})
+	sess, err := agents.OpenSessions(ctx, bjs.JS, dir, agents.Options{InsecureCookie: true})
 	if err != nil {
 		t.Fatal(err)
 	}

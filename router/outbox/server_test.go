@@ -22,10 +22,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest"
-	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/config"
 )
 
@@ -299,29 +297,15 @@ func writeSecret(t testing.TB, value string) string {
 // as a replica would.
 func startJetStream(t *testing.T) func(opts Options) *Outbox {
 	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 256 << 20, MaxMemory: 16 << 20,
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
+	s := natstest.Start(t)
 	return func(opts Options) *Outbox {
 		t.Helper()
 		ctx := testContext(t)
-		nc, err := broker.Connect(ctx, broker.NATSConfig{}, s, "outbox-test", zerolog.Nop())
-		if err != nil {
-			t.Fatalf("Connect: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := natstest.Connect(t, s, "outbox-test")
 		if opts.From == "" {
 			opts.From = "Support Desk <support@ca.test>"
 		}
-		o, err := Open(ctx, &broker.JetStream{JS: js}, opts)
+		o, err := Open(ctx, js, opts)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-	"github.com/ticketrouter/ticketrouter/router/broker"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 	"github.com/ticketrouter/ticketrouter/rules"
 )
@@ -119,26 +117,10 @@ func TestStart(t *testing.T) {
 // with no entry.
 func TestFind(t *testing.T) {
 	t.Parallel()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
+	out := natstest.Connect(t, natstest.Start(t), "test")
+	js := out.JS
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	nc, err := broker.Connect(ctx, broker.NATSConfig{}, s, "test", zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := broker.Provision(ctx, js, broker.NATSConfig{}, ticket.DefaultPrefix, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := New(out.Threads, out.Stream)
 
 	publish := func(tk *ticket.Ticket) uint64 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 )
 
@@ -38,17 +39,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // startNATS starts an embedded nats-server on loopback, shut down when
 // the test ends.
-func startNATS(t *testing.T) *broker.Embedded {
-	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 64 << 20, MaxMemory: 16 << 20,
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
+func startNATS(t *testing.T) *broker.Embedded { return natstest.Start(t) }
 
 // openSessions opens Sessions on its own connection to s, as one desk
 // replica does.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/ticketrouter/ticketrouter/ingest/mail"
+	"github.com/ticketrouter/ticketrouter/internal/natstest"
 	"github.com/ticketrouter/ticketrouter/router/broker"
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
@@ -28,17 +28,10 @@ type desk struct {
 }
 
 // startDesk starts an embedded nats-server on a free loopback port and
-// provisions the service's stream and queues, as router/broker's tests do.
+// provisions the service's stream and queues.
 func startDesk(t testing.TB) *desk {
 	t.Helper()
-	s, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, MaxStore: 256 << 20, MaxMemory: 16 << 20,
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatalf("StartEmbedded: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
-	d := &desk{t: t, server: s}
+	d := &desk{t: t, server: natstest.Start(t)}
 	d.js = d.connect("service")
 	d.pub = &broker.Publisher{JS: d.js, Prefix: ticket.DefaultPrefix}
 	return d
@@ -56,21 +49,7 @@ func startOne(t *testing.T) (*desk, *Store, context.Context) {
 // provisions on it.
 func (d *desk) connect(name string) *broker.JetStream {
 	d.t.Helper()
-	ctx := testContext(d.t)
-	nc, err := broker.Connect(ctx, broker.NATSConfig{}, d.server, name, zerolog.Nop())
-	if err != nil {
-		d.t.Fatalf("Connect: %v", err)
-	}
-	d.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	out, err := broker.Provision(ctx, js, broker.NATSConfig{}, ticket.DefaultPrefix, 10*time.Second)
-	if err != nil {
-		d.t.Fatalf("Provision: %v", err)
-	}
-	return out
+	return natstest.Connect(d.t, d.server, name)
 }
 
 // open opens a Store on a connection of its own: one desk replica.
