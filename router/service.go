@@ -298,7 +298,7 @@ func (s *Service) serveDesk(ctx context.Context) (stop func(), err error) {
 	}()
 	log := s.log.With().Str("component", "desk").Logger()
 	report := func(err error) { log.Error().Err(err).Msg("desk") }
-	h, err := desk.Open(dctx, s.cfg, s.js, SlogLogger(log), report, desk.Sources{Policy: s.pipeline.Policy(), Directory: s.pipeline.Directory})
+	h, err := desk.Open(dctx, s.cfg, s.js, SlogLogger(log), report, desk.Sources{Policy: s.pipeline.Policy(), Directory: s.pipeline.Directory, Outbox: s.outbox})
 	if err != nil {
 		return nil, err
 	}

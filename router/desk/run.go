@@ -67,6 +67,8 @@ func Open(ctx context.Context, cfg *config.Config, js *broker.JetStream, log *sl
 type Sources struct {
 	Policy    *rules.Policy
 	Directory func() *accounts.Directory
+	// Outbox is the service's, opened already; nil: the desk opens it.
+	Outbox *outbox.Outbox
 }
 
 // openReplies opens the outbox and the threads for agents' replies, with
@@ -101,9 +103,12 @@ func openReplies(ctx context.Context, cfg *config.Config, js *broker.JetStream, 
 		})
 		src.Directory = current.Load
 	}
-	ob, err := outbox.Open(ctx, js, outbox.OptionsFrom(cfg.SMTP, cfg.NATS))
-	if err != nil {
-		return nil, err
+	ob := src.Outbox
+	if ob == nil {
+		var err error
+		if ob, err = outbox.Open(ctx, js, outbox.OptionsFrom(cfg.SMTP, cfg.NATS)); err != nil {
+			return nil, err
+		}
 	}
 	return &Replies{Policy: src.Policy, Account: DirectoryAccount(src.Directory), Outbox: ob, Threads: thread.New(js.Threads, js.Stream)}, nil
 }
