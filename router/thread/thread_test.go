@@ -39,6 +39,13 @@ func TestRefs(t *testing.T) {
 	if want := []uint64{4233, 2, 3}; !slices.Equal(tags, want) {
 		t.Errorf("tags %v, want %v", tags, want)
 	}
+	// Look-alikes are no tags: fullwidth brackets, letters or digits,
+	// Arabic-Indic digits.
+	for _, subject := range []string{"［TR-104233］", "[ＴＲ-104233]", "[TR-１０４２３３]", "[TR-١٠٤٢٣٣]"} {
+		if _, _, tags := Refs(&ticket.Ticket{EmailSubject: subject}); len(tags) != 0 {
+			t.Errorf("Refs(%q) read tags %v", subject, tags)
+		}
+	}
 }
 
 // TestDecide: who joins a conversation, and what a ticket records when it
