@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ticketrouter/ticketrouter/router/ticket"
 )
@@ -28,6 +29,7 @@ func TestFollowUp(t *testing.T) {
 
 	// A take meets the follow-up first: alice gets it, bob gets nothing.
 	f1 := reply(root, true)
+	d.waitQueued("blue")
 	noTicket(t, s, bob, "blue")
 	// The indexer meets the next one first.
 	f2 := reply(root, true)
@@ -76,6 +78,7 @@ func TestFollowUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	f3 := reply(root, true)
+	d.waitQueued("blue")
 	noTicket(t, s, bob, "blue")
 	if rec, _, err := s.Get(ctx, f3.ID); err != nil || rec.Owner != "alice" {
 		t.Errorf("a follow-up of a resolved conversation: %+v, %v; want alice's", rec, err)
@@ -103,5 +106,29 @@ func TestFollowUpOwnerInactive(t *testing.T) {
 	}
 	if rec, tk := take(t, s, bob, "blue"); tk == nil || tk.ID != f.ID || rec.Owner != "bob" {
 		t.Errorf("bob took %+v, want the follow-up of a disabled owner", rec)
+	}
+}
+
+// waitQueued waits, ten seconds at most, until queue's consumer holds a
+// message: one just published may reach it a moment later on a loaded
+// machine, and a take before that finds the queue empty.
+func (d *desk) waitQueued(queue string) {
+	d.t.Helper()
+	ctx := testContext(d.t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := d.js.Stream.Consumer(ctx, queue)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		if info.NumPending+uint64(info.NumAckPending) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s's consumer holds no message after 10 s", queue)
+		}
 	}
 }
