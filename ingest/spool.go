@@ -35,9 +35,13 @@ func NewSpool(r io.Reader, memLimit int64, dir string) (*Spool, error) {
 
 // newSpool is NewSpool for a mail whose size is known beforehand (size;
 // -1 when not), with its memory taken from, and given back to, buffers.
+// A mail said to be larger than memLimit goes straight to a file.
 func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffers) (*Spool, error) {
+	if size > memLimit {
+		return spoolFile(r, nil, dir, buffers)
+	}
 	var buf []byte
-	if size >= 0 && size <= memLimit {
+	if size >= 0 {
 		buf = buffers.get(int(size) + 1) // + 1: room to see the end without growing
 	}
 	buf, err := mail.ReadAtMost(buf, r, int(memLimit)+1)
@@ -48,21 +52,35 @@ func newSpool(r io.Reader, size, memLimit int64, dir string, buffers *spoolBuffe
 	if int64(len(buf)) <= memLimit {
 		return &Spool{mem: buf, size: int64(len(buf)), buffers: buffers}, nil
 	}
+	return spoolFile(r, buf, dir, buffers)
+}
+
+// spoolCopyBuffer is the size of the buffer a mail is copied to its file
+// through.
+const spoolCopyBuffer = 64 << 10
+
+// spoolFile spools a mail to a temporary file in dir: head, the bytes of
+// it already read (given back to buffers), then the rest of r.
+func spoolFile(r io.Reader, head []byte, dir string, buffers *spoolBuffers) (*Spool, error) {
 	f, err := os.CreateTemp(dir, "ticketrouter-mail-*")
 	if err != nil {
-		buffers.put(buf)
+		buffers.put(head)
 		return nil, fmt.Errorf("spool mail: %w", err)
 	}
 	os.Remove(f.Name()) // gone once closed, even after a crash
 	s := &Spool{file: f}
-	_, err = f.Write(buf)
-	n := int64(len(buf))
-	buffers.put(buf)
+	_, err = f.Write(head)
+	n := int64(len(head))
+	buffers.put(head)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("spool mail: %w", err)
 	}
-	rest, err := io.Copy(f, r)
+	// Through a buffer of the pool: the file's own ReadFrom would
+	// allocate one for every mail.
+	buf := buffers.get(spoolCopyBuffer)
+	rest, err := io.CopyBuffer(struct{ io.Writer }{f}, r, buf[:cap(buf)])
+	buffers.put(buf)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("spool mail: %w", err)

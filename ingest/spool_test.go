@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -36,7 +37,8 @@ func TestSpool(t *testing.T) {
 }
 
 // TestSpoolSized: a spool told the mail's size beforehand, its memory from
-// a pool, holds the mail even when the size it was told is wrong.
+// a pool, holds the mail even when the size it was told is wrong; a mail
+// said to be over the limit goes to a file at once.
 func TestSpoolSized(t *testing.T) {
 	var buffers spoolBuffers
 	for _, tc := range []struct{ size, hint int }{
@@ -49,7 +51,8 @@ func TestSpoolSized(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := io.ReadAll(s.Reader())
-		if err != nil || !bytes.Equal(got, data) || s.Size() != int64(tc.size) || (tc.size > 1000) != (s.file != nil) {
+		// In a file when it is larger than the limit, or said to be.
+		if err != nil || !bytes.Equal(got, data) || s.Size() != int64(tc.size) || (max(tc.size, tc.hint) > 1000) != (s.file != nil) {
 			t.Errorf("size %d, told %d: read %d bytes (%v), Size %d, in a file %v", tc.size, tc.hint, len(got), err, s.Size(), s.file != nil)
 		}
 		s.Close()
@@ -58,5 +61,27 @@ func TestSpoolSized(t *testing.T) {
 		if b := buffers.get(n); cap(b) < n || len(b) != 0 {
 			t.Errorf("get(%d): len %d, cap %d", n, len(b), cap(b))
 		}
+	}
+}
+
+// BenchmarkSpool spools a mail of the drain's mean size and one too large
+// for memory, with the watcher's pool: what each costs in allocation
+// (B/op) is what the collector pays for it in a long drain.
+func BenchmarkSpool(b *testing.B) {
+	for _, size := range []int{40 << 10, 3 << 20 / 2} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			data := bytes.Repeat([]byte("z"), size)
+			var buffers spoolBuffers
+			dir := b.TempDir()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				s, err := newSpool(bytes.NewReader(data), int64(size), SpoolMemory, dir, &buffers)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
 	}
 }
