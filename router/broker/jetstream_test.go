@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,7 +102,7 @@ func TestQueues(t *testing.T) {
 // queue with its filter, the object store and the buckets under the
 // documented names (following the stream name and prefix), that calling it
 // again changes nothing, and that a changed MaxAge updates the stream, the
-// object store and the published bucket.
+// object store and the buckets with a TTL of their own.
 func TestProvision(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -137,8 +139,8 @@ func TestProvision(t *testing.T) {
 			wantNames := map[string]bool{
 				tt.stream: true, "OBJ_" + tt.stream + "-raw": true,
 				"KV_" + tt.stream + "-checkpoints": true, "KV_" + tt.stream + "-leases": true,
-				"KV_" + tt.stream + "-replicas": true, "KV_" + tt.stream + "-published": true,
-				"KV_" + tt.stream + "-threads": true, "KV_" + tt.stream + "-answered": true,
+				"KV_" + tt.stream + "-replicas": true,
+				"KV_" + tt.stream + "-threads":  true, "KV_" + tt.stream + "-answered": true,
 			}
 			if !maps.Equal(names, wantNames) {
 				t.Fatalf("after provisioning twice, streams are %v, want %v", names, wantNames)
@@ -260,7 +262,7 @@ func checkProvisioned(t *testing.T, js jetstream.JetStream, out *JetStream, stre
 		{stream + "-checkpoints", out.Checkpoints, 0},
 		{stream + "-leases", out.Leases, leaseTTL},
 		{stream + "-replicas", out.Replicas, leaseTTL},
-		{stream + "-published", out.Published, maxAge},
+		{stream + "-threads", out.Threads, maxAge},
 	} {
 		kv, err := js.KeyValue(ctx, b.name)
 		if err != nil {
@@ -402,17 +404,29 @@ func TestPublish(t *testing.T) {
 	if n := subjectCount(t, out, tk.Queue); n != 1 {
 		t.Fatalf("%d messages on %s after publishing the same ticket twice, want 1", n, tk.Queue)
 	}
-	// Without its published mark (a crash right after the stream's ack),
-	// the stream's duplicate window still drops the copy.
-	if err := out.Published.Delete(ctx, tk.ID); err != nil {
+	if info, err := out.Raw.GetInfo(ctx, tk.ID); err != nil || info.Metadata[TicketSeqKey] != strconv.FormatUint(seq, 10) {
+		t.Fatalf("raw mail's %s = %q (%v), want the ticket's sequence %d", TicketSeqKey, info.Metadata[TicketSeqKey], err, seq)
+	}
+	// Without the raw mail's meta message, which marks the ticket
+	// published (a crash right after the stream's ack), the stream's
+	// duplicate window still drops the copy, and the mark is written.
+	obj, err := out.JS.Stream(ctx, "OBJ_"+out.RawBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metaSubject := "$O." + out.RawBucket + ".M." + base64.URLEncoding.EncodeToString([]byte(tk.ID))
+	if err := obj.Purge(ctx, jetstream.WithPurgeSubject(metaSubject)); err != nil {
 		t.Fatal(err)
 	}
 	again2, published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw))
 	if err != nil || published || again2 != seq {
-		t.Fatalf("Publish within the duplicate window, without the published mark = %d, %v, %v; want %d, false, nil", again2, published, err, seq)
+		t.Fatalf("Publish within the duplicate window, without the mark = %d, %v, %v; want %d, false, nil", again2, published, err, seq)
 	}
-	if _, err := out.Published.Get(ctx, tk.ID); err != nil {
-		t.Fatalf("published mark of %s after publishing again: %v; want it set again", tk.ID, err)
+	if info, err := out.Raw.GetInfo(ctx, tk.ID); err != nil || info.Metadata[TicketSeqKey] != strconv.FormatUint(seq, 10) {
+		t.Fatalf("raw mail's %s after publishing again = %q (%v), want %d", TicketSeqKey, info.Metadata[TicketSeqKey], err, seq)
+	}
+	if raw, err := out.Raw.GetBytes(ctx, tk.ID); err != nil || string(raw) != testRaw {
+		t.Fatalf("raw mail after publishing again = %q, %v; want %q", raw, err, testRaw)
 	}
 	info, err := out.Stream.Info(ctx)
 	if err != nil {
@@ -421,13 +435,48 @@ func TestPublish(t *testing.T) {
 	if info.State.Msgs != 1 {
 		t.Fatalf("stream holds %d messages after three publishes of one ticket, want 1", info.State.Msgs)
 	}
-	// A mark written before sequences were recorded (a bare time) still
-	// stops a second publication; the sequence is unknown.
-	if _, err := out.Published.Put(ctx, tk.ID, []byte("2026-11-01T10:00:00Z")); err != nil {
+}
+
+// TestPublishLegacyMark: a raw mail stored by a version that marked
+// tickets in the published bucket (its meta without the sequence) is
+// not published again while that bucket marks it, with the sequence
+// recorded there, or none (0) for a mark that was a bare time.
+func TestPublishLegacyMark(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	_, js := connect(t, s, "publish")
+	ctx := testContext(t)
+	const bucket = "TICKETS-published"
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if old, published, err := p.Publish(ctx, testTicket(ticket.DefaultPrefix, []byte(testRaw)), rawOf(testRaw)); err != nil || published || old != 0 {
-		t.Fatalf("Publish with an old mark = %d, %v, %v; want 0, false, nil", old, published, err)
+	out := provision(t, js, NATSConfig{}, ticket.DefaultPrefix, 3*time.Second)
+	if out.Published == nil {
+		t.Fatalf("Provision did not bind the existing %s bucket", bucket)
+	}
+	p := &Publisher{JS: out, Prefix: ticket.DefaultPrefix}
+	for _, tc := range []struct {
+		mark    string
+		wantSeq uint64
+	}{
+		{`{"seq":41,"at":"2026-11-20T10:00:00Z"}`, 41},
+		{`"2026-11-01T10:00:00Z"`, 0},
+	} {
+		raw := "Subject: " + tc.mark + "\r\n\r\nbody\r\n"
+		tk := testTicket(ticket.DefaultPrefix, []byte(raw))
+		if _, err := out.Raw.PutBytes(ctx, tk.ID, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, tk.ID, []byte(tc.mark)); err != nil {
+			t.Fatal(err)
+		}
+		if seq, published, err := p.Publish(ctx, tk, rawOf(raw)); err != nil || published || seq != tc.wantSeq {
+			t.Errorf("Publish with the mark %s = %d, %v, %v; want %d, false, nil", tc.mark, seq, published, err, tc.wantSeq)
+		}
+	}
+	if n := subjectCount(t, out, testTicket(ticket.DefaultPrefix, []byte(testRaw)).Queue); n != 0 {
+		t.Errorf("%d tickets published for marked mails, want 0", n)
 	}
 }
 
@@ -470,8 +519,8 @@ func TestPublishReusesStoredRaw(t *testing.T) {
 	}
 }
 
-// TestPublishAfterDuplicateWindow shows that the published bucket, not
-// only the stream's duplicate window, keeps a ticket from being published
+// TestPublishAfterDuplicateWindow shows that the mark kept with the raw
+// mail, not only the stream's duplicate window, keeps a ticket from being published
 // twice: once the window has passed (a probe message id is accepted again),
 // publishing the ticket again still returns false and adds nothing.
 func TestPublishAfterDuplicateWindow(t *testing.T) {

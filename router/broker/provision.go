@@ -48,8 +48,10 @@ type JetStream struct {
 	Leases jetstream.KeyValue
 	// Replicas holds a heartbeat of each live replica; entries expire.
 	Replicas jetstream.KeyValue
-	// Published marks ticket ids already published, for longer than the
-	// stream's duplicate window.
+	// Published is the bucket in which versions before the raw mail held
+	// the mark of its ticket (Publisher.Publish) marked ticket ids
+	// published; nil where no such version ran. It is read, never
+	// written, and empties itself after MaxAge.
 	Published jetstream.KeyValue
 	// Threads maps the Message-IDs of tickets and of the mail the service
 	// sent to their conversations (router/thread).
@@ -156,7 +158,6 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		{&out.Checkpoints, "checkpoints", 0, "IMAP checkpoint per mailbox"},
 		{&out.Leases, "leases", leaseTTL, "which replica works which mailbox"},
 		{&out.Replicas, "replicas", leaseTTL, "live replicas"},
-		{&out.Published, "published", cfg.MaxAge, "ticket ids already published"},
 		{&out.Threads, "threads", cfg.MaxAge, "Message-IDs to their conversations"},
 		{&out.Answered, "answered", cfg.MaxAge, "the last automatic answer to each sender"},
 	} {
@@ -179,6 +180,21 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, pref
 		if err != nil {
 			return nil, err
 		}
+	}
+	legacy := cfg.Stream + "-published"
+	err = attempt(ctx, "bucket "+legacy, func(ctx context.Context) error {
+		kv, err := js.KeyValue(ctx, legacy)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		out.Published = kv
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

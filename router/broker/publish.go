@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +32,13 @@ const (
 type Publisher struct {
 	JS     *JetStream
 	Prefix string
+
+	// chunks recycles the buffers of raw-mail chunks read from a reader
+	// (a mail spooled to a file): a backlog's large mails would otherwise
+	// allocate one per chunk, and the collector reclaim them.
+	chunks sync.Pool // of *[rawChunkSize]byte
+	// docs recycles the buffers tickets are encoded in.
+	docs sync.Pool // of *bytes.Buffer
 }
 
 // RawMail is the raw mail a ticket came from, as Publish stores it.
@@ -48,68 +58,77 @@ type RawMail struct {
 }
 
 // Publish stores the raw mail in the object store under the ticket id,
-// then publishes the ticket, with a reference to the stored mail and the
+// publishes the ticket, with a reference to the stored mail and the
 // ticket id as its message id, and returns once the stream acknowledged
-// it, with the ticket's sequence in the stream (its number: ticket.Number).
-// t itself is not changed. A ticket published before (within the
-// duplicate window by the stream, or later by the published bucket) is
-// not published again: published reports false for it, and seq is the
-// first publication's (0 when a version that did not record it published
-// it).
+// it, with the ticket's sequence in the stream (its number:
+// ticket.Number). t itself is not changed.
+//
+// The raw mail's chunks are stored first; its meta message, which makes
+// the object visible, goes last and records the ticket's sequence
+// (TicketSeqKey in its metadata): a visible raw mail is the mark of a
+// published ticket. So a ticket published before, within the duplicate
+// window by the stream or later by that mark, is not published again:
+// published reports false for it, and seq is the first publication's (0
+// when a version that did not record it published it). A crash between
+// the ticket and the meta message leaves the ticket without its raw mail
+// until the mail is retried, within the duplicate window.
 func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) (seq uint64, published bool, err error) {
-	// The raw mail is stored before its ticket is published, so a mail
-	// whose raw mail is not stored was never published: only for one that
-	// is does the published bucket need asking. Each request has its own
-	// deadline: one sent to a server that died is not failed by the
-	// reconnect, and must not hold up the mailbox for the caller's whole
-	// deadline.
+	// Each request has its own deadline: one sent to a server that died
+	// is not failed by the reconnect, and must not hold up the mailbox for
+	// the caller's whole deadline.
 	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	info, err := p.JS.Raw.GetInfo(gctx, t.ID, jetstream.GetObjectInfoShowDeleted())
 	cancel()
-	stored := false
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
+		info = nil
 	case err != nil:
 		return 0, false, fmt.Errorf("look up raw mail %s: %w", t.ID, err)
 	default:
-		gctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		e, err := p.JS.Published.Get(gctx, t.ID)
-		cancel()
-		if err == nil {
-			var mark publishedMark
-			_ = json.Unmarshal(e.Value(), &mark) // a bare time, before sequences were recorded: 0
-			return mark.Seq, false, nil
-		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return 0, false, fmt.Errorf("look up ticket %s: %w", t.ID, err)
+		if seq, ok := info.Metadata[TicketSeqKey]; ok {
+			n, _ := strconv.ParseUint(seq, 10, 64)
+			return n, false, nil
 		}
-		// Stored by an attempt that did not publish: the same bytes,
-		// for the name is their SHA-256.
-		stored = !info.Deleted
+		// Stored by a version that marked tickets in a bucket of their own.
+		if seq, found, err := p.legacyMark(ctx, t.ID); err != nil || found {
+			return seq, false, err
+		}
+		if info.Deleted {
+			info = nil
+		} // else stored by an attempt that did not publish: the same bytes, for the name is their SHA-256
 	}
-	if !stored {
-		if err := p.putRaw(ctx, t.ID, raw); err != nil {
+	if info == nil {
+		if info, err = p.putChunks(ctx, t.ID, raw); err != nil {
 			return 0, false, fmt.Errorf("store raw mail %s: %w", t.ID, err)
 		}
 	}
 	doc := *t
 	doc.Raw = &ticket.RawRef{Bucket: p.JS.RawBucket, Name: t.ID}
-	data, err := json.Marshal(&doc)
-	if err != nil {
+	buf, _ := p.docs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(&doc); err != nil {
 		return 0, false, fmt.Errorf("encode ticket %s: %w", t.ID, err)
 	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // as json.Marshal gives it
 	actx, cancel := context.WithTimeout(ctx, ackTimeout)
 	ack, err := p.publish(actx, t.Queue, t.ID, data)
 	cancel()
 	if err != nil {
-		return 0, false, err
+		return 0, false, err // the buffer may be resent still: not reused
 	}
-	mark, err := json.Marshal(publishedMark{Seq: ack.Sequence, At: time.Now().UTC()})
-	if err != nil {
-		return 0, false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
+	if buf.Cap() <= maxPooledDoc {
+		p.docs.Put(buf)
 	}
+	if info.Metadata == nil {
+		info.Metadata = map[string]string{}
+	}
+	info.Metadata[TicketSeqKey] = strconv.FormatUint(ack.Sequence, 10)
 	mctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	if _, err := p.JS.Published.Put(mctx, t.ID, mark); err != nil {
+	if err := p.putMeta(mctx, info); err != nil {
 		// The stream has the ticket; the duplicate window still guards a
 		// retry. Report it, for the mail must not be moved on a doubt.
 		return 0, false, fmt.Errorf("mark ticket %s published: %w", t.ID, err)
@@ -117,12 +136,37 @@ func (p *Publisher) Publish(ctx context.Context, t *ticket.Ticket, raw RawMail) 
 	return ack.Sequence, !ack.Duplicate, nil
 }
 
-// publishedMark is the published bucket's value of a ticket id: where the
-// ticket is in the stream, and when it was published.
-type publishedMark struct {
-	Seq uint64    `json:"seq"`
-	At  time.Time `json:"at"`
+// TicketSeqKey is the key, in the metadata of a raw mail in the object
+// store, of the sequence of the ticket published from it.
+const TicketSeqKey = "ticket-seq"
+
+// legacyMark reads the mark of ticket id in the published bucket, which
+// versions that did not keep the mark with the raw mail wrote: found, and
+// the ticket's sequence (0 when unknown). Without the bucket, nothing is
+// found.
+func (p *Publisher) legacyMark(ctx context.Context, id string) (seq uint64, found bool, err error) {
+	if p.JS.Published == nil {
+		return 0, false, nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	e, err := p.JS.Published.Get(gctx, id)
+	cancel()
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("look up ticket %s: %w", id, err)
+	}
+	var mark struct {
+		Seq uint64 `json:"seq"`
+	}
+	_ = json.Unmarshal(e.Value(), &mark) // a bare time, before sequences were recorded: 0
+	return mark.Seq, true, nil
 }
+
+// maxPooledDoc is the largest ticket buffer kept for the next ticket: a
+// rare large one goes to the collector instead of staying in memory.
+const maxPooledDoc = 64 << 10
 
 // A raw mail is stored in chunks of the object store's default size, a
 // few at a time.
@@ -131,17 +175,18 @@ const (
 	rawChunksInFlight = 8
 )
 
-// putRaw stores a raw mail in the object store's own format (chunks on a
-// subject of their own, then the meta message that makes the object
-// visible), so that Raw.Get and the nats CLI read it; but it publishes on
-// the shared JetStream context. The library's Put makes a context with a
-// reply subscription of its own for every object: subscribing and
-// unsubscribing once a mail was over half of the service's CPU time per
-// mail in the drain benchmark's profile.
-func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error {
+// putChunks stores the chunks of a raw mail in the object store's own
+// format, on a subject of their own, and returns the object's info for
+// the meta message (putMeta) that makes it visible, so that Raw.Get and
+// the nats CLI read it; but it publishes on the shared JetStream context.
+// The library's Put makes a context with a reply subscription of its own
+// for every object: subscribing and unsubscribing once a mail was over
+// half of the service's CPU time per mail in the drain benchmark's
+// profile.
+func (p *Publisher) putChunks(ctx context.Context, name string, raw RawMail) (_ *jetstream.ObjectInfo, err error) {
 	id := nuid.Next()
 	chunks := fmt.Sprintf("$O.%s.C.%s", p.JS.RawBucket, id)
-	info := jetstream.ObjectInfo{
+	info := &jetstream.ObjectInfo{
 		ObjectMeta: jetstream.ObjectMeta{
 			Name: name, Description: "raw mail of ticket " + name,
 			Opts: &jetstream.ObjectMetaOptions{ChunkSize: rawChunkSize},
@@ -153,7 +198,12 @@ func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error 
 	if digest == nil {
 		sum = sha256.New()
 	}
-	next := rawChunks(raw)
+	next, release := p.rawChunks(raw)
+	defer func() {
+		if err == nil { // else a chunk may be in flight still
+			release()
+		}
+	}()
 	var acks []jetstream.PubAckFuture // of chunks in flight, oldest first
 	for {
 		chunk, err := next()
@@ -162,7 +212,7 @@ func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error 
 		}
 		if err != nil {
 			p.purgeChunks(ctx, chunks)
-			return fmt.Errorf("read: %w", err)
+			return nil, fmt.Errorf("read: %w", err)
 		}
 		// A few chunks in flight keep the stream busy; more would only
 		// hold a large mail in memory (each future keeps its chunk for a
@@ -170,7 +220,7 @@ func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error 
 		if len(acks) == rawChunksInFlight {
 			if err := awaitAck(ctx, acks[0]); err != nil {
 				p.purgeChunks(ctx, chunks)
-				return err
+				return nil, err
 			}
 			acks = acks[1:]
 		}
@@ -180,7 +230,7 @@ func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error 
 		ack, err := p.JS.JS.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: chunk})
 		if err != nil {
 			p.purgeChunks(ctx, chunks)
-			return err
+			return nil, err
 		}
 		acks = append(acks, ack)
 		info.Size += uint64(len(chunk))
@@ -190,36 +240,41 @@ func (p *Publisher) putRaw(ctx context.Context, name string, raw RawMail) error 
 		digest = sum.Sum(nil)
 	}
 	info.Digest = "SHA-256=" + base64.URLEncoding.EncodeToString(digest) // as GetObjectDigestValue writes it
-	meta := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", p.JS.RawBucket, base64.URLEncoding.EncodeToString([]byte(name))))
-	meta.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	data, err := json.Marshal(&info)
-	if err != nil {
-		return err
-	}
-	meta.Data = data
-	// The meta message goes last: readers see the object only once every
-	// chunk is stored.
 	for _, ack := range acks {
 		if err := awaitAck(ctx, ack); err != nil {
 			p.purgeChunks(ctx, chunks)
-			return err
+			return nil, err
 		}
 	}
+	return info, nil
+}
+
+// putMeta publishes the meta message of a raw mail whose chunks are
+// stored, as the object store writes it: readers see the object from
+// then on.
+func (p *Publisher) putMeta(ctx context.Context, info *jetstream.ObjectInfo) error {
+	info.ModTime = time.Time{} // as the object store writes it: the message's time is the object's
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	meta := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", p.JS.RawBucket, base64.URLEncoding.EncodeToString([]byte(info.Name))))
+	meta.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	meta.Data = data
 	ack, err := p.JS.JS.PublishMsgAsync(meta)
 	if err == nil {
 		err = awaitAck(ctx, ack)
-	}
-	if err != nil {
-		p.purgeChunks(ctx, chunks)
 	}
 	return err
 }
 
 // rawChunks returns the function that yields a raw mail's chunks in turn,
-// then io.EOF: slices of the mail when it is in memory (Bytes), else
-// chunks read into buffers of the size needed (Size) or of the largest
-// size.
-func rawChunks(raw RawMail) func() ([]byte, error) {
+// then io.EOF, and the function that gives back their memory once no
+// chunk is in flight. The chunks are slices of the mail when it is in
+// memory (Bytes), else read from Reader into buffers of p.chunks, each
+// used again once rawChunksInFlight more chunks were read after it: by
+// then putRaw had the ack of the chunk it held.
+func (p *Publisher) rawChunks(raw RawMail) (next func() ([]byte, error), release func()) {
 	if raw.Bytes != nil {
 		rest := raw.Bytes
 		return func() ([]byte, error) {
@@ -230,6 +285,16 @@ func rawChunks(raw RawMail) func() ([]byte, error) {
 			chunk := rest[:n:n]
 			rest = rest[n:]
 			return chunk, nil
+		}, func() {}
+	}
+	var ring [rawChunksInFlight + 1]*[rawChunkSize]byte
+	turn := 0
+	release = func() {
+		for i, b := range ring {
+			if b != nil {
+				p.chunks.Put(b)
+				ring[i] = nil
+			}
 		}
 	}
 	r, left := raw.Reader, raw.Size // bytes still to read; -1 unknown
@@ -241,14 +306,22 @@ func rawChunks(raw RawMail) func() ([]byte, error) {
 		if size == 0 {
 			return nil, io.EOF
 		}
-		chunk := make([]byte, size)
+		b := &ring[turn%len(ring)]
+		turn++
+		if *b == nil {
+			*b, _ = p.chunks.Get().(*[rawChunkSize]byte)
+			if *b == nil {
+				*b = new([rawChunkSize]byte)
+			}
+		}
+		chunk := (*b)[:size:size]
 		n, err := io.ReadFull(r, chunk)
 		left -= int64(n)
 		if n > 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 			err = nil // the end: the next call says so
 		}
 		return chunk[:n], err
-	}
+	}, release
 }
 
 // purgeChunks removes the chunks of a raw mail that was not stored, as far

@@ -102,8 +102,8 @@ type NATS struct {
 	Stream   string `yaml:"stream"`   // TICKETS
 	Replicas int    `yaml:"replicas"` // of the stream, the object store and the buckets; 1
 	// DuplicateWindow must outlast the longest retry of one mail; tickets
-	// published again after it are still caught by the published-marker
-	// bucket. 2h.
+	// published again after it are still caught by the mark kept with
+	// the raw mail. 2h.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// MaxAge is how long tickets (and raw mails) are kept; 90 days.
 	MaxAge time.Duration `yaml:"max_age"`
