@@ -383,6 +383,7 @@ func writeIn(w io.Writer, b []byte, n int) {
 func TestKeyScanner(t *testing.T) {
 	k := keysForTest(t)
 	pfx := b64(pfxBlob(48))
+	longLines := strings.Repeat("TUxNTExNTUxMTUxNTExNTUxMTUxNTExNTUxMTUxNTExNTUxMTUxNTExNTUxMTUxNTExNTUxMTUxN\r\n", 3)
 	cases := []struct {
 		name, in string
 		want     string
@@ -409,6 +410,14 @@ func TestKeyScanner(t *testing.T) {
 		{"der key in base64", "key=" + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
 		{"der key after words of base64 with M and L", "QUxMTUxN+/LM,LMLMab=" + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
 		{"der key after lines of base64", strings.Repeat("TUxNTExNTUxM\r\n", 3) + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		// Lines as long as an attachment's: the scan looks at each word's
+		// first byte instead of searching for M and L.
+		{"der key after an attachment's lines", longLines + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		{"der key after a long word and a space", longLines[:40] + " " + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		{"pfx after an attachment's lines", longLines + pfx, SecretPKCS12},
+		{"der key after a full run in an attachment's lines", longLines + "M" + strings.Repeat("A", 75) + "\r\n" + base64.StdEncoding.EncodeToString(k.der), SecretPrivateKey},
+		{"der key inside a long word", longLines + longLines[:40] + base64.StdEncoding.EncodeToString(k.der), ""},
+		{"der key right after a full run, in the same word", longLines + "M" + strings.Repeat("A", 63) + base64.StdEncoding.EncodeToString(k.der), ""},
 
 		{"empty", "", ""},
 		{"certificate", string(k.cert), ""},
@@ -612,5 +621,26 @@ func TestBase64Set(t *testing.T) {
 		if got, want := base64Set[c] == '1', isBase64Char(byte(c)); got != want {
 			t.Errorf("byte %#x: in base64Set %v, isBase64Char %v", c, got, want)
 		}
+	}
+}
+
+// BenchmarkKeyScanBase64 measures the raw key scan over what most of a
+// backlog's bytes are: the base64 lines of attachments.
+func BenchmarkKeyScanBase64(b *testing.B) {
+	data := make([]byte, 300<<10)
+	rand.Read(data)
+	enc := base64.StdEncoding.EncodeToString(data)
+	var body bytes.Buffer
+	for len(enc) > 76 {
+		body.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	body.WriteString(enc + "\r\n")
+	b.SetBytes(int64(body.Len()))
+	var s keyScanner
+	for b.Loop() {
+		s.reset()
+		s.Write(body.Bytes())
+		s.close()
 	}
 }

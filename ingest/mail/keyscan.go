@@ -242,20 +242,39 @@ type base64Scan struct {
 
 func (t *base64Scan) scan(b []byte, pos int64, s *keyScanner) {
 	nextM, nextL := -2, -2 // next 'M' and 'L' at or after i; -1 none; -2 to search
+	// In lines of base64 an M or an L is in most words, and looking for
+	// them costs more than looking at each word's first byte: words says
+	// the last word skipped was as long as base64's.
+	words := false
 	for i := 0; i < len(b); {
 		if !t.on {
-			if nextM != -1 && nextM < i {
-				nextM = indexFrom(b, i, 'M')
-			}
-			if nextL != -1 && nextL < i {
-				nextL = indexFrom(b, i, 'L')
-			}
-			j := nextM
-			if j < 0 || nextL >= 0 && nextL < j {
-				j = nextL
-			}
-			if j < 0 {
-				break
+			var j int
+			if words {
+				for i < len(b) && base64Set[b[i]] != '1' {
+					i++
+				}
+				if i == len(b) {
+					break
+				}
+				if j = i; b[j] != 'M' && b[j] != 'L' {
+					i = skipBase64(b, j+1)
+					words = i-j >= b64PieceMin
+					continue
+				}
+			} else {
+				if nextM != -1 && nextM < i {
+					nextM = indexFrom(b, i, 'M')
+				}
+				if nextL != -1 && nextL < i {
+					nextL = indexFrom(b, i, 'L')
+				}
+				j = nextM
+				if j < 0 || nextL >= 0 && nextL < j {
+					j = nextL
+				}
+				if j < 0 {
+					break
+				}
 			}
 			i = j + 1
 			prev := t.prev
@@ -270,9 +289,8 @@ func (t *base64Scan) scan(b []byte, pos int64, s *keyScanner) {
 			// Inside a word of base64: no run starts before the next byte
 			// that is not base64 (in base64 text, the line end), which
 			// itself starts none.
-			for i < len(b) && base64Set[b[i]] == '1' {
-				i++
-			}
+			i = skipBase64(b, i)
+			words = i-j >= b64PieceMin
 			continue
 		}
 		c := b[i]
@@ -331,6 +349,15 @@ func hasKeyMarker(b []byte) bool {
 	var s keyScanner
 	m.scan(b, 0, &s)
 	return s.kind != ""
+}
+
+// skipBase64 returns the index of the first byte of b at or after i that
+// is not a base64 character, or len(b).
+func skipBase64(b []byte, i int) int {
+	for i < len(b) && base64Set[b[i]] == '1' {
+		i++
+	}
+	return i
 }
 
 func indexFrom(b []byte, i int, c byte) int {
