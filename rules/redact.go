@@ -544,20 +544,88 @@ func containsWord(text, word string) bool {
 		return false
 	}
 	lw := address.LowerASCII(word)
-	lt := address.LowerASCII(text)
+	f := asciiFoldFinder{lower: lw, nextLow: -2, nextUp: -2}
 	for pos := 0; ; {
-		i := strings.Index(lt[pos:], lw)
-		if i < 0 {
+		start := f.next(text, pos)
+		if start < 0 {
 			return false
 		}
-		start, end := pos+i, pos+i+len(lw)
-		before, _ := utf8.DecodeLastRuneInString(lt[:start])
-		after, _ := utf8.DecodeRuneInString(lt[end:])
+		before, _ := utf8.DecodeLastRuneInString(text[:start])
+		after, _ := utf8.DecodeRuneInString(text[start+len(lw):])
 		if !isUsernameRune(before) && !isUsernameRune(after) {
 			return true
 		}
 		pos = start + 1
 	}
+}
+
+// asciiFoldFinder finds lower, a string with no upper-case ASCII letter,
+// in a text, its ASCII letters compared case-insensitively and every
+// other byte as it is: without a lower-cased copy of the text.
+type asciiFoldFinder struct {
+	lower string
+	// The next places of lower's first byte in either case, at or after
+	// the last start: -1 none, -2 not searched yet (the value to start
+	// with).
+	nextLow, nextUp int
+}
+
+// next returns the first match in text at or after start, or -1. Calls
+// on one text must have growing starts: each byte is searched once.
+func (f *asciiFoldFinder) next(text string, start int) int {
+	n := len(f.lower)
+	if n == 0 || n > len(text) {
+		return -1
+	}
+	low := f.lower[0]
+	up := low
+	if 'a' <= low && low <= 'z' {
+		up = low - ('a' - 'A')
+	}
+	last := len(text) - n // the last place a match can start
+	for start <= last {
+		if f.nextLow != -1 && f.nextLow < start {
+			f.nextLow = indexByteFrom(text, start, low)
+		}
+		if f.nextUp != -1 && f.nextUp < start {
+			f.nextUp = indexByteFrom(text, start, up)
+		}
+		i := f.nextLow
+		if i < 0 || f.nextUp >= 0 && f.nextUp < i {
+			i = f.nextUp
+		}
+		if i < 0 || i > last {
+			return -1
+		}
+		if equalFoldLower(text[i:i+n], f.lower) {
+			return i
+		}
+		start = i + 1
+	}
+	return -1
+}
+
+// indexByteFrom returns the index of the first c in s at or after i, or -1.
+func indexByteFrom(s string, i int, c byte) int {
+	if j := strings.IndexByte(s[i:], c); j >= 0 {
+		return i + j
+	}
+	return -1
+}
+
+// equalFoldLower reports whether s equals lower once its ASCII letters
+// are lower-cased.
+func equalFoldLower(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isUsernameRune reports whether r can continue a username, so that a

@@ -1,9 +1,12 @@
 package rules
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ticketrouter/ticketrouter/rules/address"
 )
 
 // redactTest is one text given to Policy.redact: the first line is the
@@ -251,5 +254,62 @@ func BenchmarkRedactHostile(b *testing.B) {
 				p.redact(text, hits)
 			}
 		})
+	}
+}
+
+// TestContainsWord: a whole word, ASCII letters in any case, other bytes
+// as they are; and the same answers as lower-casing the text first, on
+// random texts.
+func TestContainsWord(t *testing.T) {
+	for _, tc := range []struct {
+		text, word string
+		want       bool
+	}{
+		{"user JSmith.", "jsmith", true},
+		{"user jsmith2", "jsmith", false},
+		{"user j\u017fmith", "jsmith", false},
+		{"xjsmith, then jsmith", "jsmith", true},
+		{"xjsmith, then jsmithy", "jsmith", false},
+		{"jsmith", "JSmith", true},
+		{"MüLLER", "Müller", true},
+		{"MÜLLER", "müller", false},
+		{"js", "jsmith", false},
+		{"anything", "", false},
+		{"a.b@example.com wrote", "A.B@EXAMPLE.COM", true},
+	} {
+		if got := containsWord(tc.text, tc.word); got != tc.want {
+			t.Errorf("containsWord(%q, %q) = %v, want %v", tc.text, tc.word, got, tc.want)
+		}
+	}
+	lowered := func(text, word string) bool { // the definition
+		lw, lt := address.LowerASCII(word), address.LowerASCII(text)
+		for pos := 0; ; {
+			i := strings.Index(lt[pos:], lw)
+			if i < 0 {
+				return false
+			}
+			start, end := pos+i, pos+i+len(lw)
+			before, _ := utf8.DecodeLastRuneInString(lt[:start])
+			after, _ := utf8.DecodeRuneInString(lt[end:])
+			if !isUsernameRune(before) && !isUsernameRune(after) {
+				return true
+			}
+			pos = start + 1
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", "A", "b", "B", " ", "-", "ä", "Ä", "1", "@"}
+	pick := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for range 20000 {
+		text, word := pick(r.IntN(12)), pick(1+r.IntN(3))
+		if got, want := containsWord(text, word), lowered(text, word); got != want {
+			t.Fatalf("containsWord(%q, %q) = %v, lower-casing the text says %v", text, word, got, want)
+		}
 	}
 }
