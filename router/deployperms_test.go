@@ -197,10 +197,12 @@ func startConfiguredNATS(t *testing.T, path string, log *violations, adjust func
 }
 
 // connectAs connects to url as user, closed when the test ends.
-func connectAs(t *testing.T, url, user string, pw map[string]string) *nats.Conn {
+func connectAs(t *testing.T, url, user string, pw map[string]string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, pw[user]), nats.Name(user+" (test)"),
-		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the server's log has the violations
+	opts = append([]nats.Option{nats.UserInfo(user, pw[user]), nats.Name(user + " (test)"),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}, // the server's log has the violations
+		opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}
@@ -236,18 +238,22 @@ const rawOnly = "Sw0rdfish-raw-only"
 // searches, notes and resolves. Then, as the user agents, `ticketrouter
 // queue` lists every queue and claims, extends and acknowledges the other
 // ticket; and the agents are refused the raw mails, the desk's state and
-// any change.
+// any change, and overhear no raw mail on the inboxes they may read.
 func exerciseDeployment(t *testing.T, natsURL string, replicas int, pw map[string]string, log *violations) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	// A version before 2026-12 left the published bucket behind: the
 	// service opens it and reads it, through the JetStream API only.
-	trJS, err := jetstream.New(connectAs(t, natsURL, "ticketrouter", pw))
+	trJS, err := jetstream.New(connectAs(t, natsURL, "ticketrouter", pw, nats.CustomInboxPrefix(broker.InboxPrefix)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := trJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "TICKETS-published", Replicas: replicas}); err != nil {
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = trJS.CreateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: "TICKETS-published", Replicas: replicas})
+	ccancel()
+	log.check(t)
+	if err != nil {
 		t.Fatalf("the legacy published bucket: %v", err)
 	}
 
@@ -288,6 +294,22 @@ func exerciseDeployment(t *testing.T, natsURL string, replicas int, pw map[strin
 		st, err := s.outbox.Status(ctx, green.Answer.MailID)
 		return err == nil && st.State == outbox.StateSent
 	})
+
+	// Agents may subscribe to their inboxes, _INBOX.>: they must not see
+	// the raw mail the desk reads for alice below (ticketrouter's replies
+	// come on broker.InboxPrefix).
+	ac := connectAs(t, natsURL, "agents", pw)
+	var overheard sync.Map
+	if _, err := ac.Subscribe("_INBOX.>", func(m *nats.Msg) {
+		if strings.Contains(string(m.Data), rawOnly) {
+			overheard.Store(m.Subject, true)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.FlushTimeout(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	// The desk, as the agent alice.
 	jar, _ := cookiejar.New(nil)
@@ -393,11 +415,28 @@ func exerciseDeployment(t *testing.T, natsURL string, replicas int, pw map[strin
 	if refused := log.of("agents"); len(refused) > 0 {
 		t.Errorf("the server refused the agents' queue commands:\n%s", strings.Join(refused, "\n"))
 	}
+	// An operator's `ticketrouter queue list --config` with the service's
+	// own file connects as ticketrouter, with the default inboxes.
+	operator, err := broker.ConnectAgent(ctx, broker.Target{URL: natsURL, From: "test", Auth: broker.NATSConfig{User: "ticketrouter"}, Password: pw["ticketrouter"]},
+		"TICKETS", ticket.DefaultPrefix, "ticketrouter queue (test)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer operator.Close()
+	if st, err := operator.Status(ctx, "green"); err != nil || st.Error != "" {
+		t.Errorf("queue list as ticketrouter: %v %s", err, st.Error)
+	}
+	log.check(t)
+
+	// The raw mail the desk read for alice reached no agent.
+	overheard.Range(func(subject, _ any) bool {
+		t.Errorf("agents overheard the raw mail (%s) on their _INBOX.>", subject)
+		return true
+	})
 
 	// What agents must not do: read the raw mails (which hold what tickets
 	// redact) or the desk's state (its sessions), publish tickets, or
 	// change the queues. Each is a request a client would send.
-	ac := connectAs(t, natsURL, "agents", pw)
 	meta := "$O.TICKETS-raw.M." + base64.URLEncoding.EncodeToString([]byte(green.ID))
 	forbidden := []string{
 		"$JS.API.STREAM.INFO.OBJ_TICKETS-raw",                        // open the raw mails' object store

@@ -129,13 +129,23 @@ func (l *serverLog) Fatalf(format string, v ...any) {
 	}
 }
 
+// InboxPrefix heads the subjects on which the service's connections get
+// their replies: JetStream's answers (key-value entries, the raw mails the
+// desk shows), and the messages of watches and object reads. It is not
+// the default _INBOX, so that another user of the account allowed to
+// subscribe to _INBOX.> (the agents of deploy/nats-server.conf, for their
+// own replies) cannot subscribe to the service's.
+const InboxPrefix = "_INBOX_ticketrouter"
+
 // Connect connects to the configured servers, or in-process to embedded
-// when it is not nil. The connection reconnects by itself for ever; name
-// shows in the server's connection list; extra options come last (the
-// service adds nats.RetryOnFailedConnect to start before its NATS).
+// when it is not nil, with its replies on InboxPrefix. The connection
+// reconnects by itself for ever; name shows in the server's connection
+// list; extra options come last (the service adds
+// nats.RetryOnFailedConnect to start before its NATS).
 func Connect(ctx context.Context, cfg NATSConfig, embedded *Embedded, name string, log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(InboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
