@@ -208,7 +208,7 @@ func TestE2EClusterNodeLoss(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, name := range []string{"TICKETS", "OBJ_TICKETS-raw", "KV_TICKETS-published", "KV_TICKETS-leases", "KV_TICKETS-checkpoints"} {
+	for _, name := range []string{"TICKETS", "OBJ_TICKETS-raw", "KV_TICKETS-threads", "KV_TICKETS-leases", "KV_TICKETS-checkpoints"} {
 		s, err := e.js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
