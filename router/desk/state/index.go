@@ -337,10 +337,21 @@ func (s *Store) Index(ctx context.Context) (int, error) {
 	}
 	cons, err := s.js.JS.OrderedConsumer(ctx, info.Config.Name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: cp + 1,
+		InactiveThreshold: indexConsumerIdle,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("index: %w", err)
 	}
+	// The server keeps an ordered consumer for its inactive threshold
+	// after the last fetch: one left by each pass would pile up, against
+	// the account's consumer limit.
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := ctxReq(context.WithoutCancel(ctx))
+			s.js.Stream.DeleteConsumer(dctx, ci.Name)
+			cancel()
+		}
+	}()
 	n := 0
 	cp = max(cp, info.State.FirstSeq-1) // older ones are gone
 	for cp < last {
@@ -381,6 +392,10 @@ func (s *Store) Index(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// indexConsumerIdle is how long the server keeps an indexing pass's
+// consumer that was not deleted (the pass's process died).
+const indexConsumerIdle = 30 * time.Second
 
 // RunIndexer runs Index now and then every interval until ctx ends, and
 // returns ctx's error. An error of one run is given to report (which may

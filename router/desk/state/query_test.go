@@ -134,6 +134,14 @@ func TestSearch(t *testing.T) {
 	if n, err := s.Index(ctx); err != nil || n != 0 {
 		t.Fatalf("Index again = %d, %v; want 0 (the checkpoint moved)", n, err)
 	}
+	// A pass leaves no consumer behind: only the queues' remain.
+	var names []string
+	for name := range s.js.Stream.ConsumerNames(ctx).Name() {
+		names = append(names, name)
+	}
+	if len(names) != len(broker.Queues()) {
+		t.Errorf("consumers after indexing: %v, want only the %d queues'", names, len(broker.Queues()))
+	}
 	for _, tt := range []struct {
 		q    string
 		want []*ticket.Ticket
