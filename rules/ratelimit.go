@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -69,21 +70,28 @@ func (p *Policy) RateLimit(req *mail.Request, d *Decision, lim RateLimiter, now 
 // requests per key, pruned as it goes, so that its memory is bounded by
 // the requests of the longest window. A count costs the same however many
 // requests the log holds.
+//
+// A request id is kept as a 64-bit hash, and a time as nanoseconds: the
+// log holds no pointers, which the garbage collector would otherwise
+// follow at every collection, for every request of every window (a
+// backlog of 20,000 mails left 4.7 MB of them). Two ids of one key whose
+// hashes collide, once in 2^64, count as one request.
 type MemoryRateLimiter struct {
 	mu    sync.Mutex
 	logs  map[string]*rateLog
 	calls int
+	seed  maphash.Seed
 }
 
 // rateLog is the requests of one key within its window, oldest first.
 type rateLog struct {
 	events []rateEvent
-	ids    map[string]int // request id -> its events in the log
+	ids    map[uint64]int // request id's hash -> its events in the log
 }
 
 type rateEvent struct {
-	id string
-	at time.Time
+	id uint64 // maphash of the request id
+	at int64  // Unix nanoseconds
 }
 
 // Count implements RateLimiter.
@@ -92,30 +100,33 @@ func (m *MemoryRateLimiter) Count(key, id string, window time.Duration, now time
 	defer m.mu.Unlock()
 	if m.logs == nil {
 		m.logs = map[string]*rateLog{}
+		m.seed = maphash.MakeSeed()
 	}
+	at := now.UnixNano()
 	if m.calls++; m.calls%1024 == 0 { // now and then, drop keys gone quiet
 		for k, l := range m.logs {
-			if len(l.events) == 0 || now.Sub(l.events[len(l.events)-1].at) > 24*time.Hour {
+			if len(l.events) == 0 || at-l.events[len(l.events)-1].at > int64(24*time.Hour) {
 				delete(m.logs, k)
 			}
 		}
 	}
 	l := m.logs[key]
 	if l == nil {
-		l = &rateLog{ids: map[string]int{}}
+		l = &rateLog{ids: map[uint64]int{}}
 		m.logs[key] = l
 	}
 	drop := 0
-	for drop < len(l.events) && now.Sub(l.events[drop].at) >= window {
+	for drop < len(l.events) && at-l.events[drop].at >= int64(window) {
 		if l.ids[l.events[drop].id]--; l.ids[l.events[drop].id] <= 0 {
 			delete(l.ids, l.events[drop].id)
 		}
 		drop++
 	}
 	l.events = l.events[drop:] // the next growth copies only what is left
-	if l.ids[id] == 0 {
-		l.events = append(l.events, rateEvent{id, now})
-		l.ids[id]++
+	h := maphash.String(m.seed, id)
+	if l.ids[h] == 0 {
+		l.events = append(l.events, rateEvent{h, at})
+		l.ids[h]++
 	}
 	return len(l.events)
 }

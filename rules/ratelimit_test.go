@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +28,24 @@ func TestMemoryRateLimiter(t *testing.T) {
 	} {
 		if got := m.Count(tt.key, tt.id, time.Hour, t0.Add(tt.at)); got != tt.want {
 			t.Errorf("step %d: Count(%s, %s) = %d, want %d", i, tt.key, tt.id, got, tt.want)
+		}
+	}
+}
+
+// TestMemoryRateLimiterNoPointers: what the log keeps for each request
+// (the events and the ids of a key) holds no pointer, for the collector
+// to follow at every collection.
+func TestMemoryRateLimiterNoPointers(t *testing.T) {
+	log := reflect.TypeFor[rateLog]()
+	events, _ := log.FieldByName("events")
+	ids, _ := log.FieldByName("ids")
+	kept := []reflect.Type{ids.Type.Key(), ids.Type.Elem()}
+	for f := range events.Type.Elem().Fields() {
+		kept = append(kept, f.Type)
+	}
+	for _, typ := range kept {
+		if typ.Kind() > reflect.Complex128 { // strings, slices, maps, pointers, structs ...
+			t.Errorf("the log keeps a %s for each request: a pointer for the collector", typ)
 		}
 	}
 }
