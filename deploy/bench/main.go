@@ -434,6 +434,10 @@ func (b *bench) buildTicketrouter(ctx context.Context) error {
 	defer cancel()
 	cmd := exec.CommandContext(cctx, goTool, "build", "-o", b.trBin, "./cmd/ticketrouter")
 	cmd.Dir = b.root
+	// GODEBUG is for the service (gctrace=1, say): the compiler would
+	// print its own trace too, and the build cache replay it to every
+	// later build and vet of these packages.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/ticketrouter: %v\n%s", err, out)
 	}
