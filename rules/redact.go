@@ -597,7 +597,7 @@ func (f *asciiFoldFinder) next(text string, start int) int {
 		if i < 0 || i > last {
 			return -1
 		}
-		if equalFoldLower(text[i:i+n], f.lower) {
+		if address.EqualFoldASCII(text[i:i+n], f.lower) {
 			return i
 		}
 		start = i + 1
@@ -611,21 +611,6 @@ func indexByteFrom(s string, i int, c byte) int {
 		return i + j
 	}
 	return -1
-}
-
-// equalFoldLower reports whether s equals lower once its ASCII letters
-// are lower-cased.
-func equalFoldLower(s, lower string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // isUsernameRune reports whether r can continue a username, so that a
